@@ -1,0 +1,169 @@
+"""Request and response shapes (DESIGN.md "HTTP API"). Fields may be added, never renamed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from meterhub.db.models import Device, User
+
+Role = Literal["admin", "user"]
+ShortText = Annotated[str, Field(max_length=128)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _zone(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+    return value
+
+
+class LoginIn(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class PasswordChangeIn(Strict):
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    email: str | None
+    full_name: str | None
+    role: Role
+    disabled: bool
+    must_change_password: bool
+    timezone: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls.model_validate(user, from_attributes=True)
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class ProfileIn(Strict):
+    email: EmailStr | None = None
+    full_name: ShortText | None = None
+    timezone: str | None = None
+
+    _tz = field_validator("timezone")(_zone)
+
+
+class UserCreateIn(Strict):
+    username: Annotated[str, Field(min_length=3, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    email: EmailStr | None = None
+    full_name: ShortText | None = None
+    role: Role = "user"
+    disabled: bool = False
+    must_change_password: bool = True
+    timezone: str | None = None
+
+    _tz = field_validator("timezone")(_zone)
+
+
+class UserUpdateIn(Strict):
+    email: EmailStr | None = None
+    full_name: ShortText | None = None
+    role: Role | None = None
+    disabled: bool | None = None
+    must_change_password: bool | None = None
+    timezone: str | None = None
+    password: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+    _tz = field_validator("timezone")(_zone)
+
+
+class AssignedUser(BaseModel):
+    id: int
+    username: str
+
+
+class DeviceOut(BaseModel):
+    id: int
+    serial_number: str
+    name: str | None
+    location: str | None
+    description: str | None
+    status: Literal["active", "pending"]
+    online: bool
+    last_seen: datetime | None
+    firmware_version: str | None
+    ip_address: str | None
+    rssi: int | None
+    free_mem: int | None
+    uptime_s: int | None
+    reading_interval_s: int
+    assigned_users: list[AssignedUser]
+
+    @classmethod
+    def of(cls, device: Device, show_users: bool = True) -> DeviceOut:
+        data = {k: getattr(device, k) for k in cls.model_fields if k != "assigned_users"}
+        users = [AssignedUser(id=u.id, username=u.username) for u in device.users] if show_users else []
+        return cls(**data, assigned_users=users)
+
+
+class DeviceCreateIn(Strict):
+    serial_number: Annotated[str, Field(min_length=1, max_length=64)]
+    name: ShortText | None = None
+    location: ShortText | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class DeviceUpdateIn(Strict):
+    serial_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    name: ShortText | None = None
+    location: ShortText | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class AssignIn(Strict):
+    user_id: int
+
+
+class TokenCreateIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    expires_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str
+
+
+class AuditOut(BaseModel):
+    id: int
+    ts: datetime
+    actor_id: int | None
+    actor_name: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    detail: dict[str, object] | None
+    client_ip: str | None

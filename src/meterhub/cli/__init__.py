@@ -1,0 +1,1 @@
+"""The `meterhub` command line."""

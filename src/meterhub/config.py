@@ -1,0 +1,101 @@
+"""Settings from the environment and `.env`, built once and passed around.
+
+The names and defaults are the contract in DESIGN.md ("Configuration"). Tests build
+`Settings` from a plain mapping (`load_settings({...})`) instead of patching os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "session_secret"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every setting meterhub reads; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    PORT: int = Field(3000, ge=1, le=65535)
+    HOST: str = "0.0.0.0"
+    SESSION_SECRET: str | None = None
+    MQTT_BROKER_URL: str = "auto"
+    MQTT_PORT: int = Field(1883, ge=1, le=65535)
+    DATABASE_URL: str | None = None
+    METERHUB_DATA_DIR: Path = Path("./data")
+    METERHUB_TZ: str = "UTC"
+    LOG_LEVEL: LogLevel = "INFO"
+
+    @field_validator("METERHUB_TZ")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+        return value
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("SESSION_SECRET")
+    @classmethod
+    def _strong_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("SESSION_SECRET must be at least 32 characters; unset it to generate one")
+        return value
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory, absolute."""
+        return self.METERHUB_DATA_DIR.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        """DATABASE_URL, defaulting to a SQLite file in the data dir."""
+        return self.DATABASE_URL or f"sqlite:///{self.data_dir / 'meterhub.db'}"
+
+    @property
+    def log_file(self) -> Path:
+        """Where `start-all.sh` and `meterhub run` write the log."""
+        return self.data_dir / "meterhub.log"
+
+    def session_secret(self) -> str:
+        """SESSION_SECRET, or one generated once and kept in the data dir (mode 0600)."""
+        if self.SESSION_SECRET:
+            return self.SESSION_SECRET
+        return _stored_secret(self.data_dir / SECRET_FILE_NAME)
+
+
+def _stored_secret(path: Path) -> str:
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL on a temp name, then rename: never a world-readable moment, never half a file.
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    os.replace(tmp, path)
+    return value
+
+
+def load_settings(overrides: Mapping[str, object] | None = None) -> Settings:
+    """Settings from the environment and `.env`, with `overrides` on top (tests use this)."""
+    return Settings(**dict(overrides or {}))  # type: ignore[arg-type]

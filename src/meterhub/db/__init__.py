@@ -1,0 +1,1 @@
+"""Database layer: engine, schema, migrations. The only place that knows SQL dialects."""

@@ -1,0 +1,1 @@
+"""Passwords, sessions, API tokens and login throttling."""

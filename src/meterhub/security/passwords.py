@@ -1,0 +1,45 @@
+"""Password hashing (argon2id) and the password policy."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the user does not exist, so both answers take the same time.
+_DUMMY_HASH = _hasher.hash("meterhub-timing-equaliser")
+
+
+class PasswordPolicyError(ValueError):
+    """The password does not meet the policy; the message says why."""
+
+
+def check_policy(password: str, username: str) -> None:
+    """Raise PasswordPolicyError unless `password` is acceptable for `username`."""
+    if len(password) < MIN_LENGTH:
+        raise PasswordPolicyError(f"password must be at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise PasswordPolicyError(f"password must be at most {MAX_LENGTH} characters")
+    if password.strip().lower() == username.strip().lower():
+        raise PasswordPolicyError("password must not be the username")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; with no hash, spends the same time and says False."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)

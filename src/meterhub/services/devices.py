@@ -1,0 +1,147 @@
+"""Devices: the registry, assignments, approval of pending devices, and the access rule."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from meterhub.db.models import (
+    DEVICE_ACTIVE,
+    DEVICE_PENDING,
+    Device,
+    DeviceAssignment,
+    User,
+)
+from meterhub.db.types import utcnow
+from meterhub.errors import Conflict, InvalidInput, NotFound
+from meterhub.services import audit
+
+SERIAL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+EDITABLE = ("name", "location", "description")
+
+
+def visible_query(user: User) -> Select[tuple[Device]]:
+    """Devices `user` may see: all for admins; assigned, approved ones for users."""
+    query = select(Device).options(selectinload(Device.users))
+    if user.is_admin:
+        return query
+    return query.join(DeviceAssignment, DeviceAssignment.device_id == Device.id).where(
+        DeviceAssignment.user_id == user.id, Device.status == DEVICE_ACTIVE
+    )
+
+
+def list_visible(db: Session, user: User, status: str | None = None) -> list[Device]:
+    """The caller's devices, by serial; `status` filters (active/pending)."""
+    query = visible_query(user).order_by(Device.serial_number)
+    if status is not None:
+        query = query.where(Device.status == status)
+    return list(db.scalars(query))
+
+
+def visible_ids(db: Session, user: User) -> list[int]:
+    """Ids of the devices `user` may see."""
+    return [d.id for d in list_visible(db, user)]
+
+
+def get_visible(db: Session, user: User, device_id: int) -> Device:
+    """The device if `user` may see it; otherwise NotFound (never reveal that it exists)."""
+    device = db.scalar(visible_query(user).where(Device.id == device_id))
+    if device is None:
+        raise NotFound(f"device {device_id} not found")
+    return device
+
+
+def get_visible_by_serial(db: Session, user: User, serial: str) -> Device:
+    """Same rule as get_visible, by serial number."""
+    device = db.scalar(visible_query(user).where(Device.serial_number == serial))
+    if device is None:
+        raise NotFound(f"device {serial!r} not found")
+    return device
+
+
+def by_serial(db: Session, serial: str) -> Device | None:
+    return db.scalar(select(Device).where(Device.serial_number == serial))
+
+
+def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -> Device:
+    """Register a device; serial numbers are unique (Conflict)."""
+    check_serial(serial_number)
+    if by_serial(db, serial_number) is not None:
+        raise Conflict(f"a device with serial {serial_number!r} exists", field="serial_number")
+    device = Device(serial_number=serial_number, status=DEVICE_ACTIVE,
+                    **{k: v for k, v in fields.items() if k in EDITABLE})
+    db.add(device)
+    db.flush()
+    audit.record(db, actor, "device.create", "device", device.id, {"serial": serial_number})
+    return device
+
+
+def update(db: Session, actor: User | None, device: Device, changes: dict[str, Any]) -> Device:
+    """Change name/location/description or the serial number (unique)."""
+    new_serial = changes.get("serial_number")
+    if new_serial is not None and new_serial != device.serial_number:
+        check_serial(new_serial)
+        if by_serial(db, new_serial) is not None:
+            raise Conflict(f"a device with serial {new_serial!r} exists", field="serial_number")
+        device.serial_number = new_serial
+    for key in EDITABLE:
+        if key in changes:
+            setattr(device, key, changes[key])
+    audit.record(db, actor, "device.update", "device", device.id, changes)
+    db.flush()
+    return device
+
+
+def delete_device(db: Session, actor: User | None, device: Device) -> None:
+    """Delete the device with its readings and events."""
+    audit.record(db, actor, "device.delete", "device", device.id,
+                 {"serial": device.serial_number})
+    db.delete(device)
+    db.flush()
+
+
+def approve(db: Session, actor: User | None, device: Device) -> Device:
+    """Make a pending device active; its kept readings become visible."""
+    if device.status != DEVICE_PENDING:
+        raise Conflict(f"device {device.serial_number!r} is not pending")
+    device.status = DEVICE_ACTIVE
+    device.updated_at = utcnow()
+    audit.record(db, actor, "device.approve", "device", device.id,
+                 {"serial": device.serial_number})
+    db.flush()
+    return device
+
+
+def assign(db: Session, actor: User | None, device: Device, user: User) -> None:
+    """Let `user` see `device` (idempotent)."""
+    if db.get(DeviceAssignment, (user.id, device.id)) is None:
+        db.add(DeviceAssignment(user_id=user.id, device_id=device.id))
+    audit.record(db, actor, "device.assign", "device", device.id, {"user_id": user.id})
+    db.flush()
+    db.refresh(device)
+
+
+def unassign(db: Session, actor: User | None, device: Device, user_id: int) -> None:
+    """Stop `user_id` seeing `device`; NotFound when it was not assigned."""
+    result = db.execute(
+        delete(DeviceAssignment).where(
+            DeviceAssignment.device_id == device.id, DeviceAssignment.user_id == user_id
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(f"user {user_id} is not assigned to device {device.id}")
+    audit.record(db, actor, "device.unassign", "device", device.id, {"user_id": user_id})
+    db.flush()
+    db.refresh(device)
+
+
+def check_serial(serial: str) -> None:
+    """InvalidInput unless `serial` is 1-64 of letters, digits and _ . : -."""
+    if not SERIAL_RE.match(serial):
+        raise InvalidInput(
+            "serial_number must be 1-64 characters of letters, digits and _ . : -",
+            field="serial_number",
+        )

@@ -1,0 +1,1 @@
+"""The ASGI application: app factory, middleware, pages and static files."""

@@ -1,0 +1,74 @@
+"""The app factory: one FastAPI app serving the API, the WebSocket, pages and assets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from meterhub import __version__
+from meterhub.api import errors
+from meterhub.api.context import AppContext
+from meterhub.api.routes import audit, auth, devices, health, tokens, users
+from meterhub.config import Settings, load_settings
+from meterhub.db.engine import make_engine, make_sessionmaker
+from meterhub.web import docs
+from meterhub.web.headers import SecurityHeaders
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def build_context(settings: Settings) -> AppContext:
+    """The engine, session factory and secret for `settings`."""
+    engine = make_engine(settings.database_url)
+    return AppContext(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+                      secret=settings.session_secret())
+
+
+def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
+               start_hooks: list[Hook] | None = None,
+               stop_hooks: list[Hook] | None = None) -> FastAPI:
+    """A meterhub app. `start_hooks`/`stop_hooks` run in the lifespan (live feed, ingest)."""
+    ctx = ctx or build_context(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in start_hooks or []:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(stop_hooks or []):
+                await hook(app)
+
+    app = FastAPI(title="meterhub", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
+    app.state.ctx = ctx
+    errors.install(app)
+    app.add_middleware(SecurityHeaders)
+    for module in (health, auth, tokens, users, devices, audit):
+        app.include_router(module.router)
+    docs.mount(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers, routers flattened; the access-matrix test
+    walks this so that a new route without an access rule fails it."""
+    table: list[tuple[str, str]] = []
+    for route in app.routes:
+        flattened = getattr(route, "effective_route_contexts", None)
+        for leaf in flattened() if flattened else [route]:
+            path = getattr(leaf, "path", None)
+            if path is None or path.startswith("/static"):
+                continue
+            methods = getattr(leaf, "methods", None) or {"WEBSOCKET"}
+            table.extend((m, path) for m in sorted(methods) if m != "HEAD")
+    return sorted(set(table))
