@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_FILE_NAME = "session_secret"
+SECRET_FILE_NAME = "session_secret"  # noqa: S105 - a file name
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -42,7 +42,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+            ) from None
         return value
 
     @field_validator("LOG_LEVEL", mode="before")
@@ -54,7 +56,9 @@ class Settings(BaseSettings):
     @classmethod
     def _strong_secret(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 32:
-            raise ValueError("SESSION_SECRET must be at least 32 characters; unset it to generate one")
+            raise ValueError(
+                "SESSION_SECRET must be at least 32 characters; unset it to generate one"
+            )
         return value
 
     @property

@@ -24,7 +24,9 @@ def _zone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+        ) from None
     return value
 
 
@@ -117,7 +119,9 @@ class DeviceOut(BaseModel):
     @classmethod
     def of(cls, device: Device, show_users: bool = True) -> DeviceOut:
         data = {k: getattr(device, k) for k in cls.model_fields if k != "assigned_users"}
-        users = [AssignedUser(id=u.id, username=u.username) for u in device.users] if show_users else []
+        users = (
+            [AssignedUser(id=u.id, username=u.username) for u in device.users] if show_users else []
+        )
         return cls(**data, assigned_users=users)
 
 

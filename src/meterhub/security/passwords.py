@@ -10,7 +10,19 @@ MAX_LENGTH = 256
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("meterhub-timing-equaliser")
+_dummy_hash = _hasher.hash("meterhub-timing-equaliser")
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters (the test suite uses cheap ones to stay fast)."""
+    global _hasher, _dummy_hash
+    _hasher = hasher
+    _dummy_hash = hasher.hash("meterhub-timing-equaliser")
+
+
+def parameters() -> tuple[int, int, int]:
+    """(time_cost, memory_cost KiB, parallelism) of the hasher in use."""
+    return _hasher.time_cost, _hasher.memory_cost, _hasher.parallelism
 
 
 class PasswordPolicyError(ValueError):
@@ -35,7 +47,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash, spends the same time and says False."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

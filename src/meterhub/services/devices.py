@@ -23,7 +23,7 @@ SERIAL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EDITABLE = ("name", "location", "description")
 
 
-def visible_query(user: User) -> Select[tuple[Device]]:
+def visible_query(user: User) -> Select[Device]:
     """Devices `user` may see: all for admins; assigned, approved ones for users."""
     query = select(Device).options(selectinload(Device.users))
     if user.is_admin:

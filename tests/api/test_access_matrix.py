@@ -1,0 +1,98 @@
+"""Every route of the app x every kind of caller, checked against the route's rule.
+
+The rules live in RULES below; a route the app serves that has no rule here fails
+`test_every_route_has_a_rule`, so nobody can add an endpoint without deciding who may
+call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meterhub.config import load_settings
+from meterhub.web.app import create_app, route_table
+
+PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"
+DENIED = {401, 403, 404}
+
+RULES: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/logout"): AUTH,
+    ("GET", "/api/auth/me"): AUTH,
+    ("PUT", "/api/auth/me"): AUTH,
+    ("POST", "/api/auth/password"): AUTH,
+    ("GET", "/api/tokens"): ADMIN,
+    ("POST", "/api/tokens"): ADMIN,
+    ("DELETE", "/api/tokens/{token_id}"): ADMIN,
+    ("GET", "/api/users"): ADMIN,
+    ("POST", "/api/users"): ADMIN,
+    ("GET", "/api/users/{user_id}"): ADMIN,
+    ("PUT", "/api/users/{user_id}"): ADMIN,
+    ("DELETE", "/api/users/{user_id}"): ADMIN,
+    ("GET", "/api/devices"): AUTH,
+    ("POST", "/api/devices"): ADMIN,
+    ("GET", "/api/devices/{device_id}"): DEVICE,
+    ("PUT", "/api/devices/{device_id}"): ADMIN,
+    ("DELETE", "/api/devices/{device_id}"): ADMIN,
+    ("POST", "/api/devices/{device_id}/assign"): ADMIN,
+    ("DELETE", "/api/devices/{device_id}/assign/{user_id}"): ADMIN,
+    ("POST", "/api/devices/{device_id}/approve"): ADMIN,
+    ("GET", "/api/audit"): ADMIN,
+}
+
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/auth/login"): {"username": "victim", "password": "victim-pass-1"},
+    ("PUT", "/api/auth/me"): {"full_name": "Somebody"},
+    ("POST", "/api/auth/password"): {"current_password": "wrong-one", "new_password": "x" * 12},
+    ("POST", "/api/tokens"): {"name": "script"},
+    ("POST", "/api/users"): {"username": "newbie", "password": "newbie-pass-1"},
+    ("PUT", "/api/users/{user_id}"): {"full_name": "Renamed"},
+    ("POST", "/api/devices"): {"serial_number": "NEW-1"},
+    ("PUT", "/api/devices/{device_id}"): {"name": "renamed"},
+}
+
+EXPECTED = {
+    PUBLIC: {"anonymous": True, "without": True, "with": True, "admin": True},
+    AUTH: {"anonymous": 401, "without": True, "with": True, "admin": True},
+    ADMIN: {"anonymous": 401, "without": 403, "with": 403, "admin": True},
+    DEVICE: {"anonymous": 401, "without": 404, "with": True, "admin": True},
+}
+
+
+def test_every_route_has_a_rule(tmp_path: Any) -> None:
+    app = create_app(load_settings({"METERHUB_DATA_DIR": tmp_path}))
+    served = set(route_table(app))
+    assert served - set(RULES) == set(), "routes without an access rule"
+    assert set(RULES) - served == set(), "rules for routes that no longer exist"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(RULES), ids=lambda v: str(v))
+def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user: Any,
+                              make_api: Any) -> None:
+    device = admin_api.post("/api/devices", json={"serial_number": "A-1"}).json()
+    admin_api.post("/api/devices", json={"serial_number": "B-1"})
+    alice = make_user("alice", (device["id"],))
+    bob = make_user("bob")
+    victim = make_user("victim")
+    token = admin_api.post("/api/tokens", json={"name": "t"}).json()
+    user_id = alice.user["id"] if path.endswith("/assign/{user_id}") else victim.user["id"]
+    url = path.format(device_id=device["id"], user_id=user_id, token_id=token["id"])
+    body = BODIES.get((method, path))
+    if path.endswith("/assign") and method == "POST":
+        body = {"user_id": bob.user["id"]}
+    callers = {"anonymous": make_api(), "without": bob, "with": alice, "admin": admin_api}
+    rule = RULES[(method, path)]
+    for who in ("anonymous", "without", "with", "admin"):
+        res = callers[who].request(method, url, json=body)
+        expected = EXPECTED[rule][who]
+        assert res.status_code < 500, (who, res.text)
+        if expected is True:
+            assert res.status_code not in DENIED, f"{who} denied {method} {url}: {res.text}"
+        else:
+            assert res.status_code == expected, f"{who} on {method} {url}: {res.text}"
+            assert "error" in res.json()
