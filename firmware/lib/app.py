@@ -1,0 +1,260 @@
+"""The meter: read the PZEM every interval, publish over MQTT, queue on flash when offline.
+
+Modes: station (normal) or, with no usable Wi-Fi, the setup access point with
+the portal (which keeps recording readings to the queue meanwhile).
+"""
+import gc
+import json
+import time
+
+import board
+import clock
+import config
+import flashfs
+import pzem
+import seqno
+import store
+import wifi
+
+VERSION = "1.0.0"
+READ_INTERVAL_MS = None  # overrides reading_interval (PC tests use sub-second intervals)
+# Timing knobs (tests and the PC build shrink them).
+LOOP_MS = 100
+STATUS_EVERY_S = 60
+OTA_CONFIRM_S = 300
+PORTAL_STA_RETRY_S = 300
+BATCH = 20
+FLUSH_BATCHES_PER_LOOP = 5
+
+
+def next_boot_id(path="boots.json"):
+    n = flashfs.read_json(path, {}).get("boots", 0) + 1
+    flashfs.write_json(path, {"boots": n})
+    return n
+
+
+class Device:
+    def __init__(self, cfg=None, uart=None):
+        self.cfg = cfg or config.load()
+        self.mac6 = board.mac6()
+        self.serial, self.device_id = config.identity(self.cfg, self.mac6)
+        self.boot_id = next_boot_id()
+        self.started = time.ticks_ms()
+        self.meter = pzem.PZEM(uart if uart is not None else board.uart(),
+                               self.cfg["modbus_address"])
+        self.store = store.Store("q", self.cfg["queue_max"])
+        self.seq = seqno.SeqCounter()
+        self.clock = clock.Clock(lambda: board.ntp_sync(self.cfg["ntp_host"]))
+        self.interval_ms = READ_INTERVAL_MS or self.cfg["reading_interval"] * 1000
+        self.link = None
+        self.missed = 0      # reads the meter did not answer
+        self.published = 0   # readings acknowledged by the broker
+        self.running = True
+        self.mode = "starting"
+
+    # --- readings -------------------------------------------------------
+    def take_reading(self):
+        """One reading as a JSON line for the queue, or None when the meter is silent."""
+        m = self.meter.read()
+        if m is None:
+            self.missed += 1
+            return None
+        head = '{"seq":%d,' % self.seq.take()
+        if self.clock.synced:
+            head += '"timestamp":"%s",' % clock.iso(time.time())
+        else:  # held until NTP answers; stamped then with its measurement time
+            head += '"mono":%d,"boot":%d,' % (time.ticks_ms(), self.boot_id)
+        return head + pzem.json_fields(m) + "}"
+
+    def ticks_iso(self, ticks):
+        return clock.iso(self.clock.time_of_ticks(ticks))
+
+    def live_payload(self, line):
+        ip = board.sta_ip()
+        extra = '"serial_number":"%s","firmware_version":"%s","ip_address":%s,' % (
+            self.serial, VERSION, json.dumps(ip))
+        return "{" + extra + line[1:]
+
+    def batch_payload(self, lines):
+        return '{"serial_number":"%s","readings":[%s]}' % (self.serial, ",".join(lines))
+
+    def record(self, line):
+        """Publish at once when nothing is waiting, else queue (order is kept)."""
+        if line is None:
+            return
+        if self.link and self.link.up and self.clock.synced and len(self.store) == 0:
+            try:
+                self.link.publish_data(self.live_payload(line))
+                self.published += 1
+                return
+            except OSError:
+                pass
+        self.store.append(line)
+
+    def flush(self):
+        """Send queued readings in order, in batches, each acknowledged before it is dropped."""
+        if not self.clock.synced:
+            return
+        if self.store.unstamped:
+            self.store.stamp(self.boot_id, self.ticks_iso)
+        for _ in range(FLUSH_BATCHES_PER_LOOP):
+            lines = self.store.peek(BATCH)
+            if not lines or not self.link.up:
+                return
+            self.link.publish_data(self.batch_payload(lines))
+            self.store.drop(len(lines))
+            self.published += len(lines)
+            lines = None
+            gc.collect()
+
+    # --- status and commands -------------------------------------------
+    def status(self):
+        return {
+            "state": "online", "serial_number": self.serial, "firmware_version": VERSION,
+            "ip_address": board.sta_ip(), "rssi": board.rssi(),
+            "uptime_s": time.ticks_diff(time.ticks_ms(), self.started) // 1000,
+            "free_mem": board.free_mem(), "queue": len(self.store),
+            "thinned": self.store.thinned, "missed_reads": self.missed,
+            "meter_errors": self.meter.errors, "published": self.published,
+            "seq": self.seq.next - 1, "interval_s": self.interval_ms // 1000,
+            "time_synced": self.clock.synced, "mode": self.mode,
+        }
+
+    def publish_status(self):
+        self.link.publish_status(json.dumps(self.status()))
+
+    def set_interval(self, seconds):
+        self.cfg = config.update({"reading_interval": seconds})
+        self.interval_ms = seconds * 1000
+
+    def blink(self, count):
+        board.blink(count)
+
+    def ota_install(self, url, token):
+        import ota
+        gc.collect()
+        ota.install(url, token)
+
+    def handle_commands(self):
+        import commands
+        while self.link.inbox:
+            ack, follow = commands.handle(self, self.link.inbox.pop(0))
+            self.link.ack(json.dumps(ack))
+            if follow == commands.REBOOT:
+                self.shutdown()
+                board.reboot(delay_s=1)
+
+    def shutdown(self):
+        """Leave cleanly: status offline (retained), disconnect."""
+        self.running = False
+        if self.link and self.link.up:
+            try:
+                self.link.publish_status(b"offline")
+            except OSError:
+                pass
+            self.link.close()
+
+    def check_ota(self):
+        import ota
+        if not ota.pending():
+            return
+        if self.link and self.link.up:
+            ota.confirm()
+        elif time.ticks_diff(time.ticks_ms(), self.started) > OTA_CONFIRM_S * 1000:
+            board.reboot()  # unconfirmed new code: boot.py counts this and may roll back
+
+    # --- modes ---------------------------------------------------------
+    def make_link(self):
+        import mqtt_link
+        gc.collect()
+        c = self.cfg
+        return mqtt_link.Link(self.device_id, c["mqtt_host"], c["mqtt_port"], c["mqtt_user"],
+                              c["mqtt_password"], client_id="meter-" + self.serial)
+
+    def run_station(self, max_loops=None):
+        """The normal loop. max_loops bounds it for tests."""
+        self.mode = "station"
+        reconn = wifi.Reconnector(self.cfg["wifi_ssid"], self.cfg["wifi_password"])
+        if self.link is None:
+            self.link = self.make_link()
+        next_read = time.ticks_ms()
+        next_status = next_read
+        ota_checked = False
+        loops = 0
+        while self.running and (max_loops is None or loops < max_loops):
+            loops += 1
+            now = time.ticks_ms()
+            if time.ticks_diff(now, next_read) >= 0:
+                next_read = time.ticks_add(next_read, self.interval_ms)
+                if time.ticks_diff(now, next_read) >= 0:  # fell behind: do not burst
+                    next_read = time.ticks_add(now, self.interval_ms)
+                self.record(self.take_reading())
+                gc.collect()
+            if reconn.step():
+                if self.clock.try_sync():
+                    self.store.stamp(self.boot_id, self.ticks_iso)
+                if self.link.due():
+                    try:
+                        self.link.connect()
+                        self.publish_status()
+                        next_status = time.ticks_add(time.ticks_ms(), STATUS_EVERY_S * 1000)
+                    except OSError as e:
+                        print("mqtt:", e)
+            if self.link.up:
+                try:
+                    self.link.poll()
+                    self.handle_commands()
+                    self.flush()
+                    if time.ticks_diff(time.ticks_ms(), next_status) >= 0:
+                        next_status = time.ticks_add(time.ticks_ms(), STATUS_EVERY_S * 1000)
+                        self.publish_status()
+                except OSError as e:
+                    print("mqtt:", e)
+            if not ota_checked and (self.link.up or time.ticks_diff(
+                    time.ticks_ms(), self.started) > OTA_CONFIRM_S * 1000):
+                self.check_ota()
+                ota_checked = True
+            time.sleep_ms(LOOP_MS)
+
+    def run_portal(self):
+        """Setup mode: access point + portal; keep recording; go back to station when it works."""
+        import asyncio
+        self.mode = "portal"
+        name = wifi.ap_name(self.mac6)
+        ip = board.ap_start(name, self.cfg["portal_password"])
+        print("portal: join", name, "then open http://%s/" % ip)
+        gc.collect()
+        import portal
+        gc.collect()
+        app = portal.make_app(self)
+
+        async def recorder():
+            reconn = wifi.Reconnector(self.cfg["wifi_ssid"], self.cfg["wifi_password"])
+            reconn.next_try = time.ticks_add(time.ticks_ms(), PORTAL_STA_RETRY_S * 1000)
+            while self.running:
+                self.record(self.take_reading())
+                gc.collect()
+                if self.cfg["wifi_ssid"] and reconn.step():
+                    print("portal: station is back; restarting")
+                    board.reboot(delay_s=1)
+                await asyncio.sleep_ms(self.interval_ms)
+
+        async def both():
+            asyncio.create_task(recorder())
+            await app.start_server(host="0.0.0.0", port=board.PORTAL_PORT)
+
+        asyncio.run(both())
+
+
+def main():
+    gc.collect()
+    if getattr(board, "maintenance_mode", None) and board.maintenance_mode():
+        print("maintenance mode: console kept, meter not started")
+        return
+    cfg = config.load()
+    dev = Device(cfg)
+    gc.collect()
+    if cfg["mqtt_host"] and wifi.connect(cfg["wifi_ssid"], cfg["wifi_password"]):
+        dev.run_station()
+    else:
+        dev.run_portal()

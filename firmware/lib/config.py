@@ -1,0 +1,90 @@
+"""Device configuration: JSON on flash, defaults, validation, factory reset.
+
+Bad configuration is the only ValueError in the firmware (network faults are OSError).
+"""
+import flashfs
+
+PATH = "config.json"
+
+DEFAULTS = {
+    "wifi_ssid": "",
+    "wifi_password": "",
+    "mqtt_host": "",
+    "mqtt_port": 1883,
+    "mqtt_user": "",
+    "mqtt_password": "",
+    "device_id": "",        # MQTT topic id; empty -> serial_number
+    "serial_number": "",    # empty -> PZEM-<MAC6>
+    "reading_interval": 10,
+    "portal_password": "",  # once set, the portal's config pages need it
+    "ntp_host": "pool.ntp.org",
+    "modbus_address": 1,
+    "queue_max": 2000,      # readings kept on flash while offline
+}
+
+_INTS = {
+    "mqtt_port": (1, 65535),
+    "reading_interval": (1, 86400),
+    "modbus_address": (1, 247),
+    "queue_max": (100, 50000),
+}
+_MAX_STR = 64
+
+
+def validate(cfg):
+    """Return a full, checked config (defaults filled in); ValueError names the bad key."""
+    out = dict(DEFAULTS)
+    for key, value in cfg.items():
+        if key not in DEFAULTS:
+            raise ValueError("unknown config key: " + key)
+        if key in _INTS:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(key + " must be a whole number")
+            lo, hi = _INTS[key]
+            if not lo <= value <= hi:
+                raise ValueError("%s must be %d..%d" % (key, lo, hi))
+        else:
+            if not isinstance(value, str):
+                raise ValueError(key + " must be text")
+            if len(value) > _MAX_STR:
+                raise ValueError(key + " is too long")
+        out[key] = value
+    pw = out["portal_password"]
+    if pw and len(pw) < 8:
+        raise ValueError("portal_password needs at least 8 characters (WPA2)")
+    return out
+
+
+def load(path=PATH):
+    """The stored config, or defaults when there is none or it is unreadable."""
+    raw = flashfs.read_json(path, {})
+    try:
+        return validate(raw if isinstance(raw, dict) else {})
+    except ValueError:
+        return dict(DEFAULTS)
+
+
+def save(cfg, path=PATH):
+    """Validate and write atomically; returns the stored config."""
+    cfg = validate(cfg)
+    flashfs.write_json(path, cfg)
+    return cfg
+
+
+def update(changes, path=PATH):
+    cfg = load(path)
+    cfg.update(changes)
+    return save(cfg, path)
+
+
+def factory_reset(path=PATH):
+    flashfs.remove(path)
+    flashfs.remove(path + ".tmp")
+
+
+def identity(cfg, mac6):
+    """(serial_number, device_id) with the defaults derived from the MAC."""
+    serial = cfg["serial_number"] or "PZEM-" + mac6.upper()
+    return serial, cfg["device_id"] or serial

@@ -1,0 +1,141 @@
+"""MQTT session on top of micropython-lib's umqtt.simple.
+
+Topics (protocol v1): meter/<id>/data (QoS 1), meter/<id>/status (retained,
+last will "offline"), meter/<id>/control (subscribed), meter/<id>/control/ack.
+Every network fault surfaces as OSError; the link then closes and retries
+with exponential back-off (the caller keeps queueing readings meanwhile).
+"""
+import time
+
+from umqtt.simple import MQTTClient, MQTTException
+
+# Timing knobs (tests and the PC build shrink them).
+SOCKET_TIMEOUT_S = 10
+KEEPALIVE_S = 60
+BACKOFF_MIN_S = 1
+BACKOFF_MAX_S = 60
+
+
+class _TimeoutSocket:
+    """umqtt.simple calls setblocking(True) after each read, which would drop any
+    timeout: map it back to a timeout so a silent broker cannot hang the meter."""
+
+    def __init__(self, sock, timeout):
+        self._s = sock
+        self._t = timeout
+        sock.settimeout(timeout)
+
+    def setblocking(self, flag):
+        self._s.settimeout(self._t if flag else 0)
+
+    def read(self, n):
+        return self._s.read(n)
+
+    def write(self, buf, n=None):
+        if n is None:
+            return self._s.write(buf)
+        return self._s.write(buf, n)
+
+    def close(self):
+        self._s.close()
+
+
+class Link:
+    def __init__(self, device_id, host, port=1883, user="", password="", client_id=None,
+                 on_control=None):
+        if not host:
+            raise ValueError("mqtt_host is not configured")
+        base = "meter/%s/" % device_id
+        self.t_data = base + "data"
+        self.t_status = base + "status"
+        self.t_control = base + "control"
+        self.t_ack = base + "control/ack"
+        self.on_control = on_control
+        self.client = MQTTClient(client_id or device_id, host, port, user or None,
+                                 password or None, keepalive=KEEPALIVE_S)
+        self.client.set_last_will(self.t_status, b"offline", retain=True, qos=1)
+        self.client.set_callback(self._on_message)
+        self.up = False
+        self.backoff = BACKOFF_MIN_S
+        self.next_try = time.ticks_ms()
+        self.last_io = time.ticks_ms()
+        self.connects = 0
+        self.inbox = []  # control messages, handled by the caller outside umqtt's callback
+
+    def _on_message(self, topic, msg):
+        if topic == self.t_control.encode() and len(self.inbox) < 4:
+            self.inbox.append(msg)
+
+    def due(self):
+        return not self.up and time.ticks_diff(time.ticks_ms(), self.next_try) >= 0
+
+    def connect(self):
+        """Connect and subscribe; on failure schedule the next try and re-raise OSError."""
+        try:
+            self.client.connect()
+            self.client.sock = _TimeoutSocket(self.client.sock, SOCKET_TIMEOUT_S)
+            self.client.subscribe(self.t_control, qos=1)
+        except (OSError, MQTTException, IndexError, AssertionError) as e:
+            self.fail()
+            raise OSError("mqtt connect: %r" % (e,))
+        self.up = True
+        self.backoff = BACKOFF_MIN_S
+        self.connects += 1
+        self.last_io = time.ticks_ms()
+
+    def fail(self):
+        """Drop the session; try again after the back-off, which doubles each time."""
+        self.up = False
+        try:
+            self.client.sock.close()
+        except Exception:  # the socket may be half-made or already gone
+            pass
+        self.next_try = time.ticks_add(time.ticks_ms(), self.backoff * 1000)
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except (OSError, MQTTException, IndexError, AssertionError, TypeError) as e:
+            # umqtt.simple reports a dead peer as OSError, IndexError (empty read) or
+            # TypeError (read -> None); all mean the session is gone.
+            self.fail()
+            raise OSError("mqtt: %r" % (e,))
+        self.last_io = time.ticks_ms()
+
+    def publish(self, topic, payload, retain=False, qos=1):
+        self._guard(self.client.publish, topic, payload, retain, qos)
+
+    def publish_data(self, payload):
+        """One reading or a batch; returns once the broker acknowledged (QoS 1)."""
+        self.publish(self.t_data, payload)
+
+    def publish_status(self, payload):
+        self.publish(self.t_status, payload, True)
+
+    def ack(self, payload):
+        self.publish(self.t_ack, payload)
+
+    def poll(self):
+        """Handle what the broker sent (control messages go to inbox); ping when idle."""
+        if not self.up:
+            return
+        if time.ticks_diff(time.ticks_ms(), self.last_io) > KEEPALIVE_S * 500:
+            self._guard(self.client.ping)
+        for _ in range(8):
+            op = None
+            try:
+                op = self.client.check_msg()
+            except (OSError, MQTTException, IndexError, AssertionError, TypeError) as e:
+                self.fail()
+                raise OSError("mqtt: %r" % (e,))
+            if op is None:
+                break
+
+    def close(self):
+        if self.up:
+            try:
+                self.client.disconnect()
+            except OSError:
+                pass
+        self.up = False

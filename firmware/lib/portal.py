@@ -1,0 +1,136 @@
+"""Setup portal served with microdot (access point mode, http://192.168.4.1/).
+
+Pages: / (Wi-Fi scan + setup), /config (MQTT, identity, interval, portal
+password), /ip, /status, /reset (factory reset, POST), /reboot (POST).
+Once a portal password is set, /, /config, /reset and /reboot need it
+(HTTP Basic, any user name); /ip and /status stay open.
+"""
+import asyncio
+import binascii
+
+from microdot import Microdot
+
+import board
+import config
+
+REBOOT_DELAY_S = 1
+
+_HEAD = ('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">'
+         '<title>PZEM meter</title><style>body{font-family:sans-serif;max-width:30em;margin:1em auto}'
+         'label{display:block;margin:.4em 0}input{width:100%}</style></head><body>'
+         '<p><a href="/">Wi-Fi</a> | <a href="/config">MQTT</a> | <a href="/status">status</a></p>')
+_TAIL = "</body></html>"
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
+_FIELDS = (("mqtt_host", "MQTT host"), ("mqtt_port", "MQTT port"), ("mqtt_user", "MQTT user"),
+           ("mqtt_password", "MQTT password"), ("device_id", "Device id (topic)"),
+           ("serial_number", "Serial number"), ("reading_interval", "Interval (s)"),
+           ("portal_password", "Portal password (8+ chars)"))
+_SECRET = ("wifi_password", "mqtt_password", "portal_password")
+
+
+def esc(s):
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def page(body, status=200):
+    return _HEAD + body + _TAIL, status, _HTML
+
+
+def authorized(request, password):
+    if not password:
+        return True
+    h = request.headers.get("Authorization", "")
+    if not h.startswith("Basic "):
+        return False
+    try:
+        user_pw = binascii.a2b_base64(h[6:]).decode()
+    except (ValueError, UnicodeError):
+        return False
+    return user_pw.partition(":")[2] == password
+
+
+def make_app(dev):
+    """dev: the running app.Device (config, status(), shutdown())."""
+    app = Microdot()
+
+    def guard(handler):
+        async def wrapped(request):
+            if not authorized(request, dev.cfg["portal_password"]):
+                return "password required", 401, {"WWW-Authenticate": 'Basic realm="meter"'}
+            return handler(request)
+        return wrapped
+
+    async def reboot_soon():
+        await asyncio.sleep(REBOOT_DELAY_S)
+        dev.shutdown()
+        board.reboot()
+
+    def save(changes):
+        try:
+            dev.cfg = config.update(changes)
+        except ValueError as e:
+            return page("<p>Not saved: %s</p>" % esc(e), 400)
+        asyncio.create_task(reboot_soon())
+        return page("<p>Saved. The meter restarts now.</p>")
+
+    @app.route("/", methods=["GET", "POST"])
+    @guard
+    def wifi_page(request):
+        if request.method == "POST":
+            f = request.form or {}
+            return save({"wifi_ssid": f.get("wifi_ssid", ""),
+                         "wifi_password": f.get("wifi_password", "")})
+        rows = ""
+        try:
+            for ssid, rssi, secured in board.scan():
+                rows += "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi, ", locked" if secured else "")
+        except OSError:
+            rows = "<li>scan failed</li>"
+        return page("<h1>Wi-Fi</h1><ul>%s</ul><form method=post action=/>"
+                    "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
+                    "<label>Password <input type=password name=wifi_password></label>"
+                    "<button>Save</button></form>" % (rows, esc(dev.cfg["wifi_ssid"])))
+
+    @app.route("/config", methods=["GET", "POST"])
+    @guard
+    def config_page(request):
+        if request.method == "POST":
+            f = request.form or {}
+            changes = {}
+            for key, _ in _FIELDS:
+                v = f.get(key)
+                if v is None or (key in _SECRET and v == ""):
+                    continue  # an empty secret field keeps the stored one
+                changes[key] = v
+            return save(changes)
+        body = "<h1>MQTT and meter</h1><form method=post>"
+        for key, label in _FIELDS:
+            kind = "password" if key in _SECRET else "text"
+            value = "" if key in _SECRET else esc(dev.cfg[key])
+            body += '<label>%s <input type=%s name=%s value="%s"></label>' % (label, kind, key, value)
+        return page(body + "<button>Save</button></form>"
+                    "<form method=post action=/reset><button>Factory reset</button></form>"
+                    "<form method=post action=/reboot><button>Reboot</button></form>")
+
+    @app.route("/ip")
+    def ip_page(request):
+        return {"ip": board.sta_ip(), "ap_ip": "192.168.4.1", "mode": dev.mode}
+
+    @app.route("/status")
+    def status_page(request):
+        return dev.status()
+
+    @app.post("/reset")
+    @guard
+    def reset(request):
+        config.factory_reset()
+        asyncio.create_task(reboot_soon())
+        return page("<p>Factory reset done. The meter restarts now.</p>")
+
+    @app.post("/reboot")
+    @guard
+    def reboot(request):
+        asyncio.create_task(reboot_soon())
+        return page("<p>Rebooting.</p>")
+
+    return app

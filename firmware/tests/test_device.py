@@ -1,0 +1,167 @@
+"""The meter loop with the emulator and a fake broker socket: queueing, flushing, commands."""
+import json
+
+import umqtt.simple
+
+import app
+import board
+import clock
+import config
+import mqtt_link
+import pzem
+from fakes import BrokerSocket, FakeSocketModule, assert_eq
+from mqtt_helpers import publish
+from pzem_emulator import EmulatedUART, Household, PzemEmulator
+
+_saved = (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS)
+app.LOOP_MS = 1
+pzem.TIMEOUT_MS = 20
+
+
+def teardown():
+    umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS = _saved
+    app.LOOP_MS = 1
+    board.set_wifi(True)
+
+
+def make_device(*socks, interval_ms=1):
+    app.READ_INTERVAL_MS = interval_ms
+    mqtt_link.BACKOFF_MIN_S = 0
+    umqtt.simple.socket = FakeSocketModule(*socks)
+    cfg = config.save({"wifi_ssid": "home", "mqtt_host": "broker", "serial_number": "S1"})
+    board.sta_start("home", "")
+    emu = PzemEmulator(1, Household(seed=5))
+    return app.Device(cfg, uart=EmulatedUART(emu)), emu
+
+
+def published(sock, topic):
+    """Payloads published on topic, parsed from the raw bytes the device sent."""
+    data, out, i = sock.sent(), [], 0
+    while i < len(data):
+        op = data[i]
+        n, shift, j = 0, 0, i + 1
+        while True:
+            b = data[j]
+            n |= (b & 0x7F) << shift
+            shift += 7
+            j += 1
+            if not b & 0x80:
+                break
+        body = data[j:j + n]
+        if op & 0xF0 == 0x30:
+            tl = body[0] << 8 | body[1]
+            t = body[2:2 + tl].decode()
+            payload = body[2 + tl + (2 if op & 6 else 0):]
+            if t == topic:
+                out.append(payload)
+        i = j + n
+    return out
+
+
+def test_broker_down_then_up_flushes_in_order():
+    dev, _ = make_device()  # no sockets yet: connection refused
+    dev.run_station(max_loops=30)
+    queued = len(dev.store)
+    assert queued >= 25, queued
+    sock = BrokerSocket()
+    umqtt.simple.socket.socks.append(sock)
+    dev.link.next_try = 0
+    dev.link.backoff = 0
+    dev.run_station(max_loops=5)
+    seqs = []
+    for p in published(sock, "meter/S1/data"):
+        msg = json.loads(p)
+        if "readings" in msg:
+            assert_eq(msg["serial_number"], "S1")
+            seqs += [r["seq"] for r in msg["readings"]]
+            assert all("timestamp" in r for r in msg["readings"])
+        else:
+            seqs.append(msg["seq"])
+    assert_eq(seqs, list(range(1, len(seqs) + 1)))
+    assert len(seqs) >= queued
+    assert_eq(len(dev.store), 0)
+    status = json.loads(published(sock, "meter/S1/status")[0])
+    assert_eq(status["state"], "online")
+    for key in ("firmware_version", "ip_address", "rssi", "uptime_s", "free_mem", "queue", "thinned"):
+        assert key in status, key
+
+
+def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
+    fails = [3]
+
+    def ntp(host):
+        if fails[0]:
+            fails[0] -= 1
+            raise OSError("no ntp")
+    board.ntp_sync = ntp
+    clock.RETRY_S = 0
+    sock = BrokerSocket()
+    dev, _ = make_device(sock)
+    dev.run_station(max_loops=3)
+    assert not dev.clock.synced
+    assert_eq(published(sock, "meter/S1/data"), [])  # held, not sent without a time
+    assert len(dev.store) >= 2
+    dev.run_station(max_loops=3)
+    assert dev.clock.synced
+    readings = []
+    for p in published(sock, "meter/S1/data"):
+        msg = json.loads(p)
+        readings += msg.get("readings", [msg])
+    assert_eq([r["seq"] for r in readings][:3], [1, 2, 3])
+    assert all(r["timestamp"].endswith("Z") for r in readings)
+    assert not any("mono" in r for r in readings)
+
+
+def command(sock, dev, cid, cmd, args, pid=9):
+    sock.feed(publish("meter/S1/control", json.dumps({"id": cid, "cmd": cmd, "args": args}), pid))
+    dev.link.poll()
+    dev.handle_commands()
+    return json.loads(published(sock, "meter/S1/control/ack")[-1])
+
+
+def connected_device():
+    sock = BrokerSocket()
+    dev, emu = make_device(sock, interval_ms=60000)
+    dev.run_station(max_loops=1)
+    assert dev.link.up
+    return sock, dev, emu
+
+
+def test_commands_are_acked():
+    sock, dev, emu = connected_device()
+    assert_eq(command(sock, dev, "c1", "set_interval", {"seconds": 30}),
+              {"id": "c1", "ok": True, "error": None})
+    assert_eq(dev.interval_ms, 30000)
+    assert_eq(config.load()["reading_interval"], 30)
+    assert_eq(command(sock, dev, "c2", "set_alarm_threshold", {"watts": 1500})["ok"], True)
+    assert_eq(emu.alarm_threshold, 1500)
+    assert_eq(command(sock, dev, "c3", "reset_energy", {})["ok"], True)
+    assert dev.meter.read()["energy_wh"] < 5
+    assert_eq(command(sock, dev, "c4", "identify", {"count": 2})["ok"], True)
+    bad = command(sock, dev, "c5", "self_destruct", {})
+    assert_eq((bad["id"], bad["ok"]), ("c5", False))
+    assert "unknown command" in bad["error"]
+    bad = command(sock, dev, "c6", "set_interval", {"seconds": 0})
+    assert_eq(bad["ok"], False)
+    assert_eq(dev.interval_ms, 30000)
+
+
+def test_reboot_command_acks_first_then_goes_offline():
+    sock, dev, _ = connected_device()
+    reboots = []
+    board.reboot = lambda delay_s=0: reboots.append(delay_s)
+    ack = command(sock, dev, "r1", "reboot", {})
+    assert_eq(ack, {"id": "r1", "ok": True, "error": None})
+    assert_eq(len(reboots), 1)
+    assert_eq(published(sock, "meter/S1/status")[-1], b"offline")
+    assert not dev.running
+
+
+def test_silent_meter_publishes_nothing_and_counts():
+    sock, dev, emu = connected_device()
+    emu.address = 9  # nobody answers address 1 now
+    before = len(published(sock, "meter/S1/data"))
+    dev.record(dev.take_reading())
+    assert_eq(len(published(sock, "meter/S1/data")), before)
+    assert_eq(dev.missed, 1)
+    assert_eq(len(dev.store), 0)

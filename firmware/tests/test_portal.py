@@ -1,0 +1,112 @@
+"""Setup portal: microdot on a localhost port, fetched over a real socket."""
+import asyncio
+import binascii
+import json
+
+import app
+import board
+import config
+import portal
+from fakes import assert_eq
+from pzem_emulator import EmulatedUART, PzemEmulator
+
+PORT = 18741
+_saved_reboot = board.reboot
+portal.REBOOT_DELAY_S = 0
+
+
+def teardown():
+    board.reboot = _saved_reboot
+
+
+async def http(method, path, body=None, auth=None):
+    r, w = await asyncio.open_connection("127.0.0.1", PORT)
+    head = "%s %s HTTP/1.0\r\nHost: meter\r\n" % (method, path)
+    if auth:
+        head += "Authorization: Basic %s\r\n" % binascii.b2a_base64(auth.encode()).decode().strip()
+    data = (body or "").encode()
+    if body is not None:
+        head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n" % len(data)
+    w.write(head.encode() + b"\r\n" + data)
+    await w.drain()
+    raw = b""
+    while True:
+        chunk = await r.read(1024)
+        if not chunk:
+            break
+        raw += chunk
+    w.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body.decode()
+
+
+async def with_portal(fn):
+    reboots = []
+    board.reboot = lambda delay_s=0: reboots.append(1)
+    dev = app.Device(config.load(), uart=EmulatedUART(PzemEmulator()))
+    dev.mode = "portal"
+    srv = portal.make_app(dev)
+    task = asyncio.create_task(srv.start_server(host="127.0.0.1", port=PORT))
+    await asyncio.sleep(0.1)
+    try:
+        await fn(dev, reboots)
+    finally:
+        srv.shutdown()
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+
+async def test_pages_open_on_first_boot():
+    async def check(dev, reboots):
+        code, body = await http("GET", "/")
+        assert_eq(code, 200)
+        assert "HomeNet" in body and "wifi_ssid" in body, body
+        code, body = await http("GET", "/config")
+        assert_eq(code, 200)
+        assert "mqtt_host" in body
+        code, body = await http("GET", "/ip")
+        assert_eq(json.loads(body)["ap_ip"], "192.168.4.1")
+        code, body = await http("GET", "/status")
+        st = json.loads(body)
+        assert_eq((code, st["mode"], st["queue"]), (200, "portal", 0))
+    await with_portal(check)
+
+
+async def test_wifi_and_mqtt_setup_saved_then_reboot():
+    async def check(dev, reboots):
+        code, _ = await http("POST", "/", "wifi_ssid=Home+Net&wifi_password=p%40ss")
+        assert_eq(code, 200)
+        code, _ = await http("POST", "/config", "mqtt_host=10.0.0.9&mqtt_port=1884&serial_number=S9"
+                                                "&reading_interval=15&mqtt_password=")
+        assert_eq(code, 200)
+        cfg = config.load()
+        assert_eq((cfg["wifi_ssid"], cfg["wifi_password"]), ("Home Net", "p@ss"))
+        assert_eq((cfg["mqtt_host"], cfg["mqtt_port"], cfg["serial_number"]), ("10.0.0.9", 1884, "S9"))
+        assert_eq(cfg["reading_interval"], 15)
+        code, body = await http("POST", "/config", "mqtt_port=99999")
+        assert_eq(code, 400)
+        assert "mqtt_port" in body
+        await asyncio.sleep(0.05)
+        assert len(reboots) >= 2
+    await with_portal(check)
+
+
+async def test_password_protects_config_pages():
+    config.save({"portal_password": "letmein99"})
+
+    async def check(dev, reboots):
+        for method, path in (("GET", "/"), ("GET", "/config"), ("POST", "/reset"), ("POST", "/reboot")):
+            code, _ = await http(method, path, "" if method == "POST" else None)
+            assert_eq(code, 401, path)
+        code, _ = await http("GET", "/config", auth="admin:wrong")
+        assert_eq(code, 401)
+        code, _ = await http("GET", "/config", auth="admin:letmein99")
+        assert_eq(code, 200)
+        assert_eq((await http("GET", "/status"))[0], 200)  # status stays open
+        assert_eq(reboots, [])
+        code, _ = await http("POST", "/reset", "", auth="admin:letmein99")
+        assert_eq(code, 200)
+        await asyncio.sleep(0.05)
+        assert_eq(config.load(), config.DEFAULTS)  # factory reset
+        assert_eq(len(reboots), 1)
+    await with_portal(check)
