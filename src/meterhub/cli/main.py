@@ -8,7 +8,7 @@ import typer
 
 from meterhub import __version__
 from meterhub.cli.accounts import devices_app, users_app
-from meterhub.cli.common import database, settings
+from meterhub.cli.common import database, fail, settings
 from meterhub.services import users
 
 app = typer.Typer(
@@ -72,6 +72,30 @@ def run(
     serve(settings(), host=host, port=port, ingest=True, broker=True, demo=demo)
 
 
+@app.command("ingest")
+def ingest(
+    broker: Annotated[str | None, typer.Option(
+        help="mqtt://[user:pass@]host:port; default: MQTT_BROKER_URL (auto/embedded mean "
+             "localhost:MQTT_PORT).")] = None,
+) -> None:
+    """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
+    from meterhub import logs
+    from meterhub.broker.url import BrokerTarget, parse_broker_url
+    from meterhub.telemetry.service import run_ingest
+
+    cfg = settings()
+    logs.setup(cfg.LOG_LEVEL)
+    url = broker or cfg.MQTT_BROKER_URL
+    try:
+        target = (BrokerTarget("127.0.0.1", cfg.MQTT_PORT)
+                  if url.strip().lower() in ("auto", "embedded") else parse_broker_url(url))
+    except ValueError as exc:
+        fail(str(exc))
+    with database(cfg):
+        pass  # migrate before consuming
+    run_ingest(cfg.database_url, target)
+
+
 def _not_yet(name: str, what: str) -> None:
     @app.command(name, help=f"{what} (not available in this build yet).",
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -81,7 +105,6 @@ def _not_yet(name: str, what: str) -> None:
         raise typer.Exit(2)
 
 
-_not_yet("ingest", "Run the MQTT ingest alone (subscribe, validate, store)")
 _not_yet("simulate", "Run simulated meters publishing over MQTT")
 _not_yet("export", "Export readings of a device as CSV")
 _not_yet("bench", "Measure ingest, live fan-out and query speed")

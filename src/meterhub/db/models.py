@@ -111,6 +111,8 @@ class Device(Base):
     free_mem: Mapped[int | None] = mapped_column(Integer)
     uptime_s: Mapped[int | None] = mapped_column(BigInteger)
     reading_interval_s: Mapped[int] = mapped_column(Integer, default=10)
+    last_power: Mapped[float | None] = mapped_column(Float)
+    last_energy: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -180,3 +182,75 @@ class AuditEntry(Base):
     target_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     client_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class Rollup15m(Base):
+    """Per device and 15-minute UTC bucket: what the summaries and long charts read.
+
+    Every IANA zone's offset is a whole number of quarter-hours, so local days, weeks,
+    months and years are unions of these buckets. `energy_wh` is the consumption whose
+    later reading falls in the bucket (counter deltas; resets and wraps handled)."""
+
+    __tablename__ = "rollups_15m"
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch s, UTC
+    count: Mapped[int] = mapped_column(Integer)
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    voltage_min: Mapped[float] = mapped_column(Float)
+    voltage_max: Mapped[float] = mapped_column(Float)
+    voltage_sum: Mapped[float] = mapped_column(Float)
+    current_sum: Mapped[float] = mapped_column(Float)
+    current_max: Mapped[float] = mapped_column(Float)
+    power_sum: Mapped[float] = mapped_column(Float)
+    power_min: Mapped[float] = mapped_column(Float)
+    power_max: Mapped[float] = mapped_column(Float)
+    pf_sum: Mapped[float] = mapped_column(Float)
+    pf_count: Mapped[int] = mapped_column(Integer)
+    frequency_sum: Mapped[float] = mapped_column(Float)
+    frequency_count: Mapped[int] = mapped_column(Integer)
+
+
+class IngestReject(Base):
+    """A dead letter: a message or reading ingest refused, with the reason (bounded table)."""
+
+    __tablename__ = "ingest_rejects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(String(256))
+    serial: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class DeviceCommand(Base):
+    """A command sent to a device over MQTT, and what became of it."""
+
+    __tablename__ = "device_commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    cmd: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(String(512))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IngestCounter(Base):
+    """Running totals of ingest (stored, duplicates, rejects by reason, ...) for /metrics;
+    updated in the same transaction as the data they count."""
+
+    __tablename__ = "ingest_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

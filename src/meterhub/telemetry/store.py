@@ -1,0 +1,514 @@
+"""The database side of ingest: one call writes one batch in one transaction.
+
+Readings go in with bulk inserts that ignore duplicates (the primary key is (device, ts),
+so a redelivered message is harmless). Rollups are maintained in the same transaction:
+readings newer than a device's last stored one are folded in incrementally; late readings
+(a backlog flush, out-of-order delivery) make their buckets be recomputed from raw rows.
+Only the writer thread calls this; the per-device state it caches is applied after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from meterhub.db import dialect
+from meterhub.db.models import (
+    DEVICE_PENDING,
+    Device,
+    DeviceCommand,
+    DeviceEvent,
+    IngestCounter,
+    IngestReject,
+    Rollup15m,
+)
+from meterhub.db.models import (
+    Reading as ReadingRow,
+)
+from meterhub.db.types import utcnow
+from meterhub.telemetry.payload import CommandAck, Reading, Reject, StatusUpdate
+from meterhub.telemetry.periods import QUARTER_HOUR_S
+from meterhub.telemetry.rollup import (
+    ADD_COLUMNS,
+    HIGH_COLUMNS,
+    LOW_COLUMNS,
+    Row,
+    aggregate,
+    bucket_of,
+)
+
+log = logging.getLogger(__name__)
+
+READINGS: Table = ReadingRow.__table__  # type: ignore[assignment]
+ROLLUPS: Table = Rollup15m.__table__  # type: ignore[assignment]
+DEVICES: Table = Device.__table__  # type: ignore[assignment]
+EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
+REJECTS: Table = IngestReject.__table__  # type: ignore[assignment]
+COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
+COUNTERS: Table = IngestCounter.__table__  # type: ignore[assignment]
+DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
+MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
+OFFLINE_AFTER_INTERVALS = 3
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the writer remembers of a device between batches."""
+
+    id: int
+    status: str
+    online: bool
+    interval_s: int
+    last_ts: int | None = None  # epoch ms of the newest stored reading
+    last_energy: float | None = None
+    last_seq: int | None = None
+    meta_written: float = 0.0  # monotonic time of the last devices-row update
+
+
+@dataclass(slots=True)
+class Batch:
+    """Work for one transaction."""
+
+    readings: list[Reading] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    acks: list[CommandAck] = field(default_factory=list)
+    sweep: bool = False  # also mark silent devices offline
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What one batch did (counted into /metrics)."""
+
+    stored: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
+    events: int = 0
+    new_devices: list[str] = field(default_factory=list)
+    stored_readings: list[Reading] = field(default_factory=list)
+
+
+class TelemetryStore:
+    """Writes batches; caches device state (serial -> DeviceState) across batches."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.devices: dict[str, DeviceState] = {}
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Store `batch` in one transaction; the cached state changes only if it commits."""
+        staged: dict[str, DeviceState] = {}
+        result = WriteResult()
+        events: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            serials = {r.serial for r in batch.readings}
+            serials |= {s.serial for s in batch.statuses if s.serial}
+            for serial in serials:
+                staged[serial] = self._state(conn, serial, result, events)
+            self._write_readings(conn, batch.readings, staged, result, events)
+            self._write_statuses(conn, batch.statuses, staged, events)
+            if batch.sweep:
+                self._sweep_silent(conn, events)
+            if events:
+                conn.execute(insert(EVENTS), events)
+            self._write_rejects(conn, batch.rejects)
+            self._write_acks(conn, batch.acks)
+            result.rejected = len(batch.rejects)
+            result.events = len(events)
+            self._count(conn, batch, result)
+        self.devices.update(staged)
+        return result
+
+    def _count(self, conn: Connection, batch: Batch, result: WriteResult) -> None:
+        counts = {
+            "batches": 1,
+            "readings_stored": result.stored,
+            "readings_duplicate": result.duplicates,
+            "readings_late": result.late,
+            "device_events": result.events,
+            "status_messages": len(batch.statuses),
+            "command_acks": len(batch.acks),
+        }
+        for reject in batch.rejects:
+            key = f"rejects_{reject.reason}"
+            counts[key] = counts.get(key, 0) + 1
+        dialect.upsert_adding(
+            conn,
+            COUNTERS,
+            [{"name": k, "value": v} for k, v in sorted(counts.items()) if v],
+            ("name",),
+            ("value",),
+        )
+
+    def forget(self) -> None:
+        """Drop cached state (after a failed transaction whose effects are unknown)."""
+        self.devices.clear()
+
+    # -- devices ---------------------------------------------------------------------
+    def _state(
+        self, conn: Connection, serial: str, result: WriteResult, events: list[dict[str, Any]]
+    ) -> DeviceState:
+        cached = self.devices.get(serial)
+        if cached is not None:
+            return replace(cached)
+        row = conn.execute(
+            select(
+                DEVICES.c.id, DEVICES.c.status, DEVICES.c.online, DEVICES.c.reading_interval_s
+            ).where(DEVICES.c.serial_number == serial)
+        ).first()
+        if row is None:
+            now = utcnow()
+            device_id = conn.execute(
+                insert(DEVICES)
+                .values(
+                    serial_number=serial,
+                    status=DEVICE_PENDING,
+                    online=False,
+                    reading_interval_s=10,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(DEVICES.c.id)
+            ).scalar_one()
+            result.new_devices.append(serial)
+            events.append(_event(device_id, "pending", {"reason": "unknown serial published"}))
+            log.info("new device %s is pending approval", serial)
+            return DeviceState(id=device_id, status=DEVICE_PENDING, online=False, interval_s=10)
+        state = DeviceState(
+            id=row.id, status=row.status, online=row.online, interval_s=row.reading_interval_s
+        )
+        last = conn.execute(
+            select(READINGS.c.ts, READINGS.c.energy, READINGS.c.seq)
+            .where(READINGS.c.device_id == row.id)
+            .order_by(READINGS.c.ts.desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            state.last_ts, state.last_energy, state.last_seq = last.ts, last.energy, last.seq
+        return state
+
+    # -- readings and rollups --------------------------------------------------------
+    def _write_readings(
+        self,
+        conn: Connection,
+        readings: list[Reading],
+        states: dict[str, DeviceState],
+        result: WriteResult,
+        events: list[dict[str, Any]],
+    ) -> None:
+        if not readings:
+            return
+        by_device: dict[str, dict[int, Reading]] = {}
+        for reading in readings:
+            by_device.setdefault(reading.serial, {})[reading.ts_ms] = reading
+        result.duplicates += len(readings) - sum(len(v) for v in by_device.values())
+        rows: list[dict[str, Any]] = []
+        rollup_rows: list[dict[str, Any]] = []
+        recompute: set[tuple[int, int]] = set()
+        meta: list[dict[str, Any]] = []
+        now_mono = time.monotonic()
+        for serial, by_ts in by_device.items():
+            state = states[serial]
+            ordered = sorted(by_ts.items())
+            if state.last_ts is None:
+                fresh, older = ordered, []
+            else:
+                last_ts = state.last_ts
+                fresh = [item for item in ordered if item[0] > last_ts]
+                older = [item for item in ordered if item[0] <= last_ts]
+            late: list[tuple[int, Reading]] = []
+            if older:
+                late, buckets = self._late(conn, state.id, older)
+                recompute.update((state.id, bucket) for bucket in buckets)
+            result.duplicates += len(older) - len(late)
+            result.late += len(late)
+            rows.extend(_row(state.id, ts_ms, r) for ts_ms, r in fresh)
+            rows.extend(_row(state.id, ts_ms, r) for ts_ms, r in late)
+            result.stored_readings.extend(r for _, r in fresh)
+            result.stored_readings.extend(r for _, r in late)
+            if fresh:
+                self._fold_fresh(state, fresh, rollup_rows, recompute, events)
+                newest = fresh[-1][1]
+                if (
+                    not state.online
+                    or now_mono - state.meta_written >= DEVICE_META_EVERY_S
+                    or newest.firmware_version
+                    or newest.ip_address
+                ):
+                    if not state.online:
+                        events.append(_event(state.id, "online", {"reason": "reading"}))
+                    state.online = True
+                    state.meta_written = now_mono
+                    meta.append(
+                        {
+                            "b_id": state.id,
+                            "b_power": newest.power,
+                            "b_energy": newest.energy,
+                            "b_seen": utcnow(),
+                            "b_fw": newest.firmware_version,
+                            "b_ip": newest.ip_address,
+                        }
+                    )
+        # Duplicates were filtered above (single writer); the ignore is a second guard.
+        dialect.insert_ignore(conn, READINGS, rows)
+        result.stored += len(rows)
+        dialect.upsert_adding(
+            conn,
+            ROLLUPS,
+            [r for r in rollup_rows if (r["device_id"], r["bucket"]) not in recompute],
+            ("device_id", "bucket"),
+            ADD_COLUMNS,
+            LOW_COLUMNS,
+            HIGH_COLUMNS,
+        )
+        for device_id, bucket in sorted(recompute):
+            self._recompute_bucket(conn, device_id, bucket)
+        if meta:
+            conn.execute(
+                update(DEVICES)
+                .where(DEVICES.c.id == bindparam("b_id"))
+                .values(
+                    online=True,
+                    last_seen=bindparam("b_seen"),
+                    last_power=bindparam("b_power"),
+                    last_energy=bindparam("b_energy"),
+                    firmware_version=func.coalesce(bindparam("b_fw"), DEVICES.c.firmware_version),
+                    ip_address=func.coalesce(bindparam("b_ip"), DEVICES.c.ip_address),
+                ),
+                meta,
+            )
+
+    def _late(
+        self, conn: Connection, device_id: int, older: list[tuple[int, Reading]]
+    ) -> tuple[list[tuple[int, Reading]], set[int]]:
+        """The readings of `older` not stored yet (the rest are redeliveries), and the
+        buckets whose rollups they change: their own, and the bucket of the stored reading
+        that follows each (its predecessor, hence its counter delta, changes)."""
+        existing: set[int] = set()
+        stamps = [ts for ts, _ in older]
+        for start in range(0, len(stamps), 500):
+            chunk = stamps[start : start + 500]
+            existing.update(
+                conn.execute(
+                    select(READINGS.c.ts).where(
+                        READINGS.c.device_id == device_id, READINGS.c.ts.in_(chunk)
+                    )
+                ).scalars()
+            )
+        late = [item for item in older if item[0] not in existing]
+        newest_in_bucket: dict[int, int] = {}
+        for ts_ms, _ in late:
+            newest_in_bucket[bucket_of(ts_ms / 1000)] = ts_ms
+        buckets = set(newest_in_bucket)
+        for ts_ms in newest_in_bucket.values():
+            nxt = conn.execute(
+                select(func.min(READINGS.c.ts)).where(
+                    READINGS.c.device_id == device_id, READINGS.c.ts > ts_ms
+                )
+            ).scalar()
+            if nxt is not None:
+                buckets.add(bucket_of(nxt / 1000))
+        return late, buckets
+
+    def _fold_fresh(
+        self,
+        state: DeviceState,
+        fresh: list[tuple[int, Reading]],
+        rollup_rows: list[dict[str, Any]],
+        recompute: set[tuple[int, int]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        prev = None
+        if state.last_ts is not None and state.last_energy is not None:
+            prev = (state.last_ts / 1000, state.last_energy)
+        aggs, counter_events = aggregate((_tuple(r) for _, r in fresh), prev)
+        rollup_rows.extend(agg.as_row(state.id, bucket) for bucket, agg in aggs.items())
+        for ts, delta in counter_events:
+            events.append(
+                _event(
+                    state.id,
+                    delta.event or "counter",
+                    {
+                        "detail": delta.detail,
+                        "counted_kwh": delta.kwh,
+                        "at": datetime.fromtimestamp(ts, UTC).isoformat(),
+                    },
+                )
+            )
+        last_seq = state.last_seq
+        for _, reading in fresh:
+            seq = reading.seq
+            if seq is None:
+                continue
+            if last_seq is not None and seq > last_seq + 1:
+                events.append(
+                    _event(
+                        state.id,
+                        "seq_gap",
+                        {
+                            "missing_from": last_seq + 1,
+                            "missing_to": seq - 1,
+                            "missing": seq - last_seq - 1,
+                        },
+                    )
+                )
+            elif last_seq is not None and seq <= last_seq:
+                events.append(_event(state.id, "seq_restart", {"from": last_seq, "to": seq}))
+            last_seq = seq
+        ts_ms, newest = fresh[-1]
+        state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
+
+    def _recompute_bucket(self, conn: Connection, device_id: int, bucket: int) -> None:
+        start_ms, end_ms = bucket * 1000, (bucket + QUARTER_HOUR_S) * 1000
+        before = conn.execute(
+            select(READINGS.c.ts, READINGS.c.energy)
+            .where(READINGS.c.device_id == device_id, READINGS.c.ts < start_ms)
+            .order_by(READINGS.c.ts.desc())
+            .limit(1)
+        ).first()
+        rows = conn.execute(
+            select(
+                READINGS.c.ts,
+                READINGS.c.voltage,
+                READINGS.c.current,
+                READINGS.c.power,
+                READINGS.c.energy,
+                READINGS.c.frequency,
+                READINGS.c.pf,
+            )
+            .where(
+                READINGS.c.device_id == device_id, READINGS.c.ts >= start_ms, READINGS.c.ts < end_ms
+            )
+            .order_by(READINGS.c.ts)
+        ).all()
+        prev = (before.ts / 1000, before.energy) if before is not None else None
+        aggs, _ = aggregate(((r[0] / 1000, *r[1:]) for r in rows), prev)
+        dialect.upsert_replacing(
+            conn,
+            ROLLUPS,
+            [a.as_row(device_id, b) for b, a in aggs.items()],
+            ("device_id", "bucket"),
+        )
+
+    # -- statuses, sweeps, dead letters, acks ----------------------------------------
+    def _write_statuses(
+        self,
+        conn: Connection,
+        statuses: list[StatusUpdate],
+        states: dict[str, DeviceState],
+        events: list[dict[str, Any]],
+    ) -> None:
+        for status in statuses:
+            if status.serial is None:
+                continue
+            state = states[status.serial]
+            values: dict[str, Any] = {"online": status.online}
+            for key in ("firmware_version", "ip_address", "free_mem"):
+                if getattr(status, key) is not None:
+                    values[key] = getattr(status, key)
+            if status.rssi is not None:
+                values["rssi"] = int(status.rssi)
+            if status.uptime_s is not None:
+                values["uptime_s"] = int(status.uptime_s)
+            interval = status.extra.get("interval_s") or status.extra.get("reading_interval")
+            if isinstance(interval, int) and 1 <= interval <= 86400:
+                values["reading_interval_s"] = state.interval_s = interval
+            if status.online:
+                values["last_seen"] = utcnow()
+            conn.execute(update(DEVICES).where(DEVICES.c.id == state.id).values(**values))
+            if status.online != state.online:
+                events.append(
+                    _event(
+                        state.id,
+                        "online" if status.online else "offline",
+                        {"reason": "status message", "state": status.state},
+                    )
+                )
+            state.online = status.online
+
+    def _sweep_silent(self, conn: Connection, events: list[dict[str, Any]]) -> None:
+        """Mark devices offline that stayed silent for three reading intervals."""
+        now = utcnow()
+        silent = conn.execute(
+            select(
+                DEVICES.c.id,
+                DEVICES.c.serial_number,
+                DEVICES.c.last_seen,
+                DEVICES.c.reading_interval_s,
+            ).where(DEVICES.c.online.is_(True))
+        ).all()
+        for row in silent:
+            limit = OFFLINE_AFTER_INTERVALS * row.reading_interval_s + DEVICE_META_EVERY_S
+            if row.last_seen is None or (now - row.last_seen).total_seconds() > limit:
+                conn.execute(update(DEVICES).where(DEVICES.c.id == row.id).values(online=False))
+                events.append(_event(row.id, "offline", {"reason": "silent", "limit_s": limit}))
+                cached = self.devices.get(row.serial_number)
+                if cached is not None:
+                    cached.online = False
+
+    def _write_rejects(self, conn: Connection, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        conn.execute(
+            insert(REJECTS),
+            [
+                {
+                    "ts": datetime.fromtimestamp(r.received_at, UTC) if r.received_at else utcnow(),
+                    "topic": r.topic[:256],
+                    "serial": r.serial,
+                    "reason": r.reason,
+                    "detail": r.detail[:512],
+                    "payload": r.raw,
+                }
+                for r in rejects
+            ],
+        )
+        newest = conn.execute(select(func.max(REJECTS.c.id))).scalar() or 0
+        if newest > MAX_REJECTS:
+            conn.execute(REJECTS.delete().where(REJECTS.c.id <= newest - MAX_REJECTS))
+
+    def _write_acks(self, conn: Connection, acks: list[CommandAck]) -> None:
+        for ack in acks:
+            conn.execute(
+                update(COMMANDS)
+                .where(
+                    COMMANDS.c.id == ack.command_id,
+                    COMMANDS.c.status == "pending",
+                    COMMANDS.c.device_id.in_(
+                        select(DEVICES.c.id).where(DEVICES.c.serial_number == ack.device_id)
+                    ),
+                )
+                .values(
+                    status="acked" if ack.ok else "failed", error=ack.error, answered_at=utcnow()
+                )
+            )
+
+
+def _tuple(r: Reading) -> Row:
+    return (r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf)
+
+
+def _row(device_id: int, ts_ms: int, r: Reading) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "ts": ts_ms,
+        "voltage": r.voltage,
+        "current": r.current,
+        "power": r.power,
+        "energy": r.energy,
+        "frequency": r.frequency,
+        "pf": r.pf,
+        "alarm": r.alarm,
+        "seq": r.seq,
+    }
+
+
+def _event(device_id: int, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"device_id": device_id, "ts": utcnow(), "kind": kind, "detail": detail}

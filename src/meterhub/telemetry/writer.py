@@ -1,0 +1,170 @@
+"""The single writer: one thread takes decoded work from a bounded queue, writes it in
+batches (group commit: everything queued, up to MAX_BATCH_ITEMS, in one transaction) and
+only then runs each item's `on_done` (the MQTT acknowledgement). A failed transaction is
+retried with back-off, never dropped: until it commits nothing is acknowledged, so the
+broker keeps (and after a crash redelivers) the messages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_ITEMS = 2000  # messages per transaction
+MAX_QUEUE_ITEMS = 20_000  # submit() blocks beyond this: backpressure onto the broker
+RETRY_MIN_S = 0.2
+RETRY_MAX_S = 15.0
+SWEEP_EVERY_S = 10.0  # how often silent devices are checked for "offline"
+BACKLOG_WARN_S = 5.0  # warn when the oldest queued item waited this long
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One MQTT message's worth of work and what to do once it is committed."""
+
+    batch: Batch
+    on_done: Callable[[], None] | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class WriterStats:
+    """Figures for logs and benchmarks."""
+
+    batches: int = 0
+    items: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
+    failures: int = 0
+    last_batch_items: int = 0
+
+
+class Writer:
+    """Owns the TelemetryStore; call `submit` from any thread."""
+
+    def __init__(
+        self, store: TelemetryStore, on_stored: Callable[[WriteResult], None] | None = None
+    ) -> None:
+        self.store = store
+        self.on_stored = on_stored
+        self.stats = WriterStats()
+        self._queue: queue.Queue[WorkItem | None] = queue.Queue(MAX_QUEUE_ITEMS)
+        self._thread = threading.Thread(target=self._run, name="meterhub-writer", daemon=True)
+        self._stopping = threading.Event()
+        self._next_sweep = time.monotonic() + SWEEP_EVERY_S
+
+    @property
+    def backlog(self) -> int:
+        """Items waiting to be written."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, item: WorkItem) -> None:
+        """Queue work; blocks while the queue is full (which slows the MQTT reader)."""
+        self._queue.put(item)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand and stop; what is still queued stays unacknowledged."""
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (tests, backfill)."""
+        done = threading.Event()
+        self.submit(WorkItem(Batch(), done.set))
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            items = self._take()
+            sweep = time.monotonic() >= self._next_sweep
+            if not items and not sweep:
+                continue
+            if sweep:
+                self._next_sweep = time.monotonic() + SWEEP_EVERY_S
+            self._write(items, sweep)
+
+    def _take(self) -> list[WorkItem]:
+        try:
+            first = self._queue.get(timeout=1.0)
+        except queue.Empty:
+            return []
+        if first is None:
+            return []
+        items = [first]
+        while len(items) < MAX_BATCH_ITEMS:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stopping.set()
+                break
+            items.append(item)
+        waited = time.monotonic() - items[0].queued_at
+        if waited > BACKLOG_WARN_S:
+            log.warning(
+                "ingest is behind: oldest message waited %.1f s, %d queued", waited, self.backlog
+            )
+        return items
+
+    def _write(self, items: list[WorkItem], sweep: bool) -> None:
+        batch = Batch(sweep=sweep)
+        for item in items:
+            batch.readings.extend(item.batch.readings)
+            batch.rejects.extend(item.batch.rejects)
+            batch.statuses.extend(item.batch.statuses)
+            batch.acks.extend(item.batch.acks)
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                result = self.store.write(batch)
+                break
+            except Exception:
+                self.stats.failures += 1
+                self.store.forget()
+                log.exception(
+                    "writing %d messages failed; retrying in %.1f s (nothing is "
+                    "acknowledged until it succeeds)",
+                    len(items),
+                    delay,
+                )
+                if self._stopping.wait(delay):
+                    return  # stopping: leave them unacknowledged for redelivery
+                delay = min(delay * 2, RETRY_MAX_S)
+        self._account(items, result)
+        for item in items:
+            if item.on_done is not None:
+                try:
+                    item.on_done()
+                except Exception:
+                    log.exception("acknowledging a message failed")
+        if self.on_stored is not None:
+            try:
+                self.on_stored(result)
+            except Exception:
+                log.exception("on_stored hook failed")
+
+    def _account(self, items: list[WorkItem], result: WriteResult) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.items += len(items)
+        stats.last_batch_items = len(items)
+        stats.stored += result.stored
+        stats.duplicates += result.duplicates
+        stats.late += result.late
+        stats.rejected += result.rejected

@@ -1,0 +1,148 @@
+"""The writer's database side on SQLite and PostgreSQL: idempotence, late readings,
+rollups that always equal a recomputation from raw rows, pending devices, events,
+dead letters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select, text
+
+from meterhub.db.models import Device, DeviceEvent, IngestReject, Rollup15m
+from meterhub.telemetry import store as store_module
+from meterhub.telemetry.ingest import decode_message
+from meterhub.telemetry.rollup import aggregate
+from meterhub.telemetry.store import Batch, TelemetryStore
+
+T0 = 1_790_000_100.0  # a quarter-hour boundary plus 100 s
+
+
+def reading(serial: str, i: int, energy: float, *, seq: int | None = None,
+            ts: float | None = None, power: float = 500.0) -> bytes:
+    return orjson.dumps({"serial_number": serial, "seq": i + 1 if seq is None else seq,
+                         "timestamp": T0 + i * 10 if ts is None else ts, "voltage": 230.0,
+                         "current": 2.2, "power": power, "energy": energy,
+                         "frequency": 50.0, "pf": 0.97})
+
+
+def write(store: TelemetryStore, *payloads: bytes, topic: str = "meter/x/data") -> Any:
+    batch = Batch()
+    for payload in payloads:
+        part = decode_message(topic, payload, T0 + 10_000)
+        batch.readings += part.readings
+        batch.rejects += part.rejects
+        batch.statuses += part.statuses
+    return store.write(batch)
+
+
+def rollups(ctx: Any) -> dict[int, tuple[int, int]]:
+    with ctx.sessions() as db:
+        return {r.bucket: (r.count, r.energy_wh) for r in db.scalars(select(Rollup15m))}
+
+
+def recomputed(ctx: Any) -> dict[int, tuple[int, int]]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(text("SELECT ts, voltage, current, power, energy, frequency, pf "
+                                 "FROM readings ORDER BY ts")).all()
+    aggs, _ = aggregate([(r[0] / 1000, *r[1:]) for r in rows], None)
+    return {b: (a.count, a.energy_wh) for b, a in aggs.items()}
+
+
+@pytest.fixture
+def store(ctx: Any) -> TelemetryStore:
+    return TelemetryStore(ctx.engine)
+
+
+def test_redelivered_readings_are_stored_once(store: TelemetryStore, ctx: Any) -> None:
+    payloads = [reading("S1", i, 1.0 + i * 0.001) for i in range(50)]
+    first = write(store, *payloads)
+    again = write(store, *payloads)
+    assert (first.stored, again.stored, again.duplicates) == (50, 0, 50)
+    fresh = TelemetryStore(ctx.engine)  # a restarted writer knows nothing in memory
+    assert write(fresh, *payloads[:10]).stored == 0
+    assert rollups(ctx) == recomputed(ctx)
+
+
+def test_late_and_out_of_order_readings_keep_rollups_exact(store: TelemetryStore,
+                                                           ctx: Any) -> None:
+    energies = [5.0 + i * 0.0015 for i in range(300)]
+    order = list(range(0, 300, 3)) + list(range(1, 300, 3)) + list(range(2, 300, 3))
+    for start in range(0, 300, 40):
+        write(store, *[reading("S1", i, energies[i]) for i in order[start:start + 40]])
+    assert rollups(ctx) == recomputed(ctx)
+    total = sum(wh for _, wh in rollups(ctx).values())
+    assert total == round(energies[-1] * 1000) - round(energies[0] * 1000)
+
+
+def test_unknown_serial_becomes_pending_and_keeps_its_readings(store: TelemetryStore,
+                                                               ctx: Any) -> None:
+    result = write(store, reading("NEW-1", 0, 1.0), reading("NEW-1", 1, 1.001))
+    assert result.new_devices == ["NEW-1"] and result.stored == 2
+    with ctx.sessions() as db:
+        device = db.scalar(select(Device).where(Device.serial_number == "NEW-1"))
+        assert device is not None and device.status == "pending" and device.online
+
+
+def test_counter_reset_and_wrap_are_events_and_never_negative(store: TelemetryStore,
+                                                              ctx: Any) -> None:
+    write(store, reading("S1", 0, 50.0), reading("S1", 1, 50.01), reading("S1", 2, 0.002),
+          reading("S1", 3, 0.003))
+    write(store, reading("S2", 0, 9999.98), reading("S2", 1, 0.004))
+    with ctx.sessions() as db:
+        kinds = {e.kind for e in db.scalars(select(DeviceEvent))}
+    assert {"reset", "wrap"} <= kinds
+    with ctx.sessions() as db:
+        booked = [r.energy_wh for r in db.scalars(select(Rollup15m))]
+    assert all(wh >= 0 for wh in booked)
+    assert sum(booked) == (10 + 2 + 1) + (20 + 4)
+
+
+def test_seq_gap_is_recorded(store: TelemetryStore, ctx: Any) -> None:
+    write(store, reading("S1", 0, 1.0, seq=1), reading("S1", 1, 1.001, seq=2))
+    write(store, reading("S1", 5, 1.005, seq=6))
+    with ctx.sessions() as db:
+        gaps = [e.detail for e in db.scalars(select(DeviceEvent)
+                                             .where(DeviceEvent.kind == "seq_gap"))]
+    assert gaps == [{"missing_from": 3, "missing_to": 5, "missing": 3}]
+
+
+def test_bad_input_goes_to_dead_letters_bounded(store: TelemetryStore, ctx: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_REJECTS", 5)
+    bad = [b"{not json", b"[]", orjson.dumps({"serial_number": "S1", "voltage": "230"}),
+           reading("S1", 0, 1.0).replace(b'"voltage":230.0', b'"voltage":999.0'),
+           b"x" * 70_000, orjson.dumps({"serial_number": "S1", "timestamp": time.time() + 3600,
+                                        "voltage": 230, "current": 1, "power": 1,
+                                        "energy": 1})]
+    for payload in bad:
+        write(store, payload)
+    with ctx.sessions() as db:
+        kept = list(db.scalars(select(IngestReject).order_by(IngestReject.id)))
+        counters = dict(db.execute(text("SELECT name, value FROM ingest_counters")).all())
+    assert len(kept) == 5  # bounded: the oldest went first
+    assert [r.reason for r in kept] == ["not_an_object", "wrong_type", "out_of_range",
+                                        "oversized", "future_timestamp"]
+    assert counters["rejects_malformed_json"] == 1 and counters["rejects_oversized"] == 1
+    assert all(r.topic == "meter/x/data" and r.detail for r in kept)
+
+
+def test_status_messages_and_silence_drive_online_state(store: TelemetryStore,
+                                                        ctx: Any) -> None:
+    write(store, b'{"state":"online","firmware_version":"1.2.0","ip_address":"10.0.0.7",'
+                 b'"rssi":-61,"free_mem":21000}', topic="meter/S9/status")
+    with ctx.sessions() as db:
+        device = db.scalar(select(Device).where(Device.serial_number == "S9"))
+        assert device is not None
+        assert (device.online, device.firmware_version, device.rssi) == (True, "1.2.0", -61)
+        device.last_seen = device.last_seen.replace(year=2020)
+        db.commit()
+    store.write(Batch(sweep=True))
+    with ctx.sessions() as db:
+        device = db.scalar(select(Device).where(Device.serial_number == "S9"))
+        kinds = [e.kind for e in db.scalars(select(DeviceEvent).order_by(DeviceEvent.id))]
+    assert device is not None and not device.online
+    assert kinds[-2:] == ["online", "offline"]
+    write(store, b"offline", topic="meter/S9/status")
