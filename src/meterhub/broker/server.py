@@ -1,0 +1,100 @@
+"""The embedded broker's process: run amqtt until SIGTERM, SIGINT or parent exit.
+
+Started by ``meterhub.broker.embedded.start_embedded_broker`` as
+``python -m meterhub.broker --port N``. It exits with
+``EXIT_PORT_IN_USE`` when the port is taken, so the parent can say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from meterhub.broker.config import embedded_config, persistence_available
+
+EXIT_PORT_IN_USE = 98
+EXIT_START_FAILED = 1
+#: Seconds between checks that the parent process is still alive.
+PARENT_POLL_S = 1.0
+
+log = logging.getLogger("meterhub.broker")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="meterhub embedded MQTT broker (amqtt)")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--password-file", type=Path, default=None)
+    parser.add_argument("--persistence", type=Path, default=None)
+    parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def _is_addr_in_use(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, OSError) and current.errno == errno.EADDRINUSE:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def _wait_for_stop(parent_pid: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        if parent_pid and os.getppid() != parent_pid:
+            log.warning("parent process %s is gone: stopping the broker", parent_pid)
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), PARENT_POLL_S)
+        except TimeoutError:
+            continue
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run the broker until asked to stop; return the process exit code."""
+    from amqtt.broker import Broker  # imported here: amqtt is heavy and only needed here
+
+    if args.persistence is not None and not persistence_available():
+        log.warning("broker persistence needs the aiosqlite package: sessions stay in memory")
+    config = embedded_config(
+        args.host, args.port, password_file=args.password_file, persistence_path=args.persistence
+    )
+    broker = Broker(config)
+    try:
+        await broker.start()
+    except Exception as exc:
+        if _is_addr_in_use(exc):
+            print(f"meterhub broker: port {args.port} is already in use", file=sys.stderr)
+            return EXIT_PORT_IN_USE
+        print(f"meterhub broker: cannot start: {exc}", file=sys.stderr)
+        return EXIT_START_FAILED
+    log.warning("embedded MQTT broker listening on %s:%s", args.host, args.port)
+    try:
+        await _wait_for_stop(args.parent_pid)
+    finally:
+        await broker.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the broker process."""
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # amqtt logs every connection at INFO; keep its chatter out unless asked.
+    if args.log_level.upper() != "DEBUG":
+        logging.getLogger("amqtt").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+    return asyncio.run(serve(args))
