@@ -1,31 +1,194 @@
 """`meterhub run` and `meterhub web`: start the parts in one process group and stop them
-together on SIGTERM/Ctrl-C."""
+together on SIGTERM/Ctrl-C.
+
+`run`: the embedded broker (its own process, when MQTT_BROKER_URL asks for it), ingest
+(its own process, restarted if it dies), optional demo meters (a thread), and the web app
+in this process. `web`: the web app alone.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
 
 import uvicorn
 
 from meterhub import logs
-from meterhub.cli.common import database
+from meterhub.broker.errors import BrokerStartError
+from meterhub.broker.url import BrokerTarget, resolve_broker
+from meterhub.cli.common import database, fail
 from meterhub.config import Settings
 from meterhub.services import users
-from meterhub.web.app import create_app
+from meterhub.web.app import build_context, create_app
 
 log = logging.getLogger("meterhub")
+INGEST_RESTART_MIN_S = 1.0
+INGEST_RESTART_MAX_S = 30.0
+DEMO_HISTORY_DAYS = 30
+DEMO_HISTORY_INTERVAL_S = 60.0
+DEMO_INTERVAL_S = 10.0
+DEMO_SEED = 2026
+
+
+@dataclass
+class Supervisor:
+    """Keeps the ingest process running: restarts it with back-off if it exits."""
+
+    argv: list[str]
+    stopping: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True).start()
+
+    def _watch(self) -> None:
+        delay = INGEST_RESTART_MIN_S
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.process = subprocess.Popen(self.argv)
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                delay = INGEST_RESTART_MIN_S
+            log.error("ingest exited with code %s; restarting in %.0f s", code, delay)
+            if self.stopping.wait(delay):
+                return
+            delay = min(delay * 2, INGEST_RESTART_MAX_S)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopping.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
           demo: int) -> None:
-    """Migrate, make sure an admin exists, then serve until stopped."""
+    """Migrate, make sure an admin exists, start the parts, serve until stopped."""
     logs.setup(cfg.LOG_LEVEL)
     with database(cfg) as db:
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
-    app = create_app(cfg)
-    host = host or cfg.HOST
-    port = port or cfg.PORT
-    log.info("meterhub web on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", ws_ping_interval=20, ws_ping_timeout=20)
+    target: BrokerTarget | None = None
+    embedded = None
+    supervisor = None
+    demo_stop = threading.Event()
+    try:
+        if ingest or broker:
+            try:
+                target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
+            except ValueError as exc:
+                fail(str(exc))
+            if start_embedded and broker:
+                from meterhub.broker.embedded import start_embedded_broker
+
+                try:
+                    embedded = start_embedded_broker(
+                        cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log")
+                except BrokerStartError as exc:
+                    fail(str(exc))
+                log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
+            else:
+                log.info("using the MQTT broker at %s", target.display_url)
+        if demo and target is not None:
+            _start_demo(cfg, target, demo, demo_stop)
+        if ingest and target is not None:
+            env_url = _url(target)
+            supervisor = Supervisor([sys.executable, "-m", "meterhub", "ingest", "--broker",
+                                     env_url])
+            supervisor.start()
+        ctx = build_context(cfg)
+        ctx.extras["broker_target"] = target
+        app = create_app(ctx=ctx)
+        host = host or cfg.HOST
+        port = port or cfg.PORT
+        log.info("meterhub web on http://%s:%d", host, port)
+        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", ws_ping_interval=20, ws_ping_timeout=20)
+    finally:
+        demo_stop.set()
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded is not None:
+            embedded.stop()
+        log.info("meterhub stopped")
+
+
+def _url(target: BrokerTarget) -> str:
+    auth = ""
+    if target.username:
+        auth = target.username + (f":{target.password}" if target.password else "") + "@"
+    return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
+
+
+def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
+                stop: threading.Event) -> None:
+    """Register N demo meters, write their history if they have none, then run them live
+    in a thread (the same models, so energy and seq continue)."""
+    from sqlalchemy import select
+
+    from meterhub.db.models import Device
+    from meterhub.services import devices as device_service
+    from meterhub.simulate import build_models, iter_model_history, make_serials
+    from meterhub.simulate.runner import SimOptions, run_simulation
+    from meterhub.telemetry.backfill import history_writer
+    from meterhub.telemetry.store import TelemetryStore
+
+    serials = make_serials(meters, DEMO_SEED)
+    places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]
+    energies: dict[str, float | None] = {}
+    with database(cfg) as db:
+        for n, serial in enumerate(serials):
+            device = db.scalar(select(Device).where(Device.serial_number == serial))
+            if device is None:
+                device = device_service.create(db, None, serial, name=f"Demo meter {n + 1}",
+                                               location=places[n % len(places)],
+                                               description="Simulated by meterhub --demo")
+            energies[serial] = device.last_energy
+    models = build_models(serials, "household", DEMO_SEED)
+    fresh = [m for m in models if energies.get(m.serial) is None]
+    for model in models:
+        last_energy = energies.get(model.serial)
+        if last_energy is not None:
+            model.energy_kwh = last_energy
+    if fresh:
+        now = time.time()
+        log.info("writing %d days of demo history for %d meters", DEMO_HISTORY_DAYS, len(fresh))
+        ctx = build_context(cfg)
+        write = history_writer(TelemetryStore(ctx.engine))
+        for chunk in iter_model_history(fresh, now - DEMO_HISTORY_DAYS * 86400, now,
+                                        DEMO_HISTORY_INTERVAL_S):
+            write(chunk)
+        ctx.engine.dispose()
+
+    def live() -> None:
+        quiet = open(os.devnull, "w")  # noqa: SIM115 - the demo's progress line goes nowhere
+
+        async def main() -> None:
+            done = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)),
+                             daemon=True).start()
+            await run_simulation(models, target, SimOptions(interval=DEMO_INTERVAL_S,
+                                                            seed=DEMO_SEED), stop=done,
+                                 stream=quiet)
+        try:
+            asyncio.run(main())
+        except Exception:
+            log.exception("demo meters stopped")
+        finally:
+            quiet.close()
+
+    threading.Thread(target=live, name="demo-meters", daemon=True).start()
+    log.info("demo: %d simulated meters publishing every %.0f s", meters, DEMO_INTERVAL_S)

@@ -13,7 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from meterhub import __version__
 from meterhub.api import errors
 from meterhub.api.context import AppContext
-from meterhub.api.routes import audit, auth, devices, health, tokens, users
+from meterhub.api.routes import (
+    audit,
+    auth,
+    dashboard,
+    devices,
+    health,
+    ingest_admin,
+    readings,
+    tokens,
+    users,
+)
 from meterhub.config import Settings, load_settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.web import docs
@@ -52,7 +62,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (health, auth, tokens, users, devices, audit):
+    for module in (health, auth, tokens, users, devices, audit, readings, dashboard,
+                   ingest_admin):
         app.include_router(module.router)
     docs.mount(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,38 @@
+"""Fleet figures for the overview, for the devices the caller may see."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+
+from meterhub.api.deps import Context, CurrentUser, DbSession
+from meterhub.api.routes.readings import user_zone
+from meterhub.services import devices
+from meterhub.telemetry import queries
+from meterhub.telemetry.periods import local_midnight
+
+router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
+
+
+@router.get("/stats")
+def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
+    """Devices total/online, power now, energy today and this month (in your zone),
+    readings stored and pending devices."""
+    visible = devices.list_visible(db, user)
+    active = [d.id for d in visible if d.status == "active"]
+    zone = user_zone(user, None, ctx.settings.METERHUB_TZ)
+    conn = db.connection()
+    today = datetime.now(UTC).astimezone(zone).date()
+    online, power = queries.fleet_now(conn, active)
+    return {
+        "devices_total": len(active), "devices_online": online, "power_now_w": power,
+        "energy_today_kwh": round(queries.energy_since(
+            conn, active, local_midnight(today, zone)), 3),
+        "energy_month_kwh": round(queries.energy_since(
+            conn, active, local_midnight(today.replace(day=1), zone)), 3),
+        "readings_stored": queries.readings_stored(conn, None if user.is_admin else active),
+        "pending_devices": sum(1 for d in visible if d.status == "pending"),
+        "tz": str(zone),
+    }

@@ -1,0 +1,147 @@
+"""Readings of one device: chart series, latest, period summary, CSV export.
+
+Every route resolves the device through `devices.get_visible_by_serial`, the one access
+rule: a device the caller may not see is a 404, exactly like one that does not exist."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from meterhub.api.deps import Context, CurrentUser, DbSession
+from meterhub.db.models import User
+from meterhub.errors import InvalidInput, NotFound
+from meterhub.services import devices
+from meterhub.telemetry import queries
+from meterhub.timeparse import parse_instant, parse_range_bound, parse_tz
+
+router = APIRouter(prefix="/api/readings", tags=["readings"])
+DEFAULT_SPAN = timedelta(hours=24)
+DEFAULT_SUMMARY_SPAN = {"day": 30, "week": 12 * 7, "month": 365, "year": 5 * 365}
+MaxPoints = Annotated[int, Query(ge=10, le=20_000)]
+
+
+def _instant(value: str | None, name: str, default: datetime) -> datetime:
+    if value is None:
+        return default
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}", field=name) from None
+
+
+def _range(start: str | None, end: str | None) -> tuple[int, int]:
+    now = datetime.now(UTC)
+    stop = _instant(end, "to", now)
+    begin = _instant(start, "from", stop - DEFAULT_SPAN)
+    if stop <= begin:
+        raise InvalidInput("'to' must be after 'from'", field="to")
+    return int(begin.timestamp() * 1000), int(stop.timestamp() * 1000)
+
+
+def user_zone(user: User, tz: str | None, fallback: str) -> Any:
+    """The zone asked for, else the user's, else METERHUB_TZ."""
+    try:
+        return parse_tz(tz or user.timezone or fallback)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="tz") from None
+
+
+@router.get("/{serial}")
+def get_series(serial: str, user: CurrentUser, db: DbSession,
+               start: Annotated[str | None, Query(alias="from")] = None,
+               end: Annotated[str | None, Query(alias="to")] = None,
+               max_points: MaxPoints = 2000) -> dict[str, Any]:
+    """Readings in [from, to) (default: the last 24 h); raw when at most `max_points`,
+    else time buckets with avg and `*_min`/`*_max`."""
+    device = devices.get_visible_by_serial(db, user, serial)
+    start_ms, end_ms = _range(start, end)
+    result = queries.series(db.connection(), device.id, start_ms, end_ms, max_points)
+    return {"serial": serial, "from": queries.iso(start_ms), "to": queries.iso(end_ms),
+            "resolution": result.resolution, "points": result.points}
+
+
+@router.get("/{serial}/latest")
+def get_latest(serial: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    """The newest reading (404 when the device has none yet)."""
+    device = devices.get_visible_by_serial(db, user, serial)
+    point = queries.latest(db.connection(), device.id)
+    if point is None:
+        raise NotFound(f"device {serial!r} has no readings yet")
+    return {"serial": serial, "online": device.online, **point}
+
+
+@router.get("/{serial}/summary")
+def get_summary(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
+                period: Literal["day", "week", "month", "year"] = "day",
+                start: Annotated[str | None, Query(alias="from")] = None,
+                end: Annotated[str | None, Query(alias="to")] = None,
+                tz: str | None = None) -> dict[str, Any]:
+    """Energy per calendar period in the zone (`tz`, else yours, else METERHUB_TZ), with
+    average and peak power, voltage extremes and coverage. `from`/`to` may be dates
+    (YYYY-MM-DD, both days included) or instants."""
+    device = devices.get_visible_by_serial(db, user, serial)
+    zone = user_zone(user, tz, ctx.settings.METERHUB_TZ)
+    now = datetime.now(UTC)
+    try:
+        stop = parse_range_bound(end, zone, is_end=True) if end else now
+        begin = (parse_range_bound(start, zone, is_end=False) if start
+                 else stop - timedelta(days=DEFAULT_SUMMARY_SPAN[period]))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="from" if start else "to") from None
+    if stop <= begin:
+        raise InvalidInput("'to' must be after 'from'", field="to")
+    try:
+        total, buckets = queries.summary(db.connection(), device.id, begin, stop, period, zone,
+                                         device.reading_interval_s, now)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="from") from None
+    return {"serial": serial, "tz": str(zone), "period": period,
+            "total_kwh": round(total, 3), "buckets": buckets}
+
+
+CSV_HEADER = ["timestamp_utc", "serial", "voltage_V", "current_A", "power_W", "energy_kWh",
+              "frequency_Hz", "power_factor"]
+
+
+def csv_cell(value: object) -> object:
+    """Neutralise spreadsheet formulas: text starting with = + - @ or a control character
+    gets a leading apostrophe."""
+    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+@router.get("/{serial}/export")
+def export(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
+           format: Literal["csv"] = "csv",
+           start: Annotated[str | None, Query(alias="from")] = None,
+           end: Annotated[str | None, Query(alias="to")] = None) -> StreamingResponse:
+    """Raw readings in [from, to) as CSV, streamed (units in the header)."""
+    device = devices.get_visible_by_serial(db, user, serial)
+    start_ms, end_ms = _range(start, end)
+    device_id, safe_serial = device.id, csv_cell(serial)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+        with ctx.engine.connect() as conn:
+            for n, row in enumerate(queries.export_rows(conn, device_id, start_ms, end_ms), 1):
+                writer.writerow([queries.iso(row[0]), safe_serial, *row[1:]])
+                if n % 1000 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    name = "".join(c for c in serial if c.isalnum() or c in "-_.")
+    stamp = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y%m%d")
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'})

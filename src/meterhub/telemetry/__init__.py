@@ -1,0 +1,1 @@
+"""Pure telemetry cores: MQTT payload decoding, energy from counters, calendar periods."""

@@ -1,0 +1,208 @@
+"""The read side: chart series, period summaries, latest values and fleet figures.
+
+Long ranges read the 15-minute rollups, short ones the raw rows; the choice is made here so
+that a year of 10-second data still answers in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from meterhub.db.models import IngestCounter
+from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_buckets
+from meterhub.telemetry.store import COUNTERS, DEVICES, READINGS, ROLLUPS
+
+RAW_FIELDS = ("voltage", "current", "power", "energy", "frequency", "pf")
+
+
+def iso(ts_ms: float) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with a Z."""
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Series:
+    resolution: str  # "raw" or the bucket width, e.g. "900s"
+    points: list[dict[str, Any]]
+
+
+def series(conn: Connection, device_id: int, start_ms: int, end_ms: int,
+           max_points: int) -> Series:
+    """Readings in [start, end): raw when they fit `max_points`, else time buckets with
+    min/avg/max (from raw rows below 15 minutes per bucket, from rollups above)."""
+    in_range = (READINGS.c.device_id == device_id, READINGS.c.ts >= start_ms,
+                READINGS.c.ts < end_ms)
+    count = conn.execute(select(func.count()).where(*in_range)).scalar() or 0
+    if count <= max_points:
+        rows = conn.execute(select(READINGS.c.ts, *(READINGS.c[f] for f in RAW_FIELDS))
+                            .where(*in_range).order_by(READINGS.c.ts)).all()
+        return Series("raw", [{"ts": iso(r[0]), **dict(zip(RAW_FIELDS, r[1:], strict=True))}
+                              for r in rows])
+    step_s = max(1, math.ceil((end_ms - start_ms) / 1000 / max_points))
+    if step_s < QUARTER_HOUR_S:
+        return Series(f"{step_s}s", _raw_buckets(conn, device_id, start_ms, end_ms, step_s))
+    step_s = math.ceil(step_s / QUARTER_HOUR_S) * QUARTER_HOUR_S
+    return Series(f"{step_s}s", _rollup_buckets(conn, device_id, start_ms, end_ms, step_s))
+
+
+def _raw_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
+                 step_s: int) -> list[dict[str, Any]]:
+    r = READINGS.c
+    idx = func.floor((r.ts - start_ms) / (step_s * 1000.0)).label("i")
+    rows = conn.execute(select(
+        idx, func.avg(r.voltage), func.min(r.voltage), func.max(r.voltage),
+        func.avg(r.current), func.max(r.current), func.avg(r.power), func.min(r.power),
+        func.max(r.power), func.max(r.energy), func.avg(r.frequency), func.avg(r.pf),
+        func.count()).where(r.device_id == device_id, r.ts >= start_ms, r.ts < end_ms)
+        .group_by(idx).order_by(idx)).all()
+    return [{"ts": iso(start_ms + int(row[0]) * step_s * 1000), "voltage": row[1],
+             "voltage_min": row[2], "voltage_max": row[3], "current": row[4],
+             "current_max": row[5], "power": row[6], "power_min": row[7], "power_max": row[8],
+             "energy": row[9], "frequency": row[10], "pf": row[11], "count": row[12]}
+            for row in rows]
+
+
+def _rollup_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
+                    step_s: int) -> list[dict[str, Any]]:
+    g = ROLLUPS.c
+    first = start_ms // 1000 // QUARTER_HOUR_S * QUARTER_HOUR_S
+    idx = func.floor((g.bucket - first) / float(step_s)).label("i")
+    rows = conn.execute(select(
+        idx, func.sum(g.voltage_sum), func.min(g.voltage_min), func.max(g.voltage_max),
+        func.sum(g.current_sum), func.max(g.current_max), func.sum(g.power_sum),
+        func.min(g.power_min), func.max(g.power_max), func.sum(g.energy_wh),
+        func.sum(g.frequency_sum), func.sum(g.frequency_count), func.sum(g.pf_sum),
+        func.sum(g.pf_count), func.sum(g.count))
+        .where(g.device_id == device_id, g.bucket >= first, g.bucket < end_ms // 1000)
+        .group_by(idx).order_by(idx)).all()
+    points = []
+    for row in rows:
+        n = row[14] or 1
+        points.append({
+            "ts": iso((first + int(row[0]) * step_s) * 1000), "voltage": row[1] / n,
+            "voltage_min": row[2], "voltage_max": row[3], "current": row[4] / n,
+            "current_max": row[5], "power": row[6] / n, "power_min": row[7],
+            "power_max": row[8], "energy": None, "energy_kwh": (row[9] or 0) / 1000,
+            "frequency": row[10] / row[11] if row[11] else None,
+            "pf": row[12] / row[13] if row[13] else None, "count": row[14]})
+    return points
+
+
+def latest(conn: Connection, device_id: int) -> dict[str, Any] | None:
+    """The newest reading of a device."""
+    row = conn.execute(select(READINGS.c.ts, *(READINGS.c[f] for f in RAW_FIELDS),
+                              READINGS.c.alarm, READINGS.c.seq)
+                       .where(READINGS.c.device_id == device_id)
+                       .order_by(READINGS.c.ts.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return {"ts": iso(row[0]), **dict(zip(RAW_FIELDS, row[1:7], strict=True)),
+            "alarm": row[7], "seq": row[8]}
+
+
+def summary(conn: Connection, device_id: int, start: datetime, end: datetime, period: Period,
+            zone: tzinfo, interval_s: float, now: datetime) -> tuple[float, list[dict[str, Any]]]:
+    """Energy and power figures per calendar period of `zone` meeting [start, end)."""
+    buckets = period_buckets(start, end, period, zone)
+    if not buckets:
+        return 0.0, []
+    lo, hi = int(buckets[0].start_ts), int(buckets[-1].end_ts)
+    g = ROLLUPS.c
+    rows = conn.execute(select(g.bucket, g.count, g.energy_wh, g.power_sum, g.power_max,
+                               g.voltage_min, g.voltage_max)
+                        .where(g.device_id == device_id, g.bucket >= lo, g.bucket < hi)
+                        .order_by(g.bucket)).all()
+    starts = [b.start_ts for b in buckets]
+    acc = [_Acc() for _ in buckets]
+    for row in rows:
+        acc[bisect_right(starts, row[0]) - 1].add(*row[1:])
+    out = []
+    total_wh = 0
+    for b, a in zip(buckets, acc, strict=True):
+        total_wh += a.wh
+        out.append({"start": b.start.isoformat(), "end": b.end.isoformat(),
+                    "energy_kwh": a.wh / 1000,
+                    "avg_power_w": a.power_sum / a.count if a.count else None,
+                    "max_power_w": a.power_max, "min_voltage": a.v_min,
+                    "max_voltage": a.v_max, "readings": a.count,
+                    "coverage": round(coverage(a.count, b.start, b.end, interval_s, now), 4)})
+    return total_wh / 1000, out
+
+
+@dataclass(slots=True)
+class _Acc:
+    count: int = 0
+    wh: int = 0
+    power_sum: float = 0.0
+    power_max: float | None = None
+    v_min: float | None = None
+    v_max: float | None = None
+
+    def add(self, count: int, wh: int, power_sum: float, power_max: float, v_min: float,
+            v_max: float) -> None:
+        self.count += count
+        self.wh += wh
+        self.power_sum += power_sum
+        self.power_max = power_max if self.power_max is None else max(self.power_max, power_max)
+        self.v_min = v_min if self.v_min is None else min(self.v_min, v_min)
+        self.v_max = v_max if self.v_max is None else max(self.v_max, v_max)
+
+
+def energy_since(conn: Connection, device_ids: Sequence[int], start: datetime) -> float:
+    """kWh used by `device_ids` since `start` (a quarter-hour boundary)."""
+    if not device_ids:
+        return 0.0
+    wh = conn.execute(select(func.sum(ROLLUPS.c.energy_wh)).where(
+        ROLLUPS.c.device_id.in_(device_ids), ROLLUPS.c.bucket >= int(start.timestamp()))
+    ).scalar()
+    return (wh or 0) / 1000
+
+
+def readings_stored(conn: Connection, device_ids: Sequence[int] | None) -> int:
+    """Readings stored for `device_ids` (None: all, from ingest's counter)."""
+    if device_ids is None:
+        value = conn.execute(select(COUNTERS.c.value).where(
+            COUNTERS.c.name == "readings_stored")).scalar()
+        return int(value or 0)
+    if not device_ids:
+        return 0
+    return int(conn.execute(select(func.sum(ROLLUPS.c.count)).where(
+        ROLLUPS.c.device_id.in_(device_ids))).scalar() or 0)
+
+
+def fleet_now(conn: Connection, device_ids: Sequence[int]) -> tuple[int, float]:
+    """(devices online, their total power now in W)."""
+    if not device_ids:
+        return 0, 0.0
+    row = conn.execute(select(func.count(), func.sum(DEVICES.c.last_power)).where(
+        DEVICES.c.id.in_(device_ids), DEVICES.c.online.is_(True))).first()
+    return (int(row[0]), float(row[1] or 0.0)) if row else (0, 0.0)
+
+
+def counters(conn: Connection) -> dict[str, int]:
+    """Ingest's running totals."""
+    return {name: int(value) for name, value in conn.execute(
+        select(IngestCounter.name, IngestCounter.value))}
+
+
+def export_rows(conn: Connection, device_id: int, start_ms: int, end_ms: int,
+                chunk: int = 5000) -> Iterator[Sequence[Any]]:
+    """Raw readings in time order, fetched in chunks (keyset pagination)."""
+    cursor = start_ms
+    while True:
+        rows = conn.execute(select(READINGS.c.ts, *(READINGS.c[f] for f in RAW_FIELDS))
+                            .where(READINGS.c.device_id == device_id, READINGS.c.ts >= cursor,
+                                   READINGS.c.ts < end_ms)
+                            .order_by(READINGS.c.ts).limit(chunk)).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        cursor = rows[-1][0] + 1
