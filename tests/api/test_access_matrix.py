@@ -7,11 +7,14 @@ call it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from meterhub.config import load_settings
+from meterhub.telemetry.ingest import decode_message
+from meterhub.telemetry.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
 
 PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"
@@ -43,6 +46,13 @@ RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/devices/{device_id}/assign/{user_id}"): ADMIN,
     ("POST", "/api/devices/{device_id}/approve"): ADMIN,
     ("GET", "/api/audit"): ADMIN,
+    ("GET", "/api/readings/{serial}"): DEVICE,
+    ("GET", "/api/readings/{serial}/latest"): DEVICE,
+    ("GET", "/api/readings/{serial}/summary"): DEVICE,
+    ("GET", "/api/readings/{serial}/export"): DEVICE,
+    ("GET", "/api/dashboard/stats"): AUTH,
+    ("GET", "/api/ingest/rejects"): ADMIN,
+    ("GET", "/metrics"): ADMIN,
 }
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -73,15 +83,18 @@ def test_every_route_has_a_rule(tmp_path: Any) -> None:
 
 @pytest.mark.parametrize(("method", "path"), sorted(RULES), ids=lambda v: str(v))
 def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user: Any,
-                              make_api: Any) -> None:
+                              make_api: Any, ctx: Any) -> None:
     device = admin_api.post("/api/devices", json={"serial_number": "A-1"}).json()
+    TelemetryStore(ctx.engine).write(decode_message(
+        "meter/A-1/data", b'{"voltage":230,"current":1,"power":230,"energy":1.5}', time.time()))
     admin_api.post("/api/devices", json={"serial_number": "B-1"})
     alice = make_user("alice", (device["id"],))
     bob = make_user("bob")
     victim = make_user("victim")
     token = admin_api.post("/api/tokens", json={"name": "t"}).json()
     user_id = alice.user["id"] if path.endswith("/assign/{user_id}") else victim.user["id"]
-    url = path.format(device_id=device["id"], user_id=user_id, token_id=token["id"])
+    url = path.format(device_id=device["id"], user_id=user_id, token_id=token["id"],
+                      serial=device["serial_number"])
     body = BODIES.get((method, path))
     if path.endswith("/assign") and method == "POST":
         body = {"user_id": bob.user["id"]}

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from meterhub import __version__
+from meterhub.cli import tools
 from meterhub.cli.accounts import devices_app, users_app
 from meterhub.cli.common import database, fail, settings
+from meterhub.cli.firmware import app as firmware_app
 from meterhub.services import users
 
 app = typer.Typer(
@@ -105,15 +107,10 @@ def _not_yet(name: str, what: str) -> None:
         raise typer.Exit(2)
 
 
-_not_yet("simulate", "Run simulated meters publishing over MQTT")
-_not_yet("export", "Export readings of a device as CSV")
+app.command("simulate")(tools.simulate)
+app.command("export")(tools.export)
 _not_yet("bench", "Measure ingest, live fan-out and query speed")
-try:
-    from meterhub.cli.firmware import app as firmware_app
-
-    app.add_typer(firmware_app, name="firmware")
-except ImportError:  # the firmware tooling lands with its own issue
-    _not_yet("firmware", "Build, flash, upload and configure the MicroPython firmware")
+app.add_typer(firmware_app, name="firmware")
 
 
 def main() -> None:

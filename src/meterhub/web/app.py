@@ -20,6 +20,7 @@ from meterhub.api.routes import (
     devices,
     health,
     ingest_admin,
+    metrics,
     readings,
     tokens,
     users,
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     errors.install(app)
     app.add_middleware(SecurityHeaders)
     for module in (health, auth, tokens, users, devices, audit, readings, dashboard,
-                   ingest_admin):
+                   ingest_admin, metrics):
         app.include_router(module.router)
     docs.mount(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
