@@ -47,6 +47,7 @@ class MqttIngest:
         self.target = target
         self.writer = writer
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
         self.received = 0
         self._generation = 0  # bumps at every (re)connect; acks of older ones are void
         self._was_down_logged = False
@@ -62,6 +63,7 @@ class MqttIngest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self.client = client
 
     def start(self) -> None:
@@ -85,9 +87,19 @@ class MqttIngest:
         log.info("ingest connected to %s (session %s)", self.target.display_url,
                  "resumed" if flags.session_present else "new")
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
+                      properties: Any) -> None:
+        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if failed:
+            log.error("broker %s refused ingest's subscriptions: %s", self.target.display_url,
+                      failed)
+            return
+        self.subscribed.set()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if not self._was_down_logged:
             log.warning("ingest lost the broker %s (%s); reconnecting", self.target.display_url,
                         reason)

@@ -68,6 +68,8 @@ class DeviceState:
     last_ts: int | None = None  # epoch ms of the newest stored reading
     last_energy: float | None = None
     last_seq: int | None = None
+    firmware: str | None = None
+    ip_address: str | None = None
     meta_written: float = 0.0  # monotonic time of the last devices-row update
 
 
@@ -160,7 +162,8 @@ class TelemetryStore:
             return replace(cached)
         row = conn.execute(
             select(
-                DEVICES.c.id, DEVICES.c.status, DEVICES.c.online, DEVICES.c.reading_interval_s
+                DEVICES.c.id, DEVICES.c.status, DEVICES.c.online, DEVICES.c.reading_interval_s,
+                DEVICES.c.firmware_version, DEVICES.c.ip_address,
             ).where(DEVICES.c.serial_number == serial)
         ).first()
         if row is None:
@@ -182,7 +185,8 @@ class TelemetryStore:
             log.info("new device %s is pending approval", serial)
             return DeviceState(id=device_id, status=DEVICE_PENDING, online=False, interval_s=10)
         state = DeviceState(
-            id=row.id, status=row.status, online=row.online, interval_s=row.reading_interval_s
+            id=row.id, status=row.status, online=row.online, interval_s=row.reading_interval_s,
+            firmware=row.firmware_version, ip_address=row.ip_address,
         )
         last = conn.execute(
             select(READINGS.c.ts, READINGS.c.energy, READINGS.c.seq)
@@ -236,12 +240,18 @@ class TelemetryStore:
             if fresh:
                 self._fold_fresh(state, fresh, rollup_rows, recompute, events)
                 newest = fresh[-1][1]
+                firmware = next((r.firmware_version for _, r in reversed(fresh)
+                                 if r.firmware_version), None)
+                ip_address = next((r.ip_address for _, r in reversed(fresh) if r.ip_address),
+                                  None)
                 if (
                     not state.online
                     or now_mono - state.meta_written >= DEVICE_META_EVERY_S
-                    or newest.firmware_version
-                    or newest.ip_address
+                    or (firmware and firmware != state.firmware)
+                    or (ip_address and ip_address != state.ip_address)
                 ):
+                    state.firmware = firmware or state.firmware
+                    state.ip_address = ip_address or state.ip_address
                     if not state.online:
                         events.append(_event(state.id, "online", {"reason": "reading"}))
                     state.online = True
@@ -252,8 +262,8 @@ class TelemetryStore:
                             "b_power": newest.power,
                             "b_energy": newest.energy,
                             "b_seen": utcnow(),
-                            "b_fw": newest.firmware_version,
-                            "b_ip": newest.ip_address,
+                            "b_fw": firmware,
+                            "b_ip": ip_address,
                         }
                     )
         # Duplicates were filtered above (single writer); the ignore is a second guard.
