@@ -23,6 +23,11 @@ from meterhub.telemetry.store import COUNTERS, DEVICES, READINGS, ROLLUPS
 RAW_FIELDS = ("voltage", "current", "power", "energy", "frequency", "pf")
 
 
+def _num(value: Any) -> float | None:
+    """SQL aggregates come back as Decimal on PostgreSQL: make every figure a float."""
+    return None if value is None else float(value)
+
+
 def iso(ts_ms: float) -> str:
     """Epoch milliseconds as ISO-8601 UTC with a Z."""
     return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
@@ -63,11 +68,11 @@ def _raw_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
         func.max(r.power), func.max(r.energy), func.avg(r.frequency), func.avg(r.pf),
         func.count()).where(r.device_id == device_id, r.ts >= start_ms, r.ts < end_ms)
         .group_by(idx).order_by(idx)).all()
-    return [{"ts": iso(start_ms + int(row[0]) * step_s * 1000), "voltage": row[1],
-             "voltage_min": row[2], "voltage_max": row[3], "current": row[4],
-             "current_max": row[5], "power": row[6], "power_min": row[7], "power_max": row[8],
-             "energy": row[9], "frequency": row[10], "pf": row[11], "count": row[12]}
-            for row in rows]
+    names = ("voltage", "voltage_min", "voltage_max", "current", "current_max", "power",
+             "power_min", "power_max", "energy", "frequency", "pf")
+    return [{"ts": iso(start_ms + int(row[0]) * step_s * 1000),
+             **{name: _num(v) for name, v in zip(names, row[1:12], strict=True)},
+             "count": int(row[12])} for row in rows]
 
 
 def _rollup_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
@@ -85,14 +90,15 @@ def _rollup_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int
         .group_by(idx).order_by(idx)).all()
     points = []
     for row in rows:
-        n = row[14] or 1
+        v = [_num(x) or 0.0 for x in row]
+        n = v[14] or 1.0
         points.append({
-            "ts": iso((first + int(row[0]) * step_s) * 1000), "voltage": row[1] / n,
-            "voltage_min": row[2], "voltage_max": row[3], "current": row[4] / n,
-            "current_max": row[5], "power": row[6] / n, "power_min": row[7],
-            "power_max": row[8], "energy": None, "energy_kwh": (row[9] or 0) / 1000,
-            "frequency": row[10] / row[11] if row[11] else None,
-            "pf": row[12] / row[13] if row[13] else None, "count": row[14]})
+            "ts": iso((first + int(v[0]) * step_s) * 1000), "voltage": v[1] / n,
+            "voltage_min": v[2], "voltage_max": v[3], "current": v[4] / n,
+            "current_max": v[5], "power": v[6] / n, "power_min": v[7], "power_max": v[8],
+            "energy": None, "energy_kwh": v[9] / 1000,
+            "frequency": v[10] / v[11] if v[11] else None,
+            "pf": v[12] / v[13] if v[13] else None, "count": int(v[14])})
     return points
 
 
@@ -163,7 +169,7 @@ def energy_since(conn: Connection, device_ids: Sequence[int], start: datetime) -
     wh = conn.execute(select(func.sum(ROLLUPS.c.energy_wh)).where(
         ROLLUPS.c.device_id.in_(device_ids), ROLLUPS.c.bucket >= int(start.timestamp()))
     ).scalar()
-    return (wh or 0) / 1000
+    return float(wh or 0) / 1000
 
 
 def readings_stored(conn: Connection, device_ids: Sequence[int] | None) -> int:
