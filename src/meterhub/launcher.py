@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from meterhub import logs
+from meterhub.broker.embedded import EmbeddedBroker
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
 from meterhub.cli.common import database, fail
@@ -41,6 +42,7 @@ class Supervisor:
     """Keeps the ingest process running: restarts it with back-off if it exits."""
 
     argv: list[str]
+    env: dict[str, str]
     stopping: threading.Event = field(default_factory=threading.Event)
     process: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +53,7 @@ class Supervisor:
         delay = INGEST_RESTART_MIN_S
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.process = subprocess.Popen(self.argv)
+            self.process = subprocess.Popen(self.argv, env=self.env)
             code = self.process.wait()
             if self.stopping.is_set():
                 return
@@ -75,38 +77,25 @@ class Supervisor:
 
 def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
           demo: int) -> None:
-    """Migrate, make sure an admin exists, start the parts, serve until stopped."""
+    """Migrate, make sure an admin exists, start the parts, serve until stopped.
+
+    The web app always gets a broker target for its live feed; only `run` (broker=True)
+    starts the embedded broker when none answers."""
     logs.setup(cfg.LOG_LEVEL)
     with database(cfg) as db:
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
-    target: BrokerTarget | None = None
-    embedded = None
+    embedded: EmbeddedBroker | None = None
     supervisor = None
     demo_stop = threading.Event()
     try:
-        if ingest or broker:
-            try:
-                target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
-            except ValueError as exc:
-                fail(str(exc))
-            if start_embedded and broker:
-                from meterhub.broker.embedded import start_embedded_broker
-
-                try:
-                    embedded = start_embedded_broker(
-                        cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log")
-                except BrokerStartError as exc:
-                    fail(str(exc))
-                log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
-            else:
-                log.info("using the MQTT broker at %s", target.display_url)
-        if demo and target is not None:
+        target, embedded = _broker(cfg, start=broker)
+        if demo:
             _start_demo(cfg, target, demo, demo_stop)
-        if ingest and target is not None:
-            env_url = _url(target)
-            supervisor = Supervisor([sys.executable, "-m", "meterhub", "ingest", "--broker",
-                                     env_url])
+        if ingest:
+            # The URL (maybe with a password) goes in the environment, not in `ps` output.
+            supervisor = Supervisor([sys.executable, "-m", "meterhub", "ingest"],
+                                    {**os.environ, "MQTT_BROKER_URL": _url(target)})
             supervisor.start()
         ctx = build_context(cfg)
         ctx.extras["broker_target"] = target
@@ -123,6 +112,29 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
         if embedded is not None:
             embedded.stop()
         log.info("meterhub stopped")
+
+
+def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | None]:
+    """The broker to use, and the embedded one if `start` and none answers."""
+    try:
+        target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
+    except ValueError as exc:
+        fail(str(exc))
+    if not start_embedded:
+        log.info("using the MQTT broker at %s", target.display_url)
+        return target, None
+    if not start:
+        log.warning("no MQTT broker answers at %s yet; the live feed keeps trying",
+                    target.display_url)
+        return target, None
+    from meterhub.broker.embedded import start_embedded_broker
+
+    try:
+        embedded = start_embedded_broker(cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log")
+    except BrokerStartError as exc:
+        fail(str(exc))
+    log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
+    return target, embedded
 
 
 def _url(target: BrokerTarget) -> str:
