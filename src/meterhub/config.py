@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. name too long
             raise ValueError(
                 f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
             ) from None
@@ -87,6 +87,8 @@ def _stored_secret(path: Path) -> str:
     if path.exists():
         value = path.read_text().strip()
         if len(value) >= 32:
+            if path.stat().st_mode & 0o077:  # copied or restored with loose permissions
+                path.chmod(stat.S_IRUSR | stat.S_IWUSR)
             return value
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)

@@ -18,6 +18,10 @@ from meterhub.telemetry.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
 
 PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"
+# Dashboard pages: anonymous visitors are redirected (303) to /login instead of a 401, and
+# refusals are HTML pages (403 for admin pages, 404 for a device that is not yours).
+PAGE, PAGE_ADMIN, PAGE_DEVICE = "page", "page-admin", "page-device"
+PAGE_RULES = {PAGE, PAGE_ADMIN, PAGE_DEVICE}
 DENIED = {401, 403, 404}
 
 RULES: dict[tuple[str, str], str] = {
@@ -53,6 +57,15 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/dashboard/stats"): AUTH,
     ("GET", "/api/ingest/rejects"): ADMIN,
     ("GET", "/metrics"): ADMIN,
+    ("GET", "/login"): PUBLIC,
+    ("GET", "/"): PAGE,
+    ("GET", "/devices"): PAGE,
+    ("GET", "/devices/{serial}"): PAGE_DEVICE,
+    ("GET", "/live"): PAGE,
+    ("GET", "/analytics"): PAGE,
+    ("GET", "/settings"): PAGE,
+    ("GET", "/users"): PAGE_ADMIN,
+    ("GET", "/admin/devices"): PAGE_ADMIN,
 }
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -71,6 +84,9 @@ EXPECTED = {
     AUTH: {"anonymous": 401, "without": True, "with": True, "admin": True},
     ADMIN: {"anonymous": 401, "without": 403, "with": 403, "admin": True},
     DEVICE: {"anonymous": 401, "without": 404, "with": True, "admin": True},
+    PAGE: {"anonymous": 303, "without": True, "with": True, "admin": True},
+    PAGE_ADMIN: {"anonymous": 303, "without": 403, "with": 403, "admin": True},
+    PAGE_DEVICE: {"anonymous": 303, "without": 404, "with": True, "admin": True},
 }
 
 
@@ -101,11 +117,16 @@ def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user:
     callers = {"anonymous": make_api(), "without": bob, "with": alice, "admin": admin_api}
     rule = RULES[(method, path)]
     for who in ("anonymous", "without", "with", "admin"):
-        res = callers[who].request(method, url, json=body)
+        res = callers[who].request(method, url, json=body, follow_redirects=False)
         expected = EXPECTED[rule][who]
         assert res.status_code < 500, (who, res.text)
         if expected is True:
             assert res.status_code not in DENIED, f"{who} denied {method} {url}: {res.text}"
         else:
             assert res.status_code == expected, f"{who} on {method} {url}: {res.text}"
-            assert "error" in res.json()
+            if rule in PAGE_RULES and expected == 303:
+                assert res.headers["location"].startswith("/login")
+            elif rule in PAGE_RULES:
+                assert res.headers["content-type"].startswith("text/html")
+            else:
+                assert "error" in res.json()

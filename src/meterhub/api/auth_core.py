@@ -86,6 +86,13 @@ def _check_csrf(conn: HTTPConnection, session: UserSession | None) -> None:
                         "value", code="csrf")
 
 
+def close_session(db: Session, raw_cookie: str, secret: str) -> None:
+    """End the session behind a cookie value, if there is one (a no-op for unknown values)."""
+    session = db.get(UserSession, keyed_hash(secret, raw_cookie))
+    if session is not None:
+        db.delete(session)
+
+
 def open_session(db: Session, user: User, secret: str, conn: HTTPConnection) -> tuple[str, str]:
     """A fresh session for `user` (a new id at every login); returns (cookie, csrf token)."""
     raw = new_secret()

@@ -37,7 +37,9 @@ def get_db(ctx: Context) -> Iterator[Session]:
             raise
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+# scope="function": commit before the response is sent. With FastAPI's default ("request")
+# the commit ran after the client already had its 200, so a failing commit went unseen.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_principal_allow_pending(request: Request, db: DbSession, ctx: Context) -> Principal:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meterhub.errors import MeterhubError, Throttled
 
 log = logging.getLogger(__name__)
+INTERNAL = "internal error; the server log has the details"
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -26,10 +29,18 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": exc.message, **exc.extra}, exc.status_code, headers=headers)
 
 
+def _describe(error: Any) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        # loc is ("body", <character offset>): the offset is not a field.
+        detail = (error.get("ctx") or {}).get("error", "")
+        return {"field": "body", "message": f"malformed JSON{': ' + detail if detail else ''}"}
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return {"field": _field_path(tuple(error.get("loc", ()))), "message": message}
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
-              for e in exc.errors()]
+    fields = [_describe(e) for e in exc.errors()]
     first = fields[0] if fields else {"field": "body", "message": "invalid"}
     return JSONResponse(
         {"error": f"{first['field']}: {first['message']}", "field": first["field"],
@@ -43,17 +54,58 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such path: {request.url.path}"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        message = f"method {request.method} is not allowed on {request.url.path}"
     return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": "internal error; the server log has the details"}, 500)
+    return JSONResponse({"error": INTERNAL}, 500)
+
+
+class CatchAll:
+    """Turns an unhandled exception into a JSON 500 *inside* the app's own middleware.
+
+    Starlette sends the response of an `Exception` handler from its outermost
+    ServerErrorMiddleware, past every other middleware, so that 500 would leave without
+    the security headers. This middleware sits inside them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for a clean answer; the server closes the connection
+                raise
+            body = orjson.dumps({"error": INTERNAL})
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]})
+            await send({"type": "http.response.body", "body": body})
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers on `app`."""
+    """Register the handlers on `app` (call before adding the security-headers middleware,
+    so that it wraps the catch-all)."""
     app.add_exception_handler(MeterhubError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchAll)

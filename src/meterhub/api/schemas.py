@@ -6,16 +6,32 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from meterhub.db.models import Device, User
 
 Role = Literal["admin", "user"]
 ShortText = Annotated[str, Field(max_length=128)]
+# Ids are 32-bit on both databases; a larger number is a 422, not a driver overflow (500).
+MAX_ID = 2**31 - 1
+IdField = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
+    """Request bodies: unknown fields are errors, text is stripped and free of NUL
+    characters (PostgreSQL cannot store them: a 500 instead of a 422)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def _zone(value: str | None) -> str | None:
@@ -23,10 +39,18 @@ def _zone(value: str | None) -> str | None:
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. name too long
         raise ValueError(
             f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
         ) from None
+    return value
+
+
+def _not_null(value: object) -> object:
+    """Optional in an update means "leave it"; an explicit null for a required column is
+    a mistake we answer with 422 (not a database error)."""
+    if value is None:
+        raise ValueError("must not be null; leave the field out to keep its value")
     return value
 
 
@@ -92,6 +116,8 @@ class UserUpdateIn(Strict):
     password: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
     _tz = field_validator("timezone")(_zone)
+    _required = field_validator("role", "disabled", "must_change_password", "password",
+                                mode="before")(_not_null)
 
 
 class AssignedUser(BaseModel):
@@ -138,9 +164,11 @@ class DeviceUpdateIn(Strict):
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
 
+    _required = field_validator("serial_number", mode="before")(_not_null)
+
 
 class AssignIn(Strict):
-    user_id: int
+    user_id: IdField
 
 
 class TokenCreateIn(Strict):

@@ -56,6 +56,8 @@ def get_visible(db: Session, user: User, device_id: int) -> Device:
 
 def get_visible_by_serial(db: Session, user: User, serial: str) -> Device:
     """Same rule as get_visible, by serial number."""
+    if not SERIAL_RE.match(serial):  # cannot exist; and NUL etc. never reach the database
+        raise NotFound(f"device {serial[:64]!r} not found")
     device = db.scalar(visible_query(user).where(Device.serial_number == serial))
     if device is None:
         raise NotFound(f"device {serial!r} not found")
@@ -63,6 +65,9 @@ def get_visible_by_serial(db: Session, user: User, serial: str) -> Device:
 
 
 def by_serial(db: Session, serial: str) -> Device | None:
+    """The device with that serial, pending or not."""
+    if not SERIAL_RE.match(serial):
+        return None
     return db.scalar(select(Device).where(Device.serial_number == serial))
 
 

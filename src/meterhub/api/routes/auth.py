@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from meterhub.api.auth_core import CSRF_COOKIE, SESSION_COOKIE, SESSION_MAX, open_session
+from meterhub.api.auth_core import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX,
+    close_session,
+    open_session,
+)
 from meterhub.api.deps import (
     Context,
     CurrentUser,
@@ -49,6 +55,9 @@ def login(body: LoginIn, request: Request, response: Response, db: DbSession,
     ctx.throttle.succeeded(body.username, ip)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(body.password)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # logging in again from this browser replaces its session, never reuses it
+        close_session(db, previous, ctx.secret)
     raw, csrf = open_session(db, user, ctx.secret, request)
     audit.record(db, user, "auth.login", "user", user.id, None, ip)
     _set_cookies(request, response, raw, csrf)

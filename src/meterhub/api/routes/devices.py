@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from meterhub.api.deps import AdminUser, CurrentUser, DbSession
-from meterhub.api.schemas import AssignIn, DeviceCreateIn, DeviceOut, DeviceUpdateIn
+from meterhub.api.schemas import AssignIn, DeviceCreateIn, DeviceOut, DeviceUpdateIn, IdPath
 from meterhub.db.models import Device
 from meterhub.services import devices, users
 
@@ -33,12 +33,12 @@ def create_device(body: DeviceCreateIn, admin: AdminUser, db: DbSession) -> Devi
 
 
 @router.get("/{device_id}", response_model=DeviceOut)
-def get_device(device_id: int, user: CurrentUser, db: DbSession) -> DeviceOut:
+def get_device(device_id: IdPath, user: CurrentUser, db: DbSession) -> DeviceOut:
     return DeviceOut.of(devices.get_visible(db, user, device_id), user.is_admin)
 
 
 @router.put("/{device_id}", response_model=DeviceOut)
-def update_device(device_id: int, body: DeviceUpdateIn, admin: AdminUser,
+def update_device(device_id: IdPath, body: DeviceUpdateIn, admin: AdminUser,
                   db: DbSession) -> DeviceOut:
     device = devices.update(db, admin, _admin_device(db, admin, device_id),
                             body.model_dump(exclude_unset=True))
@@ -46,27 +46,29 @@ def update_device(device_id: int, body: DeviceUpdateIn, admin: AdminUser,
 
 
 @router.delete("/{device_id}", status_code=204)
-def delete_device(device_id: int, admin: AdminUser, db: DbSession) -> Response:
+def delete_device(device_id: IdPath, admin: AdminUser, db: DbSession) -> Response:
     """Delete the device and everything recorded for it."""
     devices.delete_device(db, admin, _admin_device(db, admin, device_id))
     return Response(status_code=204)
 
 
 @router.post("/{device_id}/assign", response_model=DeviceOut)
-def assign_device(device_id: int, body: AssignIn, admin: AdminUser, db: DbSession) -> DeviceOut:
+def assign_device(device_id: IdPath, body: AssignIn, admin: AdminUser,
+                  db: DbSession) -> DeviceOut:
     device = _admin_device(db, admin, device_id)
     devices.assign(db, admin, device, users.get(db, body.user_id))
     return DeviceOut.of(device)
 
 
 @router.delete("/{device_id}/assign/{user_id}", response_model=DeviceOut)
-def unassign_device(device_id: int, user_id: int, admin: AdminUser, db: DbSession) -> DeviceOut:
+def unassign_device(device_id: IdPath, user_id: IdPath, admin: AdminUser,
+                    db: DbSession) -> DeviceOut:
     device = _admin_device(db, admin, device_id)
     devices.unassign(db, admin, device, user_id)
     return DeviceOut.of(device)
 
 
 @router.post("/{device_id}/approve", response_model=DeviceOut)
-def approve_device(device_id: int, admin: AdminUser, db: DbSession) -> DeviceOut:
+def approve_device(device_id: IdPath, admin: AdminUser, db: DbSession) -> DeviceOut:
     """Approve a pending device: its kept readings become visible."""
     return DeviceOut.of(devices.approve(db, admin, _admin_device(db, admin, device_id)))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from meterhub.api.deps import AdminUser, DbSession
+from meterhub.api.schemas import IdQuery
 from meterhub.db.models import IngestReject
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 @router.get("/rejects")
 def rejects(admin: AdminUser, db: DbSession,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-            before_id: int | None = None, reason: str | None = None) -> list[dict[str, Any]]:
+            before_id: IdQuery = None,
+            reason: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
+            ) -> list[dict[str, Any]]:
     """Newest first: time, topic, serial, reason, detail and the (truncated) payload."""
     query = select(IngestReject).order_by(IngestReject.id.desc()).limit(limit)
     if before_id is not None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from meterhub.api.deps import AdminUser, Context, DbSession
-from meterhub.api.schemas import TokenCreatedOut, TokenCreateIn, TokenOut
+from meterhub.api.schemas import IdPath, TokenCreatedOut, TokenCreateIn, TokenOut
 from meterhub.db.models import ApiToken
 from meterhub.db.types import utcnow
 from meterhub.errors import NotFound
@@ -41,7 +41,7 @@ def create_token(body: TokenCreateIn, admin: AdminUser, db: DbSession,
 
 
 @router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: int, admin: AdminUser, db: DbSession) -> Response:
+def revoke_token(token_id: IdPath, admin: AdminUser, db: DbSession) -> Response:
     """Revoke one of your tokens."""
     token = db.get(ApiToken, token_id)
     if token is None or token.user_id != admin.id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from meterhub.api.deps import AdminUser, DbSession
-from meterhub.api.schemas import UserCreateIn, UserOut, UserUpdateIn
+from meterhub.api.schemas import IdPath, UserCreateIn, UserOut, UserUpdateIn
 from meterhub.services import users
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -27,18 +27,19 @@ def create_user(body: UserCreateIn, admin: AdminUser, db: DbSession) -> UserOut:
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: int, admin: AdminUser, db: DbSession) -> UserOut:
+def get_user(user_id: IdPath, admin: AdminUser, db: DbSession) -> UserOut:
     return UserOut.of(users.get(db, user_id))
 
 
 @router.put("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserUpdateIn, admin: AdminUser, db: DbSession) -> UserOut:
+def update_user(user_id: IdPath, body: UserUpdateIn, admin: AdminUser,
+                db: DbSession) -> UserOut:
     """Change role, disable (ends their sessions), reset the password, edit details."""
     user = users.update(db, admin, users.get(db, user_id), body.model_dump(exclude_unset=True))
     return UserOut.of(user)
 
 
 @router.delete("/{user_id}", status_code=204)
-def delete_user(user_id: int, admin: AdminUser, db: DbSession) -> Response:
+def delete_user(user_id: IdPath, admin: AdminUser, db: DbSession) -> Response:
     users.delete_user(db, admin, users.get(db, user_id))
     return Response(status_code=204)

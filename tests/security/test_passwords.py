@@ -1,0 +1,77 @@
+"""Password hashing and policy. The suite runs with cheap argon2 parameters (conftest);
+what production uses is checked here in a clean interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from argon2 import Type
+
+from meterhub.security import passwords
+from meterhub.security.passwords import PasswordPolicyError, check_policy
+
+PROBE = """
+import json
+from meterhub.security import passwords
+h = passwords._hasher
+print(json.dumps({"params": passwords.parameters(), "type": h.type.name,
+                  "hash": passwords.hash_password("correct horse battery")}))
+"""
+
+
+def test_production_hasher_is_argon2id_with_strong_parameters() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                         check=True, timeout=60)
+    probe = json.loads(out.stdout)
+    time_cost, memory_kib, parallelism = probe["params"]
+    assert probe["type"] == "ID"
+    assert probe["hash"].startswith("$argon2id$")
+    # OWASP's argon2id floor: 19 MiB with t=2, p=1 (the library default is 64 MiB, t=3).
+    assert memory_kib >= 19 * 1024 and time_cost >= 2 and parallelism >= 1
+    assert f"m={memory_kib},t={time_cost},p={parallelism}" in probe["hash"]
+
+
+def test_the_suite_runs_with_the_cheap_hasher() -> None:
+    """Guards the guard: if this fails, the fixture stopped swapping and tests are slow."""
+    assert passwords.parameters() == (1, 1024, 1)
+    assert passwords._hasher.type == Type.ID
+    assert passwords.hash_password("whatever-123").startswith("$argon2id$")
+
+
+def test_hash_and_verify() -> None:
+    stored = passwords.hash_password("s3cret-pass")
+    assert stored != passwords.hash_password("s3cret-pass")  # salted
+    assert passwords.verify_password(stored, "s3cret-pass")
+    assert not passwords.verify_password(stored, "s3cret-pasS")
+    assert not passwords.verify_password(None, "s3cret-pass")  # unknown user: False, not crash
+    assert not passwords.verify_password("not-a-hash", "s3cret-pass")
+    assert not passwords.verify_password("", "")
+
+
+def test_weaker_hashes_are_flagged_for_rehash() -> None:
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1).hash("pw-pw-pw-pw")
+    assert passwords.needs_rehash(weak)
+    assert not passwords.needs_rehash(passwords.hash_password("pw-pw-pw-pw"))
+
+
+@pytest.mark.parametrize(("password", "username", "reason"), [
+    ("1234567", "alice", "at least 8"),
+    ("", "alice", "at least 8"),
+    ("x" * 257, "alice", "at most 256"),
+    ("alicealice", "alicealice", "username"),
+    ("AliceAlice", "alicealice", "username"),
+    (" alicealice ", "alicealice", "username"),
+])
+def test_policy_refuses(password: str, username: str, reason: str) -> None:
+    with pytest.raises(PasswordPolicyError, match=reason):
+        check_policy(password, username)
+
+
+@pytest.mark.parametrize("password", ["12345678", "alice-pass", "x" * 256, "pässwörd-ü"])
+def test_policy_accepts(password: str) -> None:
+    check_policy(password, "alice")

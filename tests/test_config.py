@@ -1,0 +1,101 @@
+"""Settings: exactly the documented variables, the generated session secret, clear errors."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from meterhub.config import SECRET_FILE_NAME, Settings, load_settings
+
+DOCUMENTED = {"PORT", "HOST", "SESSION_SECRET", "MQTT_BROKER_URL", "MQTT_PORT", "DATABASE_URL",
+              "METERHUB_DATA_DIR", "METERHUB_TZ", "LOG_LEVEL"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variable or .env file of the machine running the tests leaks in."""
+    for name in DOCUMENTED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_exactly_the_documented_variables() -> None:
+    assert set(Settings.model_fields) == DOCUMENTED
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings()
+    assert (s.PORT, s.HOST, s.MQTT_BROKER_URL, s.MQTT_PORT, s.LOG_LEVEL) == (
+        3000, "0.0.0.0", "auto", 1883, "INFO")
+    assert s.data_dir == (tmp_path / "data").resolve()
+    assert s.database_url == f"sqlite:///{tmp_path.resolve() / 'data' / 'meterhub.db'}"
+    assert s.log_file == s.data_dir / "meterhub.log"
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=8081\nMETERHUB_TZ=Europe/Berlin\nLOG_LEVEL=debug\n"
+                                   "SOMETHING_ELSE=ignored\n")
+    s = load_settings()
+    assert (s.PORT, s.METERHUB_TZ, s.LOG_LEVEL) == (8081, "Europe/Berlin", "DEBUG")
+    monkeypatch.setenv("PORT", "9090")  # the environment wins over .env
+    assert load_settings().PORT == 9090
+    assert load_settings({"PORT": 7000}).PORT == 7000  # and overrides win over both
+
+
+def test_session_secret_generated_once_with_mode_0600(tmp_path: Path) -> None:
+    s = load_settings({"METERHUB_DATA_DIR": tmp_path / "d"})
+    secret = s.session_secret()
+    path = tmp_path / "d" / SECRET_FILE_NAME
+    assert len(secret) >= 32 and path.read_text().strip() == secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_settings({"METERHUB_DATA_DIR": tmp_path / "d"}).session_secret()
+    assert again == secret  # the same on the next start: sessions survive a restart
+    other = load_settings({"METERHUB_DATA_DIR": tmp_path / "other"}).session_secret()
+    assert other != secret  # never a constant
+    assert not list((tmp_path / "d").glob("*.tmp"))
+
+
+def test_loose_secret_file_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / SECRET_FILE_NAME
+    path.write_text("k" * 40 + "\n")
+    path.chmod(0o644)
+    assert load_settings({"METERHUB_DATA_DIR": tmp_path}).session_secret() == "k" * 40
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_short_stored_secret_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / SECRET_FILE_NAME).write_text("short\n")
+    secret = load_settings({"METERHUB_DATA_DIR": tmp_path}).session_secret()
+    assert secret != "short" and len(secret) >= 32
+
+
+def test_explicit_session_secret(tmp_path: Path) -> None:
+    s = load_settings({"SESSION_SECRET": "s" * 32, "METERHUB_DATA_DIR": tmp_path})
+    assert s.session_secret() == "s" * 32
+    assert not (tmp_path / SECRET_FILE_NAME).exists()
+
+
+@pytest.mark.parametrize("value", ["short", "x" * 31, ""])
+def test_short_session_secret_rejected(value: str) -> None:
+    with pytest.raises(ValidationError, match="SESSION_SECRET must be at least 32"):
+        load_settings({"SESSION_SECRET": value})
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "UTC+2", "../../etc/passwd", "x" * 300, ""])
+def test_bad_time_zone_is_a_clear_error(zone: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        load_settings({"METERHUB_TZ": zone})
+    message = str(info.value)
+    assert "METERHUB_TZ" in message and "IANA name" in message
+
+
+@pytest.mark.parametrize(("name", "value"), [("PORT", "0"), ("PORT", "70000"),
+                                             ("PORT", "http"), ("MQTT_PORT", "-1"),
+                                             ("LOG_LEVEL", "LOUD")])
+def test_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        load_settings()
