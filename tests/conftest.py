@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +24,11 @@ from meterhub.db.models import Base
 from meterhub.web.app import build_context, create_app
 
 CI = os.environ.get("CI") == "true"
+
+# Shared, noisy machines: a slow example is not a failure (speed is `meterhub bench`'s job).
+hypothesis_settings.register_profile(
+    "meterhub", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("meterhub")
 PG_ADMIN_URL = os.environ.get("METERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASES = ["sqlite", "postgresql"]
 
@@ -124,8 +131,9 @@ class Api:
     """A TestClient that logs in and sends the CSRF header like the dashboard does."""
 
     def __init__(self, app: Any) -> None:
+        # No lifespan here: several clients share one app, and the live feed it starts
+        # belongs to one event loop (tests of the live feed run the app under uvicorn).
         self.client = TestClient(app, base_url="http://testserver")
-        self.client.__enter__()
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         res = self.client.post("/api/auth/login", json={"username": username,
@@ -136,7 +144,7 @@ class Api:
         return body
 
     def close(self) -> None:
-        self.client.__exit__(None, None, None)
+        self.client.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)

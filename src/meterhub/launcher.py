@@ -104,7 +104,8 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
         port = port or cfg.PORT
         log.info("meterhub web on http://%s:%d", host, port)
         uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", ws_ping_interval=20, ws_ping_timeout=20)
+                    forwarded_allow_ips="127.0.0.1", ws_ping_interval=20, ws_ping_timeout=20,
+                    ws_max_size=65536)
     finally:
         demo_stop.set()
         if supervisor is not None:

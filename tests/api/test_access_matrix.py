@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from meterhub.config import load_settings
 from meterhub.telemetry.ingest import decode_message
@@ -66,6 +67,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/settings"): PAGE,
     ("GET", "/users"): PAGE_ADMIN,
     ("GET", "/admin/devices"): PAGE_ADMIN,
+    ("WEBSOCKET", "/ws"): AUTH,
 }
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -97,6 +99,19 @@ def test_every_route_has_a_rule(tmp_path: Any) -> None:
     assert set(RULES) - served == set(), "rules for routes that no longer exist"
 
 
+def websocket_devices(api: Any, url: str) -> list[str] | None:
+    """The serials /ws announces to this caller, or None when it closes with 4401."""
+    with api.client.websocket_connect(url) as ws:
+        try:
+            frame = ws.receive_json()
+        except WebSocketDisconnect as exc:
+            assert exc.code == 4401
+            return None
+    hello = frame[0] if isinstance(frame, list) else frame
+    assert hello["type"] == "hello"
+    return sorted(hello["devices"])
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(RULES), ids=lambda v: str(v))
 def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user: Any,
                               make_api: Any, ctx: Any) -> None:
@@ -116,6 +131,11 @@ def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user:
         body = {"user_id": bob.user["id"]}
     callers = {"anonymous": make_api(), "without": bob, "with": alice, "admin": admin_api}
     rule = RULES[(method, path)]
+    if method == "WEBSOCKET":
+        sees = {"anonymous": None, "without": [], "with": ["A-1"], "admin": ["A-1", "B-1"]}
+        for who, expected_devices in sees.items():
+            assert websocket_devices(callers[who], url) == expected_devices, who
+        return
     for who in ("anonymous", "without", "with", "admin"):
         res = callers[who].request(method, url, json=body, follow_redirects=False)
         expected = EXPECTED[rule][who]

@@ -21,6 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from meterhub.broker.url import BrokerTarget
 from meterhub.telemetry.payload import (
+    RAW_KEEP_BYTES,
+    Reason,
     Reject,
     StatusUpdate,
     decode_ack,
@@ -114,7 +116,8 @@ class MqttIngest:
             if qos > 0 and generation == self._generation:
                 client.ack(mid, qos)
 
-        self.writer.submit(WorkItem(batch, ack))
+        self.writer.submit(WorkItem(batch, ack, msg.topic,
+                                    bytes(msg.payload[:RAW_KEEP_BYTES]).decode("utf-8", "replace")))
 
 
 def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -> Batch:
@@ -130,8 +133,14 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
         batch.readings = decoded.readings
         batch.rejects = decoded.rejects
     elif kind == "status":
+        if not payload:
+            return batch  # a retained status being cleared: nothing to record
         status = decode_status(topic, payload, received_at)
-        if isinstance(status, StatusUpdate):
+        if isinstance(status, StatusUpdate) and status.serial is None:
+            batch.rejects.append(_topic_reject(
+                topic, payload, received_at, "status from a topic id that is not a valid "
+                "serial, without a serial_number", "bad_serial"))
+        elif isinstance(status, StatusUpdate):
             batch.statuses.append(status)
         else:
             batch.rejects.append(status)
@@ -144,6 +153,7 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
     return batch
 
 
-def _topic_reject(topic: str, payload: bytes | bytearray, received_at: float, why: str) -> Reject:
-    return Reject(reason="bad_topic", detail=why[:200], topic=topic,
+def _topic_reject(topic: str, payload: bytes | bytearray, received_at: float, why: str,
+                  reason: Reason = "bad_topic") -> Reject:
+    return Reject(reason=reason, detail=why[:200], topic=topic,
                   raw=payload[:2048].decode("utf-8", "replace"), received_at=received_at)

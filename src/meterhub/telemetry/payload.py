@@ -79,6 +79,8 @@ LEGACY_MAX_AGE_S: Final = 7 * 86400.0
 MAX_SERIAL_LEN: Final = 64
 MAX_TEXT_LEN: Final = 64
 """Longest firmware_version / ip_address / command id / status state."""
+MAX_FIRMWARE_LEN: Final = 32
+"""Longest firmware_version kept on the device row."""
 MAX_SEQ: Final = 2**63 - 1
 """``seq`` must fit a signed 64-bit column."""
 
@@ -96,6 +98,8 @@ Reason = Literal[
     "future_timestamp",
     "empty_batch",
     "batch_too_large",
+    "too_many_pending",
+    "unstorable",
 ]
 REASONS: Final[tuple[str, ...]] = get_args(Reason)
 """Every reject reason code, for metrics labels and the admin page."""
@@ -106,7 +110,7 @@ RANGES: Final[dict[str, tuple[float, float, str]]] = {
     "voltage": (80.0, 260.0, "V"),
     "current": (0.0, 100.0, "A"),
     "power": (0.0, 23000.0, "W"),
-    "energy": (0.0, 9999.99, "kWh"),
+    "energy": (0.0, 9999.999, "kWh"),
     "frequency": (45.0, 65.0, "Hz"),
     "pf": (0.0, 1.0, ""),
 }
@@ -403,8 +407,8 @@ def _reading(
     if type(power) is not float or not 0.0 <= power <= 23000.0:
         power = _number(power, "power", 0.0, 23000.0, "W")
     energy = get("energy")
-    if type(energy) is not float or not 0.0 <= energy <= 9999.99:
-        energy = _number(energy, "energy", 0.0, 9999.99, "kWh")
+    if type(energy) is not float or not 0.0 <= energy <= 9999.999:
+        energy = _number(energy, "energy", 0.0, 9999.999, "kWh")
     frequency = get("frequency")
     if frequency is not None and (type(frequency) is not float or not 45.0 <= frequency <= 65.0):
         frequency = _number(frequency, "frequency", 45.0, 65.0, "Hz")
@@ -440,7 +444,7 @@ def _number(value: Any, name: str, low: float, high: float, unit: str) -> float:
             return float(value)
         unit_part = f" {unit}" if unit else ""
         raise _Invalid(
-            "out_of_range", name, f"{name} {value!r}{unit_part} out of range {low:g}-{high:g}"
+            "out_of_range", name, f"{name} {value!r}{unit_part} out of range {low:.10g}-{high:.10g}"
         )
     if value is None:
         raise _Invalid("missing_field", name, f"{name} is missing")
@@ -645,11 +649,12 @@ def decode_status(
         state != "offline",
         state,
         received_at,
-        pick("firmware_version", type(fw) is str and len(fw) <= MAX_TEXT_LEN),
+        # Values outside what the devices table holds stay in `extra`, never in a column.
+        pick("firmware_version", type(fw) is str and len(fw) <= MAX_FIRMWARE_LEN),
         pick("ip_address", type(ip) is str and len(ip) <= MAX_TEXT_LEN),
-        _as_float(pick("rssi", _is_number(rssi))),
-        _as_float(pick("uptime_s", _is_number(uptime) and uptime >= 0)),
-        pick("free_mem", type(free_mem) is int and free_mem >= 0),
+        _as_float(pick("rssi", _is_number(rssi) and -200 <= rssi <= 50)),
+        _as_float(pick("uptime_s", _is_number(uptime) and 0 <= uptime < 2**53)),
+        pick("free_mem", type(free_mem) is int and 0 <= free_mem < 2**31),
         extra,
     )
 

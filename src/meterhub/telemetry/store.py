@@ -262,8 +262,8 @@ class TelemetryStore:
                             "b_power": newest.power,
                             "b_energy": newest.energy,
                             "b_seen": utcnow(),
-                            "b_fw": firmware,
-                            "b_ip": ip_address,
+                            "b_fw": firmware and firmware[:32],
+                            "b_ip": ip_address and ip_address[:64],
                         }
                     )
         # Duplicates were filtered above (single writer); the ignore is a second guard.

@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+
+from meterhub.telemetry.payload import Reject
 from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,8 @@ class WorkItem:
 
     batch: Batch
     on_done: Callable[[], None] | None = None
+    topic: str | None = None
+    raw: str = ""  # the payload's start, kept for a dead letter if it cannot be stored
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -123,26 +129,34 @@ class Writer:
         return items
 
     def _write(self, items: list[WorkItem], sweep: bool) -> None:
-        batch = Batch(sweep=sweep)
-        for item in items:
-            batch.readings.extend(item.batch.readings)
-            batch.rejects.extend(item.batch.rejects)
-            batch.statuses.extend(item.batch.statuses)
-            batch.acks.extend(item.batch.acks)
+        """Write `items` in one transaction, then acknowledge them.
+
+        A database outage is retried with back-off (nothing is acknowledged meanwhile). Any
+        other failure means some message cannot be stored: the batch is split and written
+        message by message, and the one that still fails goes to the dead letters with the
+        error, so one poison message never stalls ingest."""
         delay = RETRY_MIN_S
         while True:
             try:
-                result = self.store.write(batch)
+                result = self.store.write(_merge(items, sweep))
                 break
-            except Exception:
+            except Exception as exc:
                 self.stats.failures += 1
                 self.store.forget()
-                log.exception(
-                    "writing %d messages failed; retrying in %.1f s (nothing is "
-                    "acknowledged until it succeeds)",
-                    len(items),
-                    delay,
-                )
+                if not is_outage(exc):
+                    if len(items) > 1 or sweep:
+                        log.warning("a batch of %d messages failed (%s: %s); writing them one "
+                                    "by one", len(items), type(exc).__name__, _first_line(exc))
+                        for item in items:
+                            self._write([item], False)
+                        return
+                    dead = self._dead_letter(items[0], exc)
+                    if dead is not None:
+                        result = dead
+                        break
+                log.error("writing %d messages failed (%s: %s); retrying in %.1f s (nothing is "
+                          "acknowledged until it succeeds)", len(items), type(exc).__name__,
+                          _first_line(exc), delay)
                 if self._stopping.wait(delay):
                     return  # stopping: leave them unacknowledged for redelivery
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -159,6 +173,18 @@ class Writer:
             except Exception:
                 log.exception("on_stored hook failed")
 
+    def _dead_letter(self, item: WorkItem, exc: Exception) -> WriteResult | None:
+        """Store the message that cannot be stored as a reject; None if that fails too."""
+        log.error("a message on %s cannot be stored (%s: %s); it goes to the dead letters",
+                  item.topic, type(exc).__name__, _first_line(exc))
+        reject = Reject(reason="unstorable", detail=f"{type(exc).__name__}: {_first_line(exc)}"
+                        [:500], topic=item.topic or "?", raw=item.raw, received_at=time.time())
+        try:
+            return self.store.write(Batch(rejects=[reject]))
+        except Exception:
+            self.store.forget()
+            return None
+
     def _account(self, items: list[WorkItem], result: WriteResult) -> None:
         stats = self.stats
         stats.batches += 1
@@ -168,3 +194,24 @@ class Writer:
         stats.duplicates += result.duplicates
         stats.late += result.late
         stats.rejected += result.rejected
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the database itself is unavailable (retry), not the data at fault."""
+    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError,
+                            SATimeoutError, ConnectionError))
+
+
+def _merge(items: list[WorkItem], sweep: bool) -> Batch:
+    batch = Batch(sweep=sweep)
+    for item in items:
+        batch.readings.extend(item.batch.readings)
+        batch.rejects.extend(item.batch.rejects)
+        batch.statuses.extend(item.batch.statuses)
+        batch.acks.extend(item.batch.acks)
+    return batch
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else ""

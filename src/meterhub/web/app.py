@@ -27,7 +27,9 @@ from meterhub.api.routes import (
 )
 from meterhub.config import Settings, load_settings
 from meterhub.db.engine import make_engine, make_sessionmaker
-from meterhub.web import docs
+from meterhub.live import start_live, stop_live
+from meterhub.live.ws import router as live_router
+from meterhub.web import docs, pages
 from meterhub.web.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -45,17 +47,21 @@ def build_context(settings: Settings) -> AppContext:
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
                start_hooks: list[Hook] | None = None,
                stop_hooks: list[Hook] | None = None) -> FastAPI:
-    """A meterhub app. `start_hooks`/`stop_hooks` run in the lifespan (live feed, ingest)."""
+    """A meterhub app. Its lifespan runs the live feed (hub, access refresher, and an MQTT
+    subscription when `ctx.extras["broker_target"]` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
+
+    starts: list[Hook] = [start_live, *(start_hooks or [])]
+    stops: list[Hook] = [stop_live, *(stop_hooks or [])]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for hook in start_hooks or []:
+        for hook in starts:
             await hook(app)
         try:
             yield
         finally:
-            for hook in reversed(stop_hooks or []):
+            for hook in reversed(stops):
                 await hook(app)
 
     app = FastAPI(title="meterhub", version=__version__, lifespan=lifespan, docs_url=None,
@@ -66,7 +72,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     for module in (health, auth, tokens, users, devices, audit, readings, dashboard,
                    ingest_admin, metrics):
         app.include_router(module.router)
+    app.include_router(live_router)
     docs.mount(app)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -78,7 +86,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
     for route in app.routes:
         flattened = getattr(route, "effective_route_contexts", None)
         for leaf in flattened() if flattened else [route]:
-            path = getattr(leaf, "path", None)
+            path = getattr(leaf, "path", None) or getattr(
+                getattr(leaf, "original_route", None), "path", None)
             if path is None or path.startswith("/static"):
                 continue
             methods = getattr(leaf, "methods", None) or {"WEBSOCKET"}
