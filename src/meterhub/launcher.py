@@ -9,13 +9,16 @@ in this process. `web`: the web app alone.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import uvicorn
 
@@ -35,6 +38,7 @@ DEMO_HISTORY_DAYS = 30
 DEMO_HISTORY_INTERVAL_S = 60.0
 DEMO_INTERVAL_S = 10.0
 DEMO_SEED = 2026
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -53,7 +57,8 @@ class Supervisor:
         delay = INGEST_RESTART_MIN_S
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.process = subprocess.Popen(self.argv, env=self.env)
+            self.process = subprocess.Popen(self.argv, env=self.env,
+                                            preexec_fn=_die_with_parent)
             code = self.process.wait()
             if self.stopping.is_set():
                 return
@@ -73,6 +78,15 @@ class Supervisor:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, even by kill -9 (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop-all.sh signals the whole process group anyway
 
 
 def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
@@ -99,20 +113,33 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
             supervisor.start()
         ctx = build_context(cfg)
         ctx.extras["broker_target"] = target
-        app = create_app(ctx=ctx)
+        parts = (demo_stop, supervisor, embedded)
+
+        async def stop_parts(_app: object) -> None:
+            # uvicorn re-raises SIGTERM once it has shut down, so code after
+            # uvicorn.run() may never run: stop the children from the lifespan instead.
+            _stop(*parts)
+
+        app = create_app(ctx=ctx, stop_hooks=[stop_parts])
         host = host or cfg.HOST
         port = port or cfg.PORT
         log.info("meterhub web on http://%s:%d", host, port)
+        # Trusted proxies come from uvicorn's FORWARDED_ALLOW_IPS (default 127.0.0.1).
         uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", ws_ping_interval=20, ws_ping_timeout=20,
-                    ws_max_size=65536)
+                    ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
     finally:
-        demo_stop.set()
-        if supervisor is not None:
-            supervisor.stop()
-        if embedded is not None:
-            embedded.stop()
-        log.info("meterhub stopped")
+        _stop(demo_stop, supervisor, embedded)
+
+
+def _stop(demo_stop: threading.Event, supervisor: Supervisor | None,
+          embedded: EmbeddedBroker | None) -> None:
+    """Stop demo meters, ingest and the embedded broker (idempotent)."""
+    demo_stop.set()
+    if supervisor is not None:
+        supervisor.stop()
+    if embedded is not None and embedded.running:
+        embedded.stop()
+        log.info("embedded broker stopped")
 
 
 def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | None]:
@@ -141,7 +168,8 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
 def _url(target: BrokerTarget) -> str:
     auth = ""
     if target.username:
-        auth = target.username + (f":{target.password}" if target.password else "") + "@"
+        auth = quote(target.username, safe="") + (
+            f":{quote(target.password, safe='')}" if target.password else "") + "@"
     return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
 
 

@@ -1,0 +1,128 @@
+"""The dashboard's pages (GET only; every change goes through the API with CSRF).
+
+Pages render the frame and what the database already knows (device names, last values);
+the ES modules in static/js fill in and keep it live from the REST API and /ws, exactly
+as a third-party client would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from meterhub.api.auth_core import authenticate
+from meterhub.api.deps import Context, DbSession
+from meterhub.db.models import DEVICE_ACTIVE, User
+from meterhub.errors import NotAuthenticated
+from meterhub.services import devices
+from meterhub.web import assets
+from meterhub.web.page_access import (
+    CHANGE_PASSWORD_URL,
+    base_context,
+    page,
+    render,
+    safe_next,
+)
+
+router = APIRouter(include_in_schema=False)
+router.include_router(assets.router)
+
+
+@cache
+def time_zones() -> list[str]:
+    """IANA zone names for the settings page's picker."""
+    return sorted(z for z in available_timezones() if "/" in z or z == "UTC")
+
+
+@router.get("/login")
+def login_page(request: Request, db: DbSession, ctx: Context, next: str | None = None,
+               change: int = 0) -> Response:
+    """Log in; the forced password change is this page's second step."""
+    target = safe_next(next)
+    user: User | None = None
+    try:
+        user = authenticate(db, request, ctx.secret, "GET").user
+    except NotAuthenticated:
+        user = None
+    if user is not None and not user.must_change_password:
+        return RedirectResponse(target, status_code=303)
+    step = "change" if user is not None else "login"
+    context = base_context(request, None, ctx) | {
+        "next": target, "step": step, "username": user.username if user else "",
+        "asked_change": bool(change),
+    }
+    return render(request, "login.html", context)
+
+
+def _active_devices(db: DbSession, user: User) -> list[Any]:
+    return devices.list_visible(db, user, DEVICE_ACTIVE)
+
+
+@router.get("/")
+def overview_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Fleet figures and a live card per device."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"devices": _active_devices(db, user)}
+    return page(request, db, ctx, "overview.html", active="overview", build=build)
+
+
+@router.get("/devices")
+def devices_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Every visible device: search, filter, sort."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"devices": _active_devices(db, user)}
+    return page(request, db, ctx, "devices.html", active="devices", build=build)
+
+
+@router.get("/devices/{serial}")
+def device_page(serial: str, request: Request, db: DbSession, ctx: Context) -> Response:
+    """One device: live values, history chart, consumption, export (404 if not yours)."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"device": devices.get_visible_by_serial(db, user, serial)}
+    return page(request, db, ctx, "device.html", active="devices", build=build)
+
+
+@router.get("/live")
+def live_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Every visible device, compact, updating in real time."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"devices": _active_devices(db, user)}
+    return page(request, db, ctx, "live.html", active="live", build=build)
+
+
+@router.get("/analytics")
+def analytics_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Consumption trends, period comparison, top consumers, calendar heat map."""
+    def build(user: User) -> Mapping[str, Any]:
+        found = _active_devices(db, user)
+        return {"devices": found, "meters": [
+            {"serial": d.serial_number, "name": d.name or d.serial_number} for d in found]}
+    return page(request, db, ctx, "analytics.html", active="analytics", build=build)
+
+
+@router.get("/users")
+def users_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """User management (admins)."""
+    return page(request, db, ctx, "users.html", active="users", admin=True)
+
+
+@router.get("/admin/devices")
+def admin_devices_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Device registry, pending approvals and dead letters (admins)."""
+    return page(request, db, ctx, "admin_devices.html", active="admin-devices", admin=True)
+
+
+@router.get("/settings")
+def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Own profile, password and time zone; API tokens for admins."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"zones": time_zones()}
+    return page(request, db, ctx, "settings.html", active="settings", build=build)
+
+
+__all__ = ["CHANGE_PASSWORD_URL", "router"]

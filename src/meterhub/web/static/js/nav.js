@@ -1,0 +1,42 @@
+// Every logged-in page: the phone menu, logout, "x min ago" labels, and the live feed.
+import { api, showError } from "./api.js";
+import { ago } from "./format.js";
+import { startLive } from "./live.js";
+
+const sidebar = document.getElementById("sidebar");
+const toggle = document.getElementById("nav-toggle");
+const scrim = document.getElementById("scrim");
+
+function setMenu(open) {
+  sidebar.classList.toggle("open", open);
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.setAttribute("aria-label", open ? "Close menu" : "Open menu");
+  scrim.hidden = !open;
+  if (open) sidebar.querySelector("a").focus();
+}
+toggle?.addEventListener("click", () => setMenu(!sidebar.classList.contains("open")));
+scrim?.addEventListener("click", () => setMenu(false));
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && sidebar.classList.contains("open")) { setMenu(false); toggle.focus(); }
+});
+
+document.getElementById("logout")?.addEventListener("click", async () => {
+  try {
+    await api("/api/auth/logout", { method: "POST", redirect: false });
+  } catch (err) {
+    if (err.status !== 401) { showError(err, "Logging out failed"); return; }
+  }
+  location.assign("/login");
+});
+
+/** Refresh every <time data-ago> label (they carry the instant in datetime=). */
+export function refreshAgo(root = document) {
+  for (const node of root.querySelectorAll("time[data-ago]")) {
+    const when = node.getAttribute("datetime");
+    node.textContent = when ? ago(when) : "never";
+  }
+}
+refreshAgo();
+setInterval(refreshAgo, 5000);
+
+if (!document.body.hasAttribute("data-no-live")) startLive();
