@@ -146,3 +146,30 @@ def test_status_messages_and_silence_drive_online_state(store: TelemetryStore,
     assert device is not None and not device.online
     assert kinds[-2:] == ["online", "offline"]
     write(store, b"offline", topic="meter/S9/status")
+
+
+def test_reading_interval_is_learned_from_the_data(store: TelemetryStore, ctx: Any) -> None:
+    def interval() -> int:
+        with ctx.sessions() as db:
+            device = db.scalar(select(Device).where(Device.serial_number == "SLOW"))
+            assert device is not None
+            return device.reading_interval_s
+
+    write(store, *[reading("SLOW", i, 1 + i / 1000, ts=T0 + i * 60) for i in range(3)])
+    assert interval() == 10  # two long gaps could be missed readings
+    write(store, *[reading("SLOW", i, 1 + i / 1000, ts=T0 + i * 60) for i in range(3, 8)])
+    assert interval() == 60
+    write(store, reading("SLOW", 8, 1.008, ts=T0 + 7 * 60 + 5))
+    assert interval() == 5
+
+
+def test_unknown_serials_beyond_the_pending_limit_are_dead_letters(
+        store: TelemetryStore, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_PENDING_DEVICES", 2)
+    write(store, reading("U-1", 0, 1.0), reading("U-2", 0, 1.0))
+    result = write(store, reading("U-3", 0, 1.0), reading("U-3", 1, 1.001))
+    assert result.stored == 0 and result.rejected == 1
+    with ctx.sessions() as db:
+        [dead] = db.scalars(select(IngestReject)).all()
+        assert db.scalar(select(Device).where(Device.serial_number == "U-3")) is None
+    assert dead.reason == "too_many_pending" and "2 readings" in dead.detail

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -55,6 +56,8 @@ COUNTERS: Table = IngestCounter.__table__  # type: ignore[assignment]
 DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
 OFFLINE_AFTER_INTERVALS = 3
+MAX_PENDING_DEVICES = 200  # unknown serials beyond this are refused (dead letters), not kept
+SLOW_GAPS_TO_LEARN = 5  # consecutive longer gaps before a device's interval is raised
 
 
 @dataclass(slots=True)
@@ -71,6 +74,8 @@ class DeviceState:
     firmware: str | None = None
     ip_address: str | None = None
     meta_written: float = 0.0  # monotonic time of the last devices-row update
+    slow_gaps: list[float] = field(default_factory=list)  # recent gaps longer than interval
+    interval_changed: bool = False
 
 
 @dataclass(slots=True)
@@ -109,26 +114,38 @@ class TelemetryStore:
         staged: dict[str, DeviceState] = {}
         result = WriteResult()
         events: list[dict[str, Any]] = []
+        rejects = list(batch.rejects)
         with self.engine.begin() as conn:
             serials = {r.serial for r in batch.readings}
             serials |= {s.serial for s in batch.statuses if s.serial}
+            refused: set[str] = set()
             for serial in serials:
-                staged[serial] = self._state(conn, serial, result, events)
-            self._write_readings(conn, batch.readings, staged, result, events)
-            self._write_statuses(conn, batch.statuses, staged, events)
+                state = self._state(conn, serial, result, events)
+                if state is None:
+                    refused.add(serial)
+                else:
+                    staged[serial] = state
+            readings, statuses = batch.readings, batch.statuses
+            if refused:
+                rejects += _refused(refused, readings, statuses)
+                readings = [r for r in readings if r.serial not in refused]
+                statuses = [s for s in statuses if s.serial not in refused]
+            self._write_readings(conn, readings, staged, result, events)
+            self._write_statuses(conn, statuses, staged, events)
             if batch.sweep:
                 self._sweep_silent(conn, events)
             if events:
                 conn.execute(insert(EVENTS), events)
-            self._write_rejects(conn, batch.rejects)
+            self._write_rejects(conn, rejects)
             self._write_acks(conn, batch.acks)
-            result.rejected = len(batch.rejects)
+            result.rejected = len(rejects)
             result.events = len(events)
-            self._count(conn, batch, result)
+            self._count(conn, batch, result, rejects)
         self.devices.update(staged)
         return result
 
-    def _count(self, conn: Connection, batch: Batch, result: WriteResult) -> None:
+    def _count(self, conn: Connection, batch: Batch, result: WriteResult,
+               rejects: list[Reject]) -> None:
         counts = {
             "batches": 1,
             "readings_stored": result.stored,
@@ -138,7 +155,7 @@ class TelemetryStore:
             "status_messages": len(batch.statuses),
             "command_acks": len(batch.acks),
         }
-        for reject in batch.rejects:
+        for reject in rejects:
             key = f"rejects_{reject.reason}"
             counts[key] = counts.get(key, 0) + 1
         dialect.upsert_adding(
@@ -156,7 +173,9 @@ class TelemetryStore:
     # -- devices ---------------------------------------------------------------------
     def _state(
         self, conn: Connection, serial: str, result: WriteResult, events: list[dict[str, Any]]
-    ) -> DeviceState:
+    ) -> DeviceState | None:
+        """The device's state; a new serial becomes a pending device, unless too many are
+        pending already (None: its data is refused, as a dead letter)."""
         cached = self.devices.get(serial)
         if cached is not None:
             return replace(cached)
@@ -167,6 +186,10 @@ class TelemetryStore:
             ).where(DEVICES.c.serial_number == serial)
         ).first()
         if row is None:
+            pending = conn.execute(select(func.count()).select_from(DEVICES).where(
+                DEVICES.c.status == DEVICE_PENDING)).scalar() or 0
+            if pending >= MAX_PENDING_DEVICES:
+                return None
             now = utcnow()
             device_id = conn.execute(
                 insert(DEVICES)
@@ -246,6 +269,7 @@ class TelemetryStore:
                                   None)
                 if (
                     not state.online
+                    or state.interval_changed
                     or now_mono - state.meta_written >= DEVICE_META_EVERY_S
                     or (firmware and firmware != state.firmware)
                     or (ip_address and ip_address != state.ip_address)
@@ -264,6 +288,7 @@ class TelemetryStore:
                             "b_seen": utcnow(),
                             "b_fw": firmware and firmware[:32],
                             "b_ip": ip_address and ip_address[:64],
+                            "b_interval": state.interval_s,
                         }
                     )
         # Duplicates were filtered above (single writer); the ignore is a second guard.
@@ -291,6 +316,7 @@ class TelemetryStore:
                     last_energy=bindparam("b_energy"),
                     firmware_version=func.coalesce(bindparam("b_fw"), DEVICES.c.firmware_version),
                     ip_address=func.coalesce(bindparam("b_ip"), DEVICES.c.ip_address),
+                    reading_interval_s=bindparam("b_interval"),
                 ),
                 meta,
             )
@@ -338,6 +364,7 @@ class TelemetryStore:
         prev = None
         if state.last_ts is not None and state.last_energy is not None:
             prev = (state.last_ts / 1000, state.last_energy)
+        _learn_interval(state, [ts for ts, _ in fresh])
         aggs, counter_events = aggregate((_tuple(r) for _, r in fresh), prev)
         rollup_rows.extend(agg.as_row(state.id, bucket) for bucket, agg in aggs.items())
         for ts, delta in counter_events:
@@ -522,3 +549,46 @@ def _row(device_id: int, ts_ms: int, r: Reading) -> dict[str, Any]:
 
 def _event(device_id: int, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
     return {"device_id": device_id, "ts": utcnow(), "kind": kind, "detail": detail}
+
+
+def _learn_interval(state: DeviceState, stamps_ms: list[int]) -> None:
+    """Follow the device's real reading interval (the original firmware does not report it),
+    so that "offline after three silent intervals" fits slow devices too. A shorter gap
+    lowers it at once; it is raised only after several consecutive longer gaps (a missed
+    reading is not a new interval)."""
+    state.interval_changed = False
+    last = state.last_ts
+    for ts in stamps_ms:
+        if last is not None:
+            gap = (ts - last) / 1000
+            if 1 <= gap < state.interval_s * 0.75:
+                state.interval_s, state.interval_changed = max(1, round(gap)), True
+                state.slow_gaps.clear()
+            elif gap > state.interval_s * 1.5 and gap <= 86_400:
+                state.slow_gaps.append(gap)
+                if len(state.slow_gaps) >= SLOW_GAPS_TO_LEARN:
+                    state.interval_s = round(min(state.slow_gaps))
+                    state.interval_changed = True
+                    state.slow_gaps.clear()
+            else:
+                state.slow_gaps.clear()
+        last = ts
+
+
+def _refused(serials: set[str], readings: list[Reading], statuses: list[StatusUpdate]
+             ) -> list[Reject]:
+    """One dead letter per refused unknown serial (not one per reading: bounded)."""
+    out = []
+    for serial in sorted(serials):
+        mine = [r for r in readings if r.serial == serial]
+        first = mine[0] if mine else None
+        raw = orjson.dumps({"serial_number": serial, "readings": len(mine),
+                            "statuses": sum(1 for st in statuses if st.serial == serial),
+                            "first_ts": first.ts if first else None}).decode()
+        out.append(Reject(
+            reason="too_many_pending",
+            detail=f"{len(mine)} readings from unknown serial {serial} refused: "
+                   f"{MAX_PENDING_DEVICES} devices already wait for approval; approve or "
+                   "delete pending devices",
+            topic=f"meter/{serial}/data", raw=raw, received_at=time.time(), serial=serial))
+    return out
