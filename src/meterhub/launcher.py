@@ -158,7 +158,10 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
     from meterhub.broker.embedded import start_embedded_broker
 
     try:
-        embedded = start_embedded_broker(cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log")
+        # Persistent sessions: ingest's subscriptions survive a broker restart, so what
+        # meters publish while ingest reconnects is queued for it.
+        embedded = start_embedded_broker(cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log",
+                                         persistence_path=cfg.data_dir / "broker-sessions.db")
     except BrokerStartError as exc:
         fail(str(exc))
     log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
