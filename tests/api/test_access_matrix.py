@@ -45,6 +45,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/devices"): AUTH,
     ("POST", "/api/devices"): ADMIN,
     ("GET", "/api/devices/{device_id}"): DEVICE,
+    ("GET", "/api/devices/{device_id}/events"): DEVICE,
     ("PUT", "/api/devices/{device_id}"): ADMIN,
     ("DELETE", "/api/devices/{device_id}"): ADMIN,
     ("POST", "/api/devices/{device_id}/assign"): ADMIN,

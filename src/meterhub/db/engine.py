@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ def normalize_url(url: str) -> str:
     elif parsed.drivername == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database or "").expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # It holds password hashes: owner only (SQLite gives its WAL the same mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         parsed = parsed.set(database=str(path.resolve()))
     return parsed.render_as_string(hide_password=False)
 

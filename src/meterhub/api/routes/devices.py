@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
 
 from meterhub.api.deps import AdminUser, CurrentUser, DbSession
-from meterhub.api.schemas import AssignIn, DeviceCreateIn, DeviceOut, DeviceUpdateIn, IdPath
-from meterhub.db.models import Device
+from meterhub.api.schemas import (
+    AssignIn,
+    DeviceCreateIn,
+    DeviceOut,
+    DeviceUpdateIn,
+    IdPath,
+    IdQuery,
+)
+from meterhub.db.models import Device, DeviceEvent
 from meterhub.services import devices, users
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -35,6 +43,25 @@ def create_device(body: DeviceCreateIn, admin: AdminUser, db: DbSession) -> Devi
 @router.get("/{device_id}", response_model=DeviceOut)
 def get_device(device_id: IdPath, user: CurrentUser, db: DbSession) -> DeviceOut:
     return DeviceOut.of(devices.get_visible(db, user, device_id), user.is_admin)
+
+
+@router.get("/{device_id}/events")
+def device_events(device_id: IdPath, user: CurrentUser, db: DbSession,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                  before_id: IdQuery = None,
+                  kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
+                  ) -> list[dict[str, Any]]:
+    """What happened to the device, newest first: online/offline, seq gaps, counter resets,
+    wraps and swaps, pending/approval."""
+    device = devices.get_visible(db, user, device_id)
+    query = (select(DeviceEvent).where(DeviceEvent.device_id == device.id)
+             .order_by(DeviceEvent.id.desc()).limit(limit))
+    if before_id is not None:
+        query = query.where(DeviceEvent.id < before_id)
+    if kind:
+        query = query.where(DeviceEvent.kind == kind)
+    return [{"id": e.id, "ts": e.ts.isoformat(), "kind": e.kind, "detail": e.detail}
+            for e in db.scalars(query)]
 
 
 @router.put("/{device_id}", response_model=DeviceOut)
