@@ -698,3 +698,14 @@ def test_out_of_range_is_always_rejected_with_its_field(
         with pytest.raises(payload._Invalid) as info:
             payload._reading({**obj, name: value}, "S-1", "S-1", NOW, False, None, None)
         assert (info.value.reason, info.value.field_name) == ("out_of_range", name)
+
+
+def test_untimed_batch_readings_are_all_kept_in_order() -> None:
+    batch = {"serial_number": "PZEM-9", "readings": [
+        {"seq": i, "voltage": 230.0, "current": 1.0, "power": 230.0, "energy": 1.0 + i / 1000}
+        for i in range(3)]}
+    result = decode(batch)
+    stamps = [r.ts_ms for r in result.readings]
+    assert len(set(stamps)) == 3 and stamps == sorted(stamps)
+    assert stamps[-1] == round(NOW * 1000)
+    assert not any(r.ts_from_device for r in result.readings)

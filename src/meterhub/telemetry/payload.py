@@ -79,6 +79,8 @@ LEGACY_MAX_AGE_S: Final = 7 * 86400.0
 MAX_SERIAL_LEN: Final = 64
 MAX_TEXT_LEN: Final = 64
 """Longest firmware_version / ip_address / command id / status state."""
+UNTIMED_SPACING_S: Final = 0.001
+"""Spacing given to batch readings that carry no device time (see _spread_untimed)."""
 MAX_FIRMWARE_LEN: Final = 32
 """Longest firmware_version kept on the device row."""
 MAX_SEQ: Final = 2**63 - 1
@@ -370,7 +372,19 @@ def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: fl
                     serial,
                 )
             )
+    _spread_untimed(readings)
     return Decoded(device_id, readings, rejects)
+
+
+def _spread_untimed(readings: list[Reading]) -> None:
+    """Batch readings without a device time all got ``received_at``; one stored row per
+    (device, time) would keep just one of them. Space them 1 ms apart, in batch order and
+    ending at ``received_at``, so every one is kept (their energy counter stays exact)."""
+    untimed = [r for r in readings if not r.ts_from_device]
+    if len(untimed) > 1:
+        last = len(untimed) - 1
+        for k, reading in enumerate(untimed):
+            reading.ts -= (last - k) * UNTIMED_SPACING_S
 
 
 def _reading(
