@@ -64,6 +64,7 @@ def test_daily_summary_in_zone(zone: str, day: str, hours: int, ctx: Any, admin_
     # of the day consumed since the last one of the day before)
     assert bucket["energy_kwh"] == pytest.approx(hours * 60 / 1000)
     assert bucket["readings"] == hours * 60
+    assert bucket["coverage"] == 1.0
     assert body["tz"] == zone and n > hours * 60
 
 
@@ -134,3 +135,12 @@ def test_latest_and_stats_follow_the_data(ctx: Any, admin_api: Any, make_user: A
     outsider = make_user("outsider")
     assert outsider.get("/api/dashboard/stats").json()["devices_total"] == 0
     assert outsider.get("/api/readings/M-1/latest").status_code == 404
+
+
+def test_coverage_is_the_share_of_quarter_hours_with_data(ctx: Any, admin_api: Any,
+                                                          device: dict[str, Any]) -> None:
+    midnight = datetime(2026, 6, 1, tzinfo=ZoneInfo("UTC")).timestamp()
+    fill(ctx, "M-1", midnight, midnight + 6 * 3600, step=300)  # 6 of 24 hours
+    [day] = admin_api.get("/api/readings/M-1/summary", params={
+        "period": "day", "from": "2026-06-01", "to": "2026-06-01", "tz": "UTC"}).json()["buckets"]
+    assert day["coverage"] == 0.25

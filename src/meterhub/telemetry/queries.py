@@ -115,7 +115,7 @@ def latest(conn: Connection, device_id: int) -> dict[str, Any] | None:
 
 
 def summary(conn: Connection, device_id: int, start: datetime, end: datetime, period: Period,
-            zone: tzinfo, interval_s: float, now: datetime) -> tuple[float, list[dict[str, Any]]]:
+            zone: tzinfo, now: datetime) -> tuple[float, list[dict[str, Any]]]:
     """Energy and power figures per calendar period of `zone` meeting [start, end)."""
     buckets = period_buckets(start, end, period, zone)
     if not buckets:
@@ -139,13 +139,17 @@ def summary(conn: Connection, device_id: int, start: datetime, end: datetime, pe
                     "avg_power_w": a.power_sum / a.count if a.count else None,
                     "max_power_w": a.power_max, "min_voltage": a.v_min,
                     "max_voltage": a.v_max, "readings": a.count,
-                    "coverage": round(coverage(a.count, b.start, b.end, interval_s, now), 4)})
+                    # Share of the period's elapsed quarter-hours that hold data: robust
+                    # to a device whose reading interval changed over time.
+                    "coverage": round(coverage(a.slots, b.start, b.end, QUARTER_HOUR_S,
+                                               now), 4)})
     return total_wh / 1000, out
 
 
 @dataclass(slots=True)
 class _Acc:
     count: int = 0
+    slots: int = 0  # 15-minute buckets with at least one reading
     wh: int = 0
     power_sum: float = 0.0
     power_max: float | None = None
@@ -155,6 +159,7 @@ class _Acc:
     def add(self, count: int, wh: int, power_sum: float, power_max: float, v_min: float,
             v_max: float) -> None:
         self.count += count
+        self.slots += 1
         self.wh += wh
         self.power_sum += power_sum
         self.power_max = power_max if self.power_max is None else max(self.power_max, power_max)

@@ -99,7 +99,7 @@ def get_summary(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
         raise InvalidInput("'to' must be after 'from'", field="to")
     try:
         total, buckets = queries.summary(db.connection(), device.id, begin, stop, period, zone,
-                                         device.reading_interval_s, now)
+                                         now)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="from") from None
     return {"serial": serial, "tz": str(zone), "period": period,
