@@ -21,13 +21,12 @@ def raw_client(app: Any) -> Iterator[Any]:
     def make(ip: str = "127.0.0.1", https: bool = False, **kwargs: Any) -> TestClient:
         client = TestClient(app, base_url="https://testserver" if https else "http://testserver",
                             client=(ip, 50000), **kwargs)
-        client.__enter__()
-        made.append(client)
+        made.append(client)  # no lifespan: see tests/conftest.py Api
         return client
 
     yield make
     for client in made:
-        client.__exit__(None, None, None)
+        client.close()
 
 
 @pytest.fixture

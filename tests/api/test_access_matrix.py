@@ -14,6 +14,8 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from meterhub.config import load_settings
+from meterhub.db.models import DeviceCommand
+from meterhub.db.types import utcnow
 from meterhub.telemetry.ingest import decode_message
 from meterhub.telemetry.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
@@ -23,6 +25,10 @@ PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"
 # refusals are HTML pages (403 for admin pages, 404 for a device that is not yours).
 PAGE, PAGE_ADMIN, PAGE_DEVICE = "page", "page-admin", "page-device"
 PAGE_RULES = {PAGE, PAGE_ADMIN, PAGE_DEVICE}
+# Firmware downloads for devices: only an OTA token (Authorization: Bearer, from the `ota`
+# command) opens them; a session, even an admin's, does not.
+OTA_TOKEN = "ota-token"
+COMMAND_ID = "00000000-0000-4000-8000-00000000c0de"
 DENIED = {401, 403, 404}
 
 RULES: dict[tuple[str, str], str] = {
@@ -68,6 +74,12 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/settings"): PAGE,
     ("GET", "/users"): PAGE_ADMIN,
     ("GET", "/admin/devices"): PAGE_ADMIN,
+    ("POST", "/api/devices/{device_id}/commands"): ADMIN,
+    ("GET", "/api/devices/{device_id}/commands"): ADMIN,
+    ("GET", "/api/devices/{device_id}/commands/{command_id}"): ADMIN,
+    ("POST", "/api/ota/bundles"): ADMIN,
+    ("GET", "/api/ota/bundles"): ADMIN,
+    ("GET", "/ota/{version}/{file_path:path}"): OTA_TOKEN,
     ("WEBSOCKET", "/ws"): AUTH,
 }
 
@@ -80,6 +92,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/users/{user_id}"): {"full_name": "Renamed"},
     ("POST", "/api/devices"): {"serial_number": "NEW-1"},
     ("PUT", "/api/devices/{device_id}"): {"name": "renamed"},
+    # a 422 for the admin: the matrix app has no broker (a valid command would be a 503)
+    ("POST", "/api/devices/{device_id}/commands"): {"cmd": "not-a-command"},
 }
 
 EXPECTED = {
@@ -90,6 +104,7 @@ EXPECTED = {
     PAGE: {"anonymous": 303, "without": True, "with": True, "admin": True},
     PAGE_ADMIN: {"anonymous": 303, "without": 403, "with": 403, "admin": True},
     PAGE_DEVICE: {"anonymous": 303, "without": 404, "with": True, "admin": True},
+    OTA_TOKEN: {"anonymous": 401, "without": 401, "with": 401, "admin": 401},
 }
 
 
@@ -125,8 +140,14 @@ def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user:
     victim = make_user("victim")
     token = admin_api.post("/api/tokens", json={"name": "t"}).json()
     user_id = alice.user["id"] if path.endswith("/assign/{user_id}") else victim.user["id"]
-    url = path.format(device_id=device["id"], user_id=user_id, token_id=token["id"],
-                      serial=device["serial_number"])
+    with ctx.sessions() as db:
+        db.add(DeviceCommand(id=COMMAND_ID, device_id=device["id"], cmd="identify", args={},
+                             status="pending", expires_at=utcnow()))
+        db.commit()
+    url = path.replace(":path}", "}").format(
+        device_id=device["id"], user_id=user_id, token_id=token["id"],
+        serial=device["serial_number"], command_id=COMMAND_ID, version="1.0.0",
+        file_path="manifest.json")
     body = BODIES.get((method, path))
     if path.endswith("/assign") and method == "POST":
         body = {"user_id": bob.user["id"]}

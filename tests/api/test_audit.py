@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from meterhub.broker.url import BrokerTarget
 from meterhub.web.app import route_table
 from tests.api.conftest import audit_entries
 from tests.api.test_access_matrix import ADMIN, RULES
+from tests.commands.conftest import bundle_entries, tar_gz
 
 # (method, route path) -> the audit action it records. Add a row with every new admin route.
 ACTIONS: dict[tuple[str, str], str] = {
@@ -22,6 +24,8 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/devices/{device_id}"): "device.delete",
     ("POST", "/api/tokens"): "token.create",
     ("DELETE", "/api/tokens/{token_id}"): "token.revoke",
+    ("POST", "/api/devices/{device_id}/commands"): "device.command",
+    ("POST", "/api/ota/bundles"): "ota.bundle_upload",
 }
 
 
@@ -52,7 +56,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         entry = match[0]
         assert entry["actor_name"] == "root" and entry["actor_id"] is not None
         assert entry["target_id"] == target(res), (action, entry)
-        assert entry["target_type"] in {"user", "device", "token"}
+        assert entry["target_type"] in {"user", "device", "token", "firmware"}
         assert entry["ts"]
         state[action] = res
 
@@ -72,6 +76,13 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         f"/api/devices/{did}/assign", json={"user_id": uid}), lambda r: str(did))
     step("DELETE", "/api/devices/{device_id}/assign/{user_id}", lambda: admin_api.delete(
         f"/api/devices/{did}/assign/{uid}"), lambda r: str(did))
+    ctx.extras["mqtt_publish"] = lambda target, topic, payload: None  # no broker needed
+    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1883)
+    step("POST", "/api/devices/{device_id}/commands", lambda: admin_api.post(
+        f"/api/devices/{did}/commands", json={"cmd": "identify"}), lambda r: str(did))
+    step("POST", "/api/ota/bundles", lambda: admin_api.post(
+        "/api/ota/bundles", files={"file": ("fw.tar.gz", tar_gz(bundle_entries()))}),
+        lambda r: r.json()["version"])
     step("POST", "/api/devices/{device_id}/approve", lambda: admin_api.post(
         f"/api/devices/{pending_id}/approve"), lambda r: str(pending_id))
     step("DELETE", "/api/devices/{device_id}", lambda: admin_api.delete(

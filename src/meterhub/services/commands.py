@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -34,6 +35,7 @@ PENDING, ACKED, FAILED, TIMED_OUT = "pending", "acked", "failed", "timed_out"
 IDENTIFY_BLINK_S = 0.3  # one LED blink on the board (board.blink: 150 ms on, 150 ms off)
 IDENTIFY_MAX_S = 30  # blinking blocks the meter's loop: keep it short
 DEFAULT_LIMIT = 50
+COMMAND_ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 
 Publisher = Callable[[BrokerTarget, str, bytes], None]
 
@@ -178,6 +180,8 @@ def expire_overdue(db: Session, device_id: int | None = None) -> int:
 
 def get(db: Session, device: Device, command_id: str) -> DeviceCommand:
     """One command of `device` with its current status; NotFound otherwise."""
+    if not COMMAND_ID_RE.match(command_id):  # cannot exist; NUL etc. never reach the database
+        raise NotFound(f"command {command_id[:40]!r} not found for device {device.id}")
     expire_overdue(db, device.id)
     command = db.scalar(select(DeviceCommand)
                         .where(DeviceCommand.id == command_id,

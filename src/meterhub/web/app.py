@@ -16,11 +16,13 @@ from meterhub.api.context import AppContext
 from meterhub.api.routes import (
     audit,
     auth,
+    commands,
     dashboard,
     devices,
     health,
     ingest_admin,
     metrics,
+    ota,
     readings,
     tokens,
     users,
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     errors.install(app)
     app.add_middleware(SecurityHeaders)
     for module in (health, auth, tokens, users, devices, audit, readings, dashboard,
-                   ingest_admin, metrics):
+                   ingest_admin, metrics, commands, ota):
         app.include_router(module.router)
     app.include_router(live_router)
     docs.mount(app)

@@ -2,6 +2,7 @@
 
 The web process publishes to `meter/<serial>/control` through a one-shot MQTT connection
 to the broker in `ctx.extras["broker_target"]`; ingest records the device's answer.
+`ctx.extras["mqtt_publish"]`, when set, replaces the publisher (tests without a broker).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from meterhub.api.deps import AdminUser, Context, DbSession, client_ip
 from meterhub.api.schemas import IdPath, Strict
 from meterhub.db.models import DeviceCommand
+from meterhub.mqtt_publish import publish_once
 from meterhub.services import commands, devices
 
 router = APIRouter(prefix="/api/devices", tags=["commands"])
@@ -63,7 +65,8 @@ def send_command(device_id: IdPath, body: CommandIn, admin: AdminUser, db: DbSes
         db, admin, device, body.cmd, body.args,
         target=ctx.extras.get("broker_target"), secret=ctx.secret,
         data_dir=ctx.settings.data_dir, base_url=str(request.base_url),
-        client_ip=client_ip(request))
+        client_ip=client_ip(request),
+        publish=ctx.extras.get("mqtt_publish") or publish_once)
     return CommandOut.of(command)
 
 

@@ -1,0 +1,200 @@
+"""The real pipeline for end-to-end tests: a private Mosquitto (raised queue limits, a
+persistent store, stoppable), `meterhub ingest` as a child process (killable), and
+database checks: every reading once, no seq gap, rollups equal a recomputation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from meterhub.db.models import Device, Rollup15m
+from meterhub.telemetry.rollup import aggregate
+from tests.conftest import CI, free_port, require
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+class Mosquitto:
+    """Mosquitto on a free localhost port; `max_queued_messages 100000` (Debian's 1000
+    drops QoS 1 messages for a lagging subscriber) and a wide in-flight window (ingest
+    acknowledges after its commit, in batches)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.conf = tmp / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "max_queued_messages 100000\nmax_inflight_messages 1000\n"
+                             f"persistence true\npersistence_location {tmp}/\n"
+                             "autosave_interval 1\n"
+                             # as root, Mosquitto would switch to its own user, which
+                             # cannot write its store into pytest's private tmp dir
+                             + ("user root\n" if os.geteuid() == 0 else ""))
+        self.log = tmp / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        wait_for(lambda: _listening(self.port), 10, f"mosquitto did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, message: str = "",
+             step: float = 0.1) -> Any:
+    """Poll `predicate` until it is truthy; fail with `message` after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(message or "timed out")
+        time.sleep(step)
+
+
+class Ingest:
+    """`python -m meterhub ingest` against a broker, as its own process."""
+
+    def __init__(self, broker_url: str, database_url: str, data_dir: Path) -> None:
+        self.argv = [sys.executable, "-m", "meterhub", "ingest", "--broker", broker_url]
+        self.env = {**os.environ, "DATABASE_URL": database_url,
+                    "METERHUB_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO"}
+        self.log = data_dir / "ingest.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.starts += 1
+        wait_for(lambda: self.log.read_text().count("ingest connected") >= self.starts, 20,
+                 f"ingest did not connect; see {self.log}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no last commit, no acknowledgement."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    require(os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed")
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def ingest(mosquitto: Mosquitto, ctx: Any, db_url: str, tmp_path: Path) -> Iterator[Ingest]:
+    """Ingest into the test database (migrated by `ctx`), connected to `mosquitto`."""
+    process = Ingest(mosquitto.url, db_url, tmp_path / "ingest")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        if CI:
+            print(process.log.read_text()[-2000:])
+
+
+# -- database checks ------------------------------------------------------------------------
+def seqs(ctx: Any, serial: str) -> list[int]:
+    """The seq of every stored reading of `serial`, in time order."""
+    with ctx.engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(
+            "SELECT r.seq FROM readings r JOIN devices d ON d.id = r.device_id "
+            "WHERE d.serial_number = :s ORDER BY r.ts"), {"s": serial})]
+
+
+def contiguous(values: list[int]) -> bool:
+    return bool(values) and sorted(values) == list(range(1, max(values) + 1))
+
+
+def assert_rollups_match(ctx: Any, serial: str) -> int:
+    """The stored rollups of `serial` equal a recomputation from its raw rows; returns
+    the number of buckets."""
+    with ctx.sessions() as db:
+        device_id = db.scalar(select(Device.id).where(Device.serial_number == serial))
+        stored = {r.bucket: r for r in db.scalars(
+            select(Rollup15m).where(Rollup15m.device_id == device_id))}
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT ts, voltage, current, power, energy, frequency, pf FROM readings "
+            "WHERE device_id = :d ORDER BY ts"), {"d": device_id}).all()
+    aggs, _ = aggregate([(r[0] / 1000, *r[1:]) for r in rows], None)
+    assert set(stored) == set(aggs), serial
+    for bucket, agg in aggs.items():
+        want = agg.as_row(device_id, bucket)
+        got = stored[bucket]
+        for key in ("count", "energy_wh", "voltage_min", "voltage_max", "power_min",
+                    "power_max", "current_max", "pf_count", "frequency_count"):
+            assert getattr(got, key) == want[key], (serial, bucket, key)
+        for key in ("voltage_sum", "current_sum", "power_sum", "pf_sum", "frequency_sum"):
+            assert getattr(got, key) == pytest.approx(want[key], rel=1e-9), (serial, key)
+    return len(aggs)
+
+
+@pytest.fixture
+def app(ctx: Any) -> Any:
+    """The web app in this process (with the command and OTA routes)."""
+    from meterhub.web.app import create_app
+    from tests.commands.conftest import wire
+
+    return wire(create_app(ctx=ctx))
+
+
+@pytest.fixture
+def web_api(admin_api: Any, ctx: Any, mosquitto: Mosquitto) -> Any:
+    """An admin API client whose app publishes commands to the private broker (set once the
+    app runs, so its lifespan does not also start the live feed on that broker)."""
+    from meterhub.broker.url import BrokerTarget
+
+    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", mosquitto.port)
+    return admin_api
