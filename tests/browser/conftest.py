@@ -35,7 +35,7 @@ class Demo:
     serials: list[str] = field(default_factory=lambda: list(SERIALS))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages run
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """One app for the whole browser session (tests create what they change)."""
     server = AppServer(Path(tmp_path_factory.mktemp("browser")))
@@ -50,7 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages run
 def browser() -> Iterator[Any]:
     require(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
     try:

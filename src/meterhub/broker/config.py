@@ -12,8 +12,9 @@ _SESSION_DB = "amqtt.contrib.persistence.SessionDBPlugin"
 
 
 def persistence_available() -> bool:
-    """Return True if amqtt's session database can run (it needs aiosqlite)."""
-    return importlib.util.find_spec("aiosqlite") is not None
+    """Return True if amqtt's session database can run (SQLAlchemy's asyncio layer:
+    aiosqlite and greenlet)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("aiosqlite", "greenlet"))
 
 
 def embedded_config(
