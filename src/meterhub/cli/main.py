@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from meterhub import __version__
-from meterhub.cli import tools
+from meterhub.cli import bench, tools
 from meterhub.cli.accounts import devices_app, users_app
 from meterhub.cli.common import database, fail, settings
 from meterhub.cli.firmware import app as firmware_app
@@ -98,18 +98,9 @@ def ingest(
     run_ingest(cfg.database_url, target)
 
 
-def _not_yet(name: str, what: str) -> None:
-    @app.command(name, help=f"{what} (not available in this build yet).",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _command() -> None:
-        typer.secho(f"error: `meterhub {name}` is not available in this build yet: it will "
-                    f"{what[0].lower()}{what[1:]}.", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
-
-
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
-_not_yet("bench", "Measure ingest, live fan-out and query speed")
+app.command("bench")(bench.bench)
 app.add_typer(firmware_app, name="firmware")
 
 

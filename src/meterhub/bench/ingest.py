@@ -1,0 +1,212 @@
+"""Case `ingest`: readings stored per second through Mosquitto at QoS 1, against a bare
+subscriber under the same load (the baseline), plus the embedded broker's ceiling.
+
+Each trial gets a fresh Mosquitto (own config, free port) and a fresh SQLite file. The
+publishers (paho, one process each, QoS 1) send as fast as they can; the clock runs from
+their release to the moment the consumer has everything (ingest: the `readings_stored`
+counter, polled every 50 ms; baseline: its last message). Loss is rows in the database
+against readings published. CPU is the consumer process's user+system time over that span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meterhub.bench import mqttload, procs
+from meterhub.bench.common import (
+    CaseResult,
+    Size,
+    Target,
+    cpu_seconds,
+    free_port,
+    r1,
+    r2,
+)
+from meterhub.bench.fleet import register_devices
+from meterhub.bench.mosquitto import own_mosquitto
+
+TARGETS = [
+    Target("ingest_readings_per_s", 10_000, True),
+    Target("ingest_batch_readings_per_s", 50_000, True),
+    Target("ingest_lost", 0, False),
+    Target("ingest_batch_lost", 0, False),
+    Target("ingest_vs_baseline", 0.8, True),
+]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    meters: int
+    single_per_meter: int
+    batch_per_meter: int
+    batch: int
+    embedded_meters: int
+    embedded_per_meter: int
+    publishers: int
+    timeout: float
+
+
+SIZES: dict[Size, Sizes] = {
+    "tiny": Sizes(10, 20, 40, 10, 10, 10, 2, 40),
+    "quick": Sizes(1000, 30, 100, 50, 200, 20, 2, 60),
+    "full": Sizes(1000, 200, 500, 50, 500, 40, 2, 180),
+}
+
+
+@dataclass
+class Trial:
+    readings: int
+    done: int
+    seconds: float
+    cpu_pct: float | None
+    publish_msgs_per_s: float | None
+    broker_cpu_pct: float | None = None
+    lost: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+def plans(host: str, port: int, serials: list[str], per_meter: int, batch: int,
+          publishers: int) -> list[mqttload.Plan]:
+    start = time.time() - per_meter * 10.0 - 86400
+    return [mqttload.Plan(host, port, group, per_meter, batch, start_ts=start)
+            for group in procs.split(serials, publishers)]
+
+
+def bare_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
+               timeout: float) -> Trial:
+    """The baseline: a paho QoS 1 subscriber that only counts, under the same load."""
+    ctx = mqttload.CTX
+    messages = sum(p.messages for p in the_plans)
+    readings = sum(p.readings for p in the_plans)
+    ready, results = ctx.Event(), ctx.Queue()
+    sub = ctx.Process(target=mqttload.bare_subscriber,
+                      args=(host, port, messages, ready, results, timeout + 30), daemon=True)
+    sub.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("the baseline subscriber did not subscribe within 60 s")
+        with procs.publishers(the_plans, timeout) as group:
+            broker0 = cpu_seconds(broker_pid) if broker_pid else 0.0
+            t0 = group.start()
+            summary: dict[str, Any] = results.get(timeout=timeout + 40)
+            broker_s = (cpu_seconds(broker_pid) - broker0) if broker_pid else None
+            pub_rate = group.rate()
+    finally:
+        sub.join(5)
+        if sub.is_alive():
+            sub.terminate()
+    span = max(1e-6, summary["t_last"] - t0)
+    per_message = readings / messages
+    return Trial(readings, int(summary["received"] * per_message), span,
+                 100 * summary["cpu_s"] / span, pub_rate,
+                 None if broker_s is None else 100 * broker_s / span)
+
+
+def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
+                 timeout: float, workdir: Path, name: str) -> Trial:
+    """`meterhub ingest` (its own process, SQLite) under the publishers' load."""
+    db = workdir / f"{name}.db"
+    readings = sum(p.readings for p in the_plans)
+    register_devices(db, sorted({s for p in the_plans for s in p.serials}))
+    with procs.ingest_process(f"mqtt://{host}:{port}", db, workdir) as proc:
+        probes = procs.wait_ingest_ready(host, port, db, proc)
+        with procs.publishers(the_plans, timeout) as group:
+            cpu0 = cpu_seconds(proc.pid)
+            broker0 = cpu_seconds(broker_pid) if broker_pid else 0.0
+            t0 = group.start()
+            target = probes + readings
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and procs.stored_readings(db) < target:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"ingest exited with {proc.returncode}")
+                time.sleep(0.05)
+            span = time.time() - t0
+            cpu_s = cpu_seconds(proc.pid) - cpu0
+            broker_s = (cpu_seconds(broker_pid) - broker0) if broker_pid else None
+            pub_rate = group.rate()
+        stored = procs.rows_of_others(db)
+        rejected = procs.rejected(db)
+    if rejected:
+        raise RuntimeError(f"ingest refused {rejected} messages (see the ingest_rejects table "
+                           f"in {db})")
+    return Trial(readings, stored, span, 100 * cpu_s / span, pub_rate,
+                 None if broker_s is None else 100 * broker_s / span, lost=readings - stored)
+
+
+@contextlib.contextmanager
+def embedded_broker(workdir: Path) -> Iterator[tuple[str, int, int]]:
+    from meterhub.broker.embedded import start_embedded_broker
+
+    port = free_port()
+    broker = start_embedded_broker(port, host="127.0.0.1", log_path=workdir / "amqtt.log")
+    try:
+        yield "127.0.0.1", port, broker.pid
+    finally:
+        broker.stop()
+
+
+def run(size: Size, workdir: Path) -> CaseResult:
+    s = SIZES[size]
+    result = CaseResult("ingest", targets=TARGETS)
+    serials = [f"BI{n:06d}" for n in range(s.meters)]
+    trials: dict[str, Trial] = {}
+    for kind, per_meter, batch in (("single", s.single_per_meter, 1),
+                                   ("batch", s.batch_per_meter, s.batch)):
+        for consumer in ("bare", "ingest"):
+            with own_mosquitto(workdir) as broker:
+                the_plans = plans(broker.host, broker.port, serials, per_meter, batch,
+                                  s.publishers)
+                if consumer == "bare":
+                    trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
+                                       s.timeout)
+                else:
+                    trial = ingest_trial(broker.host, broker.port, broker.pid, the_plans,
+                                         s.timeout, workdir, f"ingest-{kind}")
+            trials[f"{consumer}_{kind}"] = trial
+    embedded_serials = serials[: s.embedded_meters]
+    with embedded_broker(workdir) as (host, port, pid):
+        emb = ingest_trial(host, port, pid,
+                           plans(host, port, embedded_serials, s.embedded_per_meter, 1,
+                                 s.publishers), s.timeout, workdir, "ingest-embedded")
+
+    bare_s, ing_s = trials["bare_single"], trials["ingest_single"]
+    bare_b, ing_b = trials["bare_batch"], trials["ingest_batch"]
+    result.add("ingest_readings_per_s", round(ing_s.rate), "ingest, single readings",
+               "readings/s")
+    result.add("ingest_baseline_msgs_per_s", round(bare_s.rate), "baseline: bare paho "
+               "subscriber, single", "msgs/s")
+    result.add("ingest_vs_baseline", r2(ing_s.rate / bare_s.rate if bare_s.rate else None),
+               "ingest / baseline (single)")
+    result.add("ingest_lost", ing_s.lost, "lost (single)")
+    result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest process CPU (single)", "%")
+    result.add("ingest_baseline_cpu_pct", r1(bare_s.cpu_pct), "baseline CPU (single)", "%")
+    result.add("ingest_broker_cpu_pct", r1(ing_s.broker_cpu_pct),
+               "Mosquitto CPU during ingest (single)", "%")
+    result.add("ingest_publish_msgs_per_s", r1(ing_s.publish_msgs_per_s),
+               "publishers' acked rate during ingest (single)", "msgs/s")
+    result.add("ingest_batch_readings_per_s", round(ing_b.rate),
+               f"ingest, batches of {s.batch}", "readings/s")
+    result.add("ingest_batch_baseline_readings_per_s", round(bare_b.rate),
+               "baseline, batches", "readings/s")
+    result.add("ingest_batch_vs_baseline",
+               r2(ing_b.rate / bare_b.rate if bare_b.rate else None), "ingest / baseline (batch)")
+    result.add("ingest_batch_lost", ing_b.lost, "lost (batch)")
+    result.add("ingest_batch_cpu_pct", r1(ing_b.cpu_pct), "ingest process CPU (batch)", "%")
+    result.add("embedded_readings_per_s", round(emb.rate), "ingest via embedded amqtt, "
+               "single", "readings/s")
+    result.add("embedded_lost", emb.lost, "lost (embedded)")
+    result.add("embedded_broker_cpu_pct", r1(emb.broker_cpu_pct), "amqtt CPU", "%")
+    result.add("ingest_readings", ing_s.readings, "readings published (single)")
+    result.add("ingest_batch_readings", ing_b.readings, "readings published (batch)")
+    result.note(f"{len(serials)} meters, {s.publishers} publisher processes (raw-socket "
+                "MQTT, QoS 1, window 1,000); publishers, Mosquitto and the consumer share "
+                "this machine's cores")
+    return result
