@@ -15,10 +15,32 @@ def _insert(conn: Connection, table: Table) -> Any:
     return module.insert(table)
 
 
+def _plain_sqlite(conn: Connection, table: Table) -> bool:
+    """SQLite and a table of plain numbers and strings: rows can skip SQLAlchemy's
+    per-row parameter processing (a third of ingest's time) and go to the driver as
+    tuples. Identifiers come from our own metadata, never from input."""
+    return conn.dialect.name == "sqlite" and table.name in PLAIN_TABLES
+
+
+PLAIN_TABLES = frozenset({"readings", "rollups_15m", "rollups_1h", "rollups_1d",
+                          "ingest_counters"})
+
+
+def _tuples(rows: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(row[c] for c in columns) for row in rows]
+
+
 def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert `rows`, skipping any that collide with the primary key."""
-    if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+    if not rows:
+        return
+    if _plain_sqlite(conn, table):
+        columns = list(rows[0])
+        sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+               f"VALUES ({', '.join('?' * len(columns))})")
+        conn.exec_driver_sql(sql, _tuples(rows, columns))
+        return
+    conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
 def least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
@@ -37,6 +59,17 @@ def upsert_adding(conn: Connection, table: Table, rows: list[dict[str, Any]],
     """Insert `rows`; on a key collision add the `add` columns, keep the smaller `low` and
     the larger `high` ones (merging partial aggregates)."""
     if not rows:
+        return
+    if _plain_sqlite(conn, table):
+        columns = list(rows[0])
+        t = table.name
+        sets = [f"{c} = {t}.{c} + excluded.{c}" for c in add]
+        sets += [f"{c} = min({t}.{c}, excluded.{c})" for c in low]
+        sets += [f"{c} = max({t}.{c}, excluded.{c})" for c in high]
+        sql = (f"INSERT INTO {t} ({', '.join(columns)}) "  # noqa: S608
+               f"VALUES ({', '.join('?' * len(columns))}) "
+               f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}")
+        conn.exec_driver_sql(sql, _tuples(rows, columns))
         return
     stmt = _insert(conn, table)
     new = stmt.excluded

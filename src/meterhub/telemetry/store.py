@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,7 +110,14 @@ class TelemetryStore:
         self.devices: dict[str, DeviceState] = {}
 
     def write(self, batch: Batch) -> WriteResult:
-        """Store `batch` in one transaction; the cached state changes only if it commits."""
+        """Store `batch` in one transaction; the cached state is dropped if it fails."""
+        try:
+            return self._write(batch)
+        except BaseException:
+            self.devices.clear()  # cached states may hold this failed batch's changes
+            raise
+
+    def _write(self, batch: Batch) -> WriteResult:
         staged: dict[str, DeviceState] = {}
         result = WriteResult()
         events: list[dict[str, Any]] = []
@@ -178,7 +185,7 @@ class TelemetryStore:
         pending already (None: its data is refused, as a dead letter)."""
         cached = self.devices.get(serial)
         if cached is not None:
-            return replace(cached)
+            return cached  # mutated in place: write() forgets all state if it fails
         row = conn.execute(
             select(
                 DEVICES.c.id, DEVICES.c.status, DEVICES.c.online, DEVICES.c.reading_interval_s,
