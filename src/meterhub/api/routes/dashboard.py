@@ -20,8 +20,8 @@ router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
     """Devices total/online, power now, energy today and this month (in your zone),
     readings stored and pending devices."""
-    visible = devices.list_visible(db, user)
-    active = [d.id for d in visible if d.status == "active"]
+    visible = devices.visible_ids(db, user)
+    active = [device_id for device_id, status in visible if status == "active"]
     zone = user_zone(user, None, ctx.settings.METERHUB_TZ)
     conn = db.connection()
     today = datetime.now(UTC).astimezone(zone).date()
@@ -33,6 +33,6 @@ def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
         "energy_month_kwh": round(queries.energy_since(
             conn, active, local_midnight(today.replace(day=1), zone)), 3),
         "readings_stored": queries.readings_stored(conn, None if user.is_admin else active),
-        "pending_devices": sum(1 for d in visible if d.status == "pending"),
+        "pending_devices": sum(1 for _, status in visible if status == "pending"),
         "tz": str(zone),
     }
