@@ -51,6 +51,20 @@ def recomputed(ctx: Any) -> dict[int, tuple[int, int]]:
     return {b: (a.count, a.energy_wh) for b, a in aggs.items()}
 
 
+def assert_coarse_rollups_match(ctx: Any) -> None:
+    """The hourly and daily rollups equal the 15-minute ones summed (slots = 15-min rows)."""
+    with ctx.engine.connect() as conn:
+        for table, width in (("rollups_1h", 3600), ("rollups_1d", 86400)):
+            kept = conn.execute(text(
+                f"SELECT device_id, bucket, slots, count, energy_wh, voltage_min, power_max "
+                f"FROM {table} ORDER BY device_id, bucket")).all()
+            expected = conn.execute(text(
+                f"SELECT device_id, (bucket / {width}) * {width} AS b, count(*), sum(count), "
+                f"sum(energy_wh), min(voltage_min), max(power_max) FROM rollups_15m "
+                f"GROUP BY device_id, b ORDER BY device_id, b")).all()
+            assert [tuple(r) for r in kept] == [tuple(r) for r in expected], table
+
+
 @pytest.fixture
 def store(ctx: Any) -> TelemetryStore:
     return TelemetryStore(ctx.engine)
@@ -64,6 +78,7 @@ def test_redelivered_readings_are_stored_once(store: TelemetryStore, ctx: Any) -
     fresh = TelemetryStore(ctx.engine)  # a restarted writer knows nothing in memory
     assert write(fresh, *payloads[:10]).stored == 0
     assert rollups(ctx) == recomputed(ctx)
+    assert_coarse_rollups_match(ctx)
 
 
 def test_late_and_out_of_order_readings_keep_rollups_exact(store: TelemetryStore,
@@ -73,6 +88,7 @@ def test_late_and_out_of_order_readings_keep_rollups_exact(store: TelemetryStore
     for start in range(0, 300, 40):
         write(store, *[reading("S1", i, energies[i]) for i in order[start:start + 40]])
     assert rollups(ctx) == recomputed(ctx)
+    assert_coarse_rollups_match(ctx)
     total = sum(wh for _, wh in rollups(ctx).values())
     assert total == round(energies[-1] * 1000) - round(energies[0] * 1000)
 
@@ -173,3 +189,15 @@ def test_unknown_serials_beyond_the_pending_limit_are_dead_letters(
         [dead] = db.scalars(select(IngestReject)).all()
         assert db.scalar(select(Device).where(Device.serial_number == "U-3")) is None
     assert dead.reason == "too_many_pending" and "2 readings" in dead.detail
+
+
+def test_coarse_rollups_follow_live_and_late_data_over_days(store: TelemetryStore,
+                                                            ctx: Any) -> None:
+    stamps = [T0 + i * 600 for i in range(500)]  # ~3.5 days at 10 minutes
+    late = stamps[100:140]
+    live = [t for t in stamps if t not in late]
+    for start in range(0, len(live), 37):
+        write(store, *[reading("S1", 0, 1 + (t - T0) / 1e6, ts=t) for t in live[start:start + 37]])
+    write(store, *[reading("S1", 0, 1 + (t - T0) / 1e6, ts=t) for t in late])
+    assert rollups(ctx) == recomputed(ctx)
+    assert_coarse_rollups_match(ctx)

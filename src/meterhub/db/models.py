@@ -213,6 +213,43 @@ class Rollup15m(Base):
     frequency_count: Mapped[int] = mapped_column(Integer)
 
 
+class _CoarseRollup:
+    """Columns of the hourly and daily rollups: the 15-minute aggregates summed, plus
+    `slots`, how many 15-minute buckets hold data (for coverage)."""
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch s, UTC
+    slots: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    voltage_min: Mapped[float] = mapped_column(Float)
+    voltage_max: Mapped[float] = mapped_column(Float)
+    voltage_sum: Mapped[float] = mapped_column(Float)
+    current_sum: Mapped[float] = mapped_column(Float)
+    current_max: Mapped[float] = mapped_column(Float)
+    power_sum: Mapped[float] = mapped_column(Float)
+    power_min: Mapped[float] = mapped_column(Float)
+    power_max: Mapped[float] = mapped_column(Float)
+    pf_sum: Mapped[float] = mapped_column(Float)
+    pf_count: Mapped[int] = mapped_column(Integer)
+    frequency_sum: Mapped[float] = mapped_column(Float)
+    frequency_count: Mapped[int] = mapped_column(Integer)
+
+
+class Rollup1h(_CoarseRollup, Base):
+    """Hourly UTC rollup (sums of the 15-minute one): long charts and summaries."""
+
+    __tablename__ = "rollups_1h"
+
+
+class Rollup1d(_CoarseRollup, Base):
+    """Daily UTC rollup: month and year figures over many devices."""
+
+    __tablename__ = "rollups_1d"
+
+
 class IngestReject(Base):
     """A dead letter: a message or reading ingest refused, with the reason (bounded table)."""
 

@@ -7,18 +7,18 @@ that a year of 10-second data still answers in milliseconds.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Table, func, literal, select, text
 from sqlalchemy.engine import Connection
 
 from meterhub.db.models import IngestCounter
 from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_buckets
-from meterhub.telemetry.store import COUNTERS, DEVICES, READINGS, ROLLUPS
+from meterhub.telemetry.rollup import cover
+from meterhub.telemetry.store import COARSE, COUNTERS, DEVICES, READINGS, ROLLUPS
 
 RAW_FIELDS = ("voltage", "current", "power", "energy", "frequency", "pf")
 
@@ -56,8 +56,10 @@ def series(conn: Connection, device_id: int, start_ms: int, end_ms: int,
     step_s = max(1, math.ceil((end_ms - start_ms) / 1000 / max_points))
     if step_s < QUARTER_HOUR_S:
         return Series(f"{step_s}s", _raw_buckets(conn, device_id, start_ms, end_ms, step_s))
-    step_s = math.ceil(step_s / QUARTER_HOUR_S) * QUARTER_HOUR_S
-    return Series(f"{step_s}s", _rollup_buckets(conn, device_id, start_ms, end_ms, step_s))
+    width = max(w for w in ROLLUP_TABLES if w <= step_s)
+    step_s = math.ceil(step_s / width) * width
+    return Series(f"{step_s}s", _rollup_buckets(conn, ROLLUP_TABLES[width], width, device_id,
+                                                start_ms, end_ms, step_s))
 
 
 def _raw_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
@@ -77,10 +79,10 @@ def _raw_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
              "count": int(row[12])} for row in rows]
 
 
-def _rollup_buckets(conn: Connection, device_id: int, start_ms: int, end_ms: int,
-                    step_s: int) -> list[dict[str, Any]]:
-    g = ROLLUPS.c
-    first = start_ms // 1000 // QUARTER_HOUR_S * QUARTER_HOUR_S
+def _rollup_buckets(conn: Connection, table: Table, width: int, device_id: int, start_ms: int,
+                    end_ms: int, step_s: int) -> list[dict[str, Any]]:
+    g = table.c
+    first = start_ms // 1000 // width * width
     idx = func.floor((g.bucket - first) / float(step_s)).label("i")
     rows = conn.execute(select(
         idx, func.sum(g.voltage_sum), func.min(g.voltage_min), func.max(g.voltage_max),
@@ -118,20 +120,14 @@ def latest(conn: Connection, device_id: int) -> dict[str, Any] | None:
 
 def summary(conn: Connection, device_id: int, start: datetime, end: datetime, period: Period,
             zone: tzinfo, now: datetime) -> tuple[float, list[dict[str, Any]]]:
-    """Energy and power figures per calendar period of `zone` meeting [start, end)."""
+    """Energy and power figures per calendar period of `zone` meeting [start, end).
+
+    Each period is cut into daily, hourly and 15-minute rollup pieces (`rollup.cover`;
+    local boundaries are quarter-hours in every zone) and summed in SQL."""
     buckets = period_buckets(start, end, period, zone)
     if not buckets:
         return 0.0, []
-    lo, hi = int(buckets[0].start_ts), int(buckets[-1].end_ts)
-    g = ROLLUPS.c
-    rows = conn.execute(select(g.bucket, g.count, g.energy_wh, g.power_sum, g.power_max,
-                               g.voltage_min, g.voltage_max)
-                        .where(g.device_id == device_id, g.bucket >= lo, g.bucket < hi)
-                        .order_by(g.bucket)).all()
-    starts = [b.start_ts for b in buckets]
-    acc = [_Acc() for _ in buckets]
-    for row in rows:
-        acc[bisect_right(starts, row[0]) - 1].add(*row[1:])
+    acc = period_sums(conn, [device_id], [(int(b.start_ts), int(b.end_ts)) for b in buckets])
     out = []
     total_wh = 0
     for b, a in zip(buckets, acc, strict=True):
@@ -148,6 +144,41 @@ def summary(conn: Connection, device_id: int, start: datetime, end: datetime, pe
     return total_wh / 1000, out
 
 
+ROLLUP_TABLES = {QUARTER_HOUR_S: ROLLUPS, **COARSE}
+
+
+def period_sums(conn: Connection, device_ids: Sequence[int], periods: list[tuple[int, int]]
+                ) -> list[_Acc]:
+    """Aggregates of `device_ids` over each [lo, hi) of `periods` (epoch s, quarter-hour
+    aligned), from the coarsest rollups that fit: one query per rollup table."""
+    acc = [_Acc() for _ in periods]
+    if not device_ids:
+        return acc
+    pieces: dict[int, list[tuple[int, int, int]]] = {}
+    for idx, (lo, hi) in enumerate(periods):
+        for width, piece_lo, piece_hi in cover(lo, hi):
+            pieces.setdefault(width, []).append((idx, piece_lo, piece_hi))
+    for width, parts in pieces.items():
+        table = ROLLUP_TABLES[width].name
+        slots = "count(*)" if width == QUARTER_HOUR_S else "sum(r.slots)"
+        params: dict[str, Any] = {}
+        values = []
+        for n, (idx, lo, hi) in enumerate(parts):
+            values.append(f"(:i{n}, :l{n}, :h{n})")
+            params |= {f"i{n}": idx, f"l{n}": lo, f"h{n}": hi}
+        ids = ", ".join(str(int(d)) for d in device_ids)
+        # Identifiers and ids are ours (ints, table names); times go in as parameters.
+        sql = (f"WITH p(idx, lo, hi) AS (VALUES {', '.join(values)}) "  # noqa: S608
+               f"SELECT p.idx, sum(r.count), sum(r.energy_wh), sum(r.power_sum), "
+               f"max(r.power_max), min(r.voltage_min), max(r.voltage_max), {slots} "
+               f"FROM p JOIN {table} r ON r.device_id IN ({ids}) AND r.bucket >= p.lo "
+               f"AND r.bucket < p.hi GROUP BY p.idx")
+        for idx, *figures in conn.execute(text(sql), params):
+            if figures[0]:
+                acc[idx].merge(*figures)
+    return acc
+
+
 @dataclass(slots=True)
 class _Acc:
     count: int = 0
@@ -158,10 +189,14 @@ class _Acc:
     v_min: float | None = None
     v_max: float | None = None
 
-    def add(self, count: int, wh: int, power_sum: float, power_max: float, v_min: float,
-            v_max: float) -> None:
+    def merge(self, count: Any, wh: Any, power_sum: Any, power_max: Any, v_min: Any,
+              v_max: Any, slots: Any) -> None:
+        """Add one piece's SQL aggregates (Decimals on PostgreSQL become numbers)."""
+        count, wh, slots = int(count), int(wh), int(slots)
+        power_sum, power_max = float(power_sum), float(power_max)
+        v_min, v_max = float(v_min), float(v_max)
         self.count += count
-        self.slots += 1
+        self.slots += slots
         self.wh += wh
         self.power_sum += power_sum
         self.power_max = power_max if self.power_max is None else max(self.power_max, power_max)
@@ -169,14 +204,13 @@ class _Acc:
         self.v_max = v_max if self.v_max is None else max(self.v_max, v_max)
 
 
-def energy_since(conn: Connection, device_ids: Sequence[int], start: datetime) -> float:
-    """kWh used by `device_ids` since `start` (a quarter-hour boundary)."""
-    if not device_ids:
-        return 0.0
-    wh = conn.execute(select(func.sum(ROLLUPS.c.energy_wh)).where(
-        ROLLUPS.c.device_id.in_(device_ids), ROLLUPS.c.bucket >= int(start.timestamp()))
-    ).scalar()
-    return float(wh or 0) / 1000
+def energy_since(conn: Connection, device_ids: Sequence[int], start: datetime,
+                 now: datetime | None = None) -> float:
+    """kWh used by `device_ids` from `start` (a quarter-hour boundary) until now."""
+    now = now or datetime.now(UTC)
+    end = -(-int(now.timestamp()) // QUARTER_HOUR_S) * QUARTER_HOUR_S + QUARTER_HOUR_S
+    [acc] = period_sums(conn, device_ids, [(int(start.timestamp()), end)])
+    return acc.wh / 1000
 
 
 def readings_stored(conn: Connection, device_ids: Sequence[int] | None) -> int:

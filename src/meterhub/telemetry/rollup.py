@@ -31,6 +31,7 @@ ADD_COLUMNS = (
 )
 LOW_COLUMNS = ("voltage_min", "power_min")
 HIGH_COLUMNS = ("voltage_max", "power_max", "current_max")
+COARSE_ADD_COLUMNS = ("slots", *ADD_COLUMNS)
 
 
 def bucket_of(ts: float) -> int:
@@ -122,3 +123,49 @@ def aggregate(
         agg.add(row, wh)
         prev = (ts, energy)
     return aggs, events
+
+
+# -- hourly and daily rollups ---------------------------------------------------------
+HOUR_S = 3600
+DAY_S = 86400
+COARSE_WIDTHS = (HOUR_S, DAY_S)
+MIN_COLUMNS = LOW_COLUMNS
+MAX_COLUMNS = HIGH_COLUMNS
+
+
+def coarsen(rows: list[dict[str, Any]], width: int, new_slots: set[tuple[int, int]]
+            ) -> list[dict[str, Any]]:
+    """Merge 15-minute rows into `width`-second rows; `slots` counts the 15-minute buckets
+    in `new_slots` (those that did not exist before this batch)."""
+    merged: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["device_id"], row["bucket"] // width * width)
+        slot = 1 if (row["device_id"], row["bucket"]) in new_slots else 0
+        into = merged.get(key)
+        if into is None:
+            merged[key] = {**row, "bucket": key[1], "slots": slot}
+            continue
+        into["slots"] += slot
+        for column in ADD_COLUMNS:
+            into[column] += row[column]
+        for column in MIN_COLUMNS:
+            into[column] = min(into[column], row[column])
+        for column in MAX_COLUMNS:
+            into[column] = max(into[column], row[column])
+    return list(merged.values())
+
+
+def cover(start: int, end: int, widths: tuple[int, ...] = (DAY_S, HOUR_S, QUARTER_HOUR_S)
+          ) -> list[tuple[int, int, int]]:
+    """Split [start, end) (quarter-hour aligned, epoch s) into the fewest rollup pieces:
+    (width, lo, hi) with lo and hi multiples of width, coarsest in the middle."""
+    if start >= end:
+        return []
+    width, finer = widths[0], widths[1:]
+    lo = -(-start // width) * width
+    hi = end // width * width
+    if not finer:
+        return [(width, start, end)]
+    if lo >= hi:
+        return cover(start, end, finer)
+    return [*cover(start, lo, finer), (width, lo, hi), *cover(hi, end, finer)]

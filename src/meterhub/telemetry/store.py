@@ -27,6 +27,8 @@ from meterhub.db.models import (
     DeviceEvent,
     IngestCounter,
     IngestReject,
+    Rollup1d,
+    Rollup1h,
     Rollup15m,
 )
 from meterhub.db.models import (
@@ -37,11 +39,15 @@ from meterhub.telemetry.payload import CommandAck, Reading, Reject, StatusUpdate
 from meterhub.telemetry.periods import QUARTER_HOUR_S
 from meterhub.telemetry.rollup import (
     ADD_COLUMNS,
+    COARSE_ADD_COLUMNS,
+    DAY_S,
     HIGH_COLUMNS,
+    HOUR_S,
     LOW_COLUMNS,
     Row,
     aggregate,
     bucket_of,
+    coarsen,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,12 @@ EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
 REJECTS: Table = IngestReject.__table__  # type: ignore[assignment]
 COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
 COUNTERS: Table = IngestCounter.__table__  # type: ignore[assignment]
+COARSE: dict[int, Table] = {
+    HOUR_S: Rollup1h.__table__,  # type: ignore[dict-item]
+    DAY_S: Rollup1d.__table__,  # type: ignore[dict-item]
+}
+KEYS = ("device_id", "bucket")
+INT_COLUMNS = frozenset({"slots", "count", "energy_wh", "pf_count", "frequency_count"})
 DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
 OFFLINE_AFTER_INTERVALS = 3
@@ -246,6 +258,7 @@ class TelemetryStore:
         rows: list[dict[str, Any]] = []
         rollup_rows: list[dict[str, Any]] = []
         recompute: set[tuple[int, int]] = set()
+        new_slots: set[tuple[int, int]] = set()  # 15-minute buckets this batch creates
         meta: list[dict[str, Any]] = []
         now_mono = time.monotonic()
         for serial, by_ts in by_device.items():
@@ -268,7 +281,7 @@ class TelemetryStore:
             result.stored_readings.extend(r for _, r in fresh)
             result.stored_readings.extend(r for _, r in late)
             if fresh:
-                self._fold_fresh(state, fresh, rollup_rows, recompute, events)
+                self._fold_fresh(state, fresh, rollup_rows, new_slots, events)
                 newest = fresh[-1][1]
                 firmware = next((r.firmware_version for _, r in reversed(fresh)
                                  if r.firmware_version), None)
@@ -301,17 +314,7 @@ class TelemetryStore:
         # Duplicates were filtered above (single writer); the ignore is a second guard.
         dialect.insert_ignore(conn, READINGS, rows)
         result.stored += len(rows)
-        dialect.upsert_adding(
-            conn,
-            ROLLUPS,
-            [r for r in rollup_rows if (r["device_id"], r["bucket"]) not in recompute],
-            ("device_id", "bucket"),
-            ADD_COLUMNS,
-            LOW_COLUMNS,
-            HIGH_COLUMNS,
-        )
-        for device_id, bucket in sorted(recompute):
-            self._recompute_bucket(conn, device_id, bucket)
+        self._write_rollups(conn, rollup_rows, recompute, new_slots)
         if meta:
             conn.execute(
                 update(DEVICES)
@@ -365,7 +368,7 @@ class TelemetryStore:
         state: DeviceState,
         fresh: list[tuple[int, Reading]],
         rollup_rows: list[dict[str, Any]],
-        recompute: set[tuple[int, int]],
+        new_slots: set[tuple[int, int]],
         events: list[dict[str, Any]],
     ) -> None:
         prev = None
@@ -374,6 +377,10 @@ class TelemetryStore:
         _learn_interval(state, [ts for ts, _ in fresh])
         aggs, counter_events = aggregate((_tuple(r) for _, r in fresh), prev)
         rollup_rows.extend(agg.as_row(state.id, bucket) for bucket, agg in aggs.items())
+        # In-order readings only move forward: every bucket after the last stored
+        # reading's is new (coverage counts buckets with data).
+        last_bucket = -1 if state.last_ts is None else bucket_of(state.last_ts / 1000)
+        new_slots.update((state.id, bucket) for bucket in aggs if bucket > last_bucket)
         for ts, delta in counter_events:
             events.append(
                 _event(
@@ -408,6 +415,43 @@ class TelemetryStore:
             last_seq = seq
         ts_ms, newest = fresh[-1]
         state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
+
+    def _write_rollups(self, conn: Connection, rows: list[dict[str, Any]],
+                       recompute: set[tuple[int, int]], new_slots: set[tuple[int, int]]
+                       ) -> None:
+        """15-minute rows are added (or recomputed from raw rows for late readings), and
+        the hourly and daily rows follow: added from the same partial aggregates, or
+        recomputed from the 15-minute table where a late reading landed."""
+        incremental = [r for r in rows if (r["device_id"], r["bucket"]) not in recompute]
+        dialect.upsert_adding(conn, ROLLUPS, incremental, KEYS, ADD_COLUMNS, LOW_COLUMNS,
+                              HIGH_COLUMNS)
+        for device_id, bucket in sorted(recompute):
+            self._recompute_bucket(conn, device_id, bucket)
+        for width, table in COARSE.items():
+            redo = {(d, b // width * width) for d, b in recompute}
+            dialect.upsert_adding(
+                conn, table,
+                [r for r in coarsen(incremental, width, new_slots)
+                 if (r["device_id"], r["bucket"]) not in redo],
+                KEYS, COARSE_ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS)
+            for device_id, bucket in sorted(redo):
+                self._recompute_coarse(conn, table, width, device_id, bucket)
+
+    def _recompute_coarse(self, conn: Connection, table: Table, width: int, device_id: int,
+                          bucket: int) -> None:
+        g = ROLLUPS.c
+        sums = [func.sum(g[c]) for c in ADD_COLUMNS]
+        row = conn.execute(select(
+            func.count(), *sums, *(func.min(g[c]) for c in LOW_COLUMNS),
+            *(func.max(g[c]) for c in HIGH_COLUMNS)).where(
+            g.device_id == device_id, g.bucket >= bucket, g.bucket < bucket + width)).one()
+        if not row[0]:
+            return
+        names = ("slots", *ADD_COLUMNS, *LOW_COLUMNS, *HIGH_COLUMNS)
+        values = {name: value for name, value in zip(names, row, strict=True)}
+        values = {k: (int(v) if k in INT_COLUMNS else float(v)) for k, v in values.items()}
+        dialect.upsert_replacing(conn, table, [{"device_id": device_id, "bucket": bucket,
+                                                **values}], KEYS)
 
     def _recompute_bucket(self, conn: Connection, device_id: int, bucket: int) -> None:
         start_ms, end_ms = bucket * 1000, (bucket + QUARTER_HOUR_S) * 1000
