@@ -1,0 +1,291 @@
+"""The web process's own MQTT subscription, feeding the live hub.
+
+Ingest (the database writer) runs in its own process; the web process subscribes by
+itself (clean session, QoS 0, ``meter/+/data`` and ``meter/+/status``), decodes with the
+same pure decoder and hands results to the hub. This keeps the ingest hot path free of
+web work and gives the shortest publish-to-browser path. QoS 0 is right here: a browser
+wants the latest value; a lost live message is replaced by the next one.
+
+The client never crashes the web process: when the broker is away it retries with
+exponential back-off (RECONNECT_MIN_S .. RECONNECT_MAX_S) and logs once per outage.
+gmqtt's own reconnect is switched off because it reconnects with ``clean_session=False``;
+every attempt here is a fresh clean-session client.
+
+Silence: a device whose last reading is older than OFFLINE_AFTER_INTERVALS x its interval
+(DEFAULT_INTERVAL_S unless a status message said ``interval_s``) gets a ``status offline``
+message. The ingest process records the same transition in the database; this only tells
+browsers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from gmqtt import Client, Subscription
+from gmqtt.mqtt.constants import MQTTv311
+
+from meterhub.live.hub import LiveHub, reading_message
+from meterhub.telemetry.payload import StatusUpdate, decode_data, decode_status
+
+log = logging.getLogger(__name__)
+
+TOPICS: Final = ("meter/+/data", "meter/+/status")
+RECONNECT_MIN_S: float = 0.5
+RECONNECT_MAX_S: float = 30.0
+CONNECT_TIMEOUT_S: float = 10.0
+KEEPALIVE_S: int = 30
+SWEEP_INTERVAL_S: float = 1.0
+"""How often silent devices are looked for."""
+DEFAULT_INTERVAL_S: float = 10.0
+"""A device's reading interval unless its status message says otherwise."""
+OFFLINE_AFTER_INTERVALS: float = 3.0
+MAX_TRACKED: Final = 100_000
+"""Most devices tracked for silence (bounds memory against a flood of made-up serials)."""
+
+_NO_AUTO_RECONNECT: Final = -2  # gmqtt: failed_connections (>= 0) <= -2 never holds
+
+
+class BrokerTargetLike(Protocol):
+    """What :meth:`MqttLiveFeed.from_target` reads (meterhub.broker.url.BrokerTarget fits)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def tls(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class _Track:
+    last_reading: float  # monotonic
+    last_ts: float  # newest reading time published (epoch s)
+    interval_s: float
+
+
+class _QuietConnectLog(logging.Filter):
+    """gmqtt logs each failed attempt; the feed logs once per outage instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR and "max number of failed" not in str(record.msg)
+
+
+_gmqtt_log = logging.getLogger(__name__ + ".gmqtt")
+_gmqtt_log.addFilter(_QuietConnectLog())
+
+
+class MqttLiveFeed:
+    """Subscribes to device data and status and publishes them to a :class:`LiveHub`."""
+
+    def __init__(self, hub: LiveHub, host: str, port: int = 1883, username: str | None = None,
+                 password: str | None = None, tls: bool = False,
+                 client_id: str | None = None) -> None:
+        self.hub = hub
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.tls = tls
+        self.client_id = client_id or f"meterhub-web-{secrets.token_hex(6)}"
+        self.connected = False
+        self.subscribed = asyncio.Event()
+        self.received = 0
+        self.readings = 0
+        self.rejects = 0
+        self.outages = 0
+        self._tracks: dict[str, _Track] = {}
+        self._intervals: dict[str, float] = {}
+        self._client: Client | None = None
+        self._lost = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_target(cls, hub: LiveHub, target: BrokerTargetLike) -> MqttLiveFeed:
+        return cls(hub, target.host, target.port, target.username, target.password, target.tls)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start connecting (in the background) and sweeping for silent devices."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(), name="live-mqtt"),
+                       loop.create_task(self._sweeper(), name="live-sweep")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._close_client()
+
+    def stats(self) -> dict[str, int]:
+        return {"mqtt_connected": int(self.connected), "mqtt_messages": self.received,
+                "mqtt_readings": self.readings, "mqtt_rejects": self.rejects,
+                "mqtt_outages": self.outages, "tracked_devices": len(self._tracks)}
+
+    async def _run(self) -> None:
+        delay = RECONNECT_MIN_S
+        down_since: float | None = None
+        where = f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        while True:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):  # not wait_for: on 3.11 it
+                    await self._connect()  # can swallow a cancel that races completion
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._close_client()
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.outages += 1
+                    log.warning("live feed: MQTT broker %s unreachable (%s); retrying with "
+                                "back-off up to %.0f s", where, exc or type(exc).__name__,
+                                RECONNECT_MAX_S)
+                await asyncio.sleep(delay * (0.8 + 0.4 * secrets.randbelow(1000) / 1000))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            if down_since is not None:
+                log.info("live feed: MQTT broker %s back after %.0f s", where,
+                         time.monotonic() - down_since)
+            else:
+                log.info("live feed: subscribed to %s at %s", ", ".join(TOPICS), where)
+            down_since = None
+            delay = RECONNECT_MIN_S
+            await self._lost.wait()
+            self.connected = False
+            self.subscribed.clear()
+            await self._close_client()
+            down_since = time.monotonic()
+            self.outages += 1
+            log.warning("live feed: lost MQTT broker %s; reconnecting", where)
+
+    async def _connect(self) -> None:
+        client = Client(self.client_id, clean_session=True, logger=_gmqtt_log)
+        client.reconnect_retries = _NO_AUTO_RECONNECT
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        if self.username:
+            client.set_auth_credentials(self.username, self.password)
+        self._client = client
+        self._lost.clear()
+        context: ssl.SSLContext | bool = ssl.create_default_context() if self.tls else False
+        await client.connect(self.host, self.port, ssl=context, keepalive=KEEPALIVE_S,
+                             version=MQTTv311)
+        self.connected = True
+        client.subscribe([Subscription(topic, qos=0) for topic in TOPICS])
+        await self.subscribed.wait()
+
+    async def _close_client(self) -> None:
+        client, self._client = self._client, None
+        self.connected = False
+        # gmqtt has no public "is the socket still open?"; writing a DISCONNECT to a closed
+        # one only makes it log a warning, and a lost socket has nothing left to close.
+        transport = getattr(client, "_connection", None)
+        if client is not None and transport is not None and not transport.is_closing():
+            try:
+                async with asyncio.timeout(2.0):
+                    await client.disconnect()
+            except Exception as exc:  # already gone; nothing to tell anyone
+                log.debug("live feed: disconnect: %r", exc)
+
+    # -- gmqtt callbacks -------------------------------------------------------------------
+    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
+        if client is self._client:
+            self._lost.set()
+
+    def _on_subscribe(self, client: Any, mid: Any, qos: Any, properties: Any) -> None:
+        if client is self._client:
+            self.subscribed.set()
+
+    def _on_message(self, client: Any, topic: str, payload: bytes, qos: int,
+                    properties: Any) -> int:
+        try:
+            self.handle_message(topic, payload)
+        except Exception:  # a bug here must not take the subscription down
+            log.exception("live feed: failed on a message on %s", topic)
+        return 0
+
+    # -- pure-ish core (tests call these directly) -------------------------------------
+    def handle_message(self, topic: str, payload: bytes, now: float | None = None,
+                       wall: float | None = None) -> None:
+        """Decode one MQTT message and publish what browsers should see."""
+        self.received += 1
+        received_at = time.time() if wall is None else wall
+        mono = time.monotonic() if now is None else now
+        if topic.endswith("/data"):
+            decoded = decode_data(topic, payload, received_at)
+            self.rejects += len(decoded.rejects)
+            newest: dict[str, Any] = {}
+            for reading in decoded.readings:  # a backlog batch: only the newest matters
+                best = newest.get(reading.serial)
+                if best is None or reading.ts >= best.ts:
+                    newest[reading.serial] = reading
+            for serial, reading in newest.items():
+                self.readings += 1
+                self._reading(serial, reading, mono)
+        elif topic.endswith("/status"):
+            status = decode_status(topic, payload, received_at)
+            if isinstance(status, StatusUpdate) and status.serial is not None:
+                self._status(status)
+            else:
+                self.rejects += 1
+
+    def _reading(self, serial: str, reading: Any, mono: float) -> None:
+        track = self._tracks.get(serial)
+        if track is None:
+            if len(self._tracks) >= MAX_TRACKED:
+                return
+            interval = self._intervals.get(serial, DEFAULT_INTERVAL_S)
+            self._tracks[serial] = _Track(mono, reading.ts, interval)
+            self.hub.publish_status(serial, True)  # it publishes, so it is online
+        else:
+            track.last_reading = mono
+            if reading.ts < track.last_ts:
+                return  # older than what browsers have (late backlog): not "live"
+            track.last_ts = reading.ts
+        if not self.hub.viewers(serial):
+            return
+        self.hub.publish_reading(serial, reading_message(serial, reading.ts, {
+            "voltage": reading.voltage, "current": reading.current, "power": reading.power,
+            "energy": reading.energy, "frequency": reading.frequency, "pf": reading.pf}))
+
+    def _status(self, status: StatusUpdate) -> None:
+        serial = status.serial
+        assert serial is not None
+        interval = status.extra.get("interval_s") or status.extra.get("reading_interval")
+        if isinstance(interval, int) and 1 <= interval <= 86400:
+            if len(self._intervals) < MAX_TRACKED:
+                self._intervals[serial] = float(interval)
+            if serial in self._tracks:
+                self._tracks[serial].interval_s = float(interval)
+        if not status.online:
+            self._tracks.pop(serial, None)
+        self.hub.publish_status(serial, status.online)
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Publish ``offline`` for devices silent too long; returns their serials."""
+        mono = time.monotonic() if now is None else now
+        silent = [s for s, t in self._tracks.items()
+                  if mono - t.last_reading > OFFLINE_AFTER_INTERVALS * t.interval_s]
+        for serial in silent:
+            del self._tracks[serial]
+            self.hub.publish_status(serial, False)
+        return silent
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            self.sweep()

@@ -1,0 +1,51 @@
+"""Start and stop the live feed in the app's lifespan (web/app.py start/stop hooks).
+
+``start_live`` puts a :class:`LiveHub` in ``ctx.extras["live_hub"]`` (for ``/ws`` and
+``/metrics``), starts the access refresher and, when ``ctx.extras["broker_target"]`` is
+set (a ``meterhub.broker.url.BrokerTarget``), the MQTT feed (``extras["live_feed"]``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from meterhub.api.context import AppContext
+from meterhub.live.access import AccessRefresher
+from meterhub.live.feed import MqttLiveFeed
+from meterhub.live.hub import LiveHub
+
+log = logging.getLogger(__name__)
+
+
+async def start_live(app: FastAPI) -> None:
+    """Create the hub, the refresher and (with a broker target) the MQTT feed."""
+    ctx: AppContext = app.state.ctx
+    hub = LiveHub()
+    refresher = AccessRefresher(hub, ctx.sessions)
+    refresher.start()
+    ctx.extras["live_hub"] = hub
+    ctx.extras["live_refresher"] = refresher
+    target = ctx.extras.get("broker_target")
+    feed = None
+    if target is not None:
+        feed = MqttLiveFeed.from_target(hub, target)
+        await feed.start()
+    else:
+        log.info("live: no broker target configured; /ws serves no readings")
+    ctx.extras["live_feed"] = feed
+
+
+async def stop_live(app: FastAPI) -> None:
+    """Stop the feed and the refresher, then close every live socket (1001)."""
+    ctx: AppContext = app.state.ctx
+    feed = ctx.extras.pop("live_feed", None)
+    if isinstance(feed, MqttLiveFeed):
+        await feed.stop()
+    refresher = ctx.extras.pop("live_refresher", None)
+    if isinstance(refresher, AccessRefresher):
+        await refresher.stop()
+    hub = ctx.extras.pop("live_hub", None)
+    if isinstance(hub, LiveHub):
+        await hub.close_all()
