@@ -180,9 +180,9 @@ def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
                 stop: threading.Event) -> None:
     """Register N demo meters, write their history if they have none, then run them live
     in a thread (the same models, so energy and seq continue)."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from meterhub.db.models import Device
+    from meterhub.db.models import Device, Reading
     from meterhub.services import devices as device_service
     from meterhub.simulate import build_models, iter_model_history, make_serials
     from meterhub.simulate.runner import SimOptions, run_simulation
@@ -192,6 +192,7 @@ def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
     serials = make_serials(meters, DEMO_SEED)
     places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]
     energies: dict[str, float | None] = {}
+    seqs: dict[str, int | None] = {}
     with database(cfg) as db:
         for n, serial in enumerate(serials):
             device = db.scalar(select(Device).where(Device.serial_number == serial))
@@ -200,12 +201,16 @@ def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
                                                location=places[n % len(places)],
                                                description="Simulated by meterhub --demo")
             energies[serial] = device.last_energy
+            seqs[serial] = db.scalar(select(func.max(Reading.seq)).where(
+                Reading.device_id == device.id))
     models = build_models(serials, "household", DEMO_SEED)
     fresh = [m for m in models if energies.get(m.serial) is None]
     for model in models:
-        last_energy = energies.get(model.serial)
+        last_energy, last_seq = energies.get(model.serial), seqs.get(model.serial)
         if last_energy is not None:
             model.energy_kwh = last_energy
+        if last_seq is not None:
+            model.seq = last_seq
     if fresh:
         now = time.time()
         log.info("writing %d days of demo history for %d meters", DEMO_HISTORY_DAYS, len(fresh))

@@ -176,6 +176,9 @@ def test_reading_interval_is_learned_from_the_data(store: TelemetryStore, ctx: A
     write(store, *[reading("SLOW", i, 1 + i / 1000, ts=T0 + i * 60) for i in range(3, 8)])
     assert interval() == 60
     write(store, reading("SLOW", 8, 1.008, ts=T0 + 7 * 60 + 5))
+    assert interval() == 60  # one quick reading is not a new interval
+    write(store, *[reading("SLOW", 9 + i, 1.009 + i / 1000, ts=T0 + 7 * 60 + 10 + i * 5)
+                   for i in range(4)])
     assert interval() == 5
 
 
@@ -188,7 +191,7 @@ def test_unknown_serials_beyond_the_pending_limit_are_dead_letters(
     with ctx.sessions() as db:
         [dead] = db.scalars(select(IngestReject)).all()
         assert db.scalar(select(Device).where(Device.serial_number == "U-3")) is None
-    assert dead.reason == "too_many_pending" and "2 readings" in dead.detail
+    assert dead.reason == "too_many_pending" and "(2 reading(s))" in dead.detail
 
 
 def test_coarse_rollups_follow_live_and_late_data_over_days(store: TelemetryStore,

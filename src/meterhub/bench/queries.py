@@ -43,6 +43,7 @@ from meterhub.bench.common import (
 )
 from meterhub.bench.fleet import Fleet, make_fleet
 from meterhub.config import load_settings
+from meterhub.db.migrate import upgrade
 from meterhub.db.models import Device, User
 from meterhub.telemetry import queries
 from meterhub.telemetry.payload import Reading
@@ -180,6 +181,7 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
     ctx = build_context(load_settings({"DATABASE_URL": f"sqlite:///{db_path}",
                                        "METERHUB_DATA_DIR": workdir,
                                        "SESSION_SECRET": "bench-" + "x" * 40}))
+    upgrade(ctx.engine)  # a cached data set may predate the newest migrations
     zone = ZoneInfo(ZONE)
     start, end = float(meta["start"]), float(meta["end"])
     year_from = datetime.fromtimestamp(start, UTC)

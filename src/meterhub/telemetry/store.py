@@ -69,7 +69,7 @@ DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per d
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
 OFFLINE_AFTER_INTERVALS = 3
 MAX_PENDING_DEVICES = 200  # unknown serials beyond this are refused (dead letters), not kept
-SLOW_GAPS_TO_LEARN = 5  # consecutive longer gaps before a device's interval is raised
+GAPS_TO_LEARN = 5  # consecutive longer (or shorter) gaps before the interval follows
 
 
 @dataclass(slots=True)
@@ -86,7 +86,7 @@ class DeviceState:
     firmware: str | None = None
     ip_address: str | None = None
     meta_written: float = 0.0  # monotonic time of the last devices-row update
-    slow_gaps: list[float] = field(default_factory=list)  # recent gaps longer than interval
+    slow_gaps: list[float] = field(default_factory=list)  # recent gaps off the interval
     interval_changed: bool = False
 
 
@@ -506,7 +506,7 @@ class TelemetryStore:
             if status.uptime_s is not None:
                 values["uptime_s"] = int(status.uptime_s)
             interval = status.extra.get("interval_s") or status.extra.get("reading_interval")
-            if isinstance(interval, int) and 1 <= interval <= 86400:
+            if type(interval) is int and 1 <= interval <= 86400:
                 values["reading_interval_s"] = state.interval_s = interval
             if status.online:
                 values["last_seen"] = utcnow()
@@ -604,21 +604,23 @@ def _event(device_id: int, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
 
 def _learn_interval(state: DeviceState, stamps_ms: list[int]) -> None:
     """Follow the device's real reading interval (the original firmware does not report it),
-    so that "offline after three silent intervals" fits slow devices too. A shorter gap
-    lowers it at once; it is raised only after several consecutive longer gaps (a missed
-    reading is not a new interval)."""
+    so that "offline after three silent intervals" fits slow devices too. It changes only
+    after several consecutive gaps all longer (or all shorter) than it: a missed reading
+    or a quick retry is not a new interval."""
     state.interval_changed = False
     last = state.last_ts
     for ts in stamps_ms:
         if last is not None:
             gap = (ts - last) / 1000
-            if 1 <= gap < state.interval_s * 0.75:
-                state.interval_s, state.interval_changed = max(1, round(gap)), True
-                state.slow_gaps.clear()
-            elif gap > state.interval_s * 1.5 and gap <= 86_400:
+            shorter = 1 <= gap < state.interval_s * 0.75
+            longer = state.interval_s * 1.5 < gap <= 86_400
+            if shorter or longer:
+                if state.slow_gaps and (state.slow_gaps[-1] < state.interval_s) != shorter:
+                    state.slow_gaps.clear()  # the other direction: start counting again
                 state.slow_gaps.append(gap)
-                if len(state.slow_gaps) >= SLOW_GAPS_TO_LEARN:
-                    state.interval_s = round(min(state.slow_gaps))
+                if len(state.slow_gaps) >= GAPS_TO_LEARN:
+                    state.interval_s = max(1, round(min(state.slow_gaps) if longer
+                                                    else max(state.slow_gaps)))
                     state.interval_changed = True
                     state.slow_gaps.clear()
             else:
@@ -638,8 +640,9 @@ def _refused(serials: set[str], readings: list[Reading], statuses: list[StatusUp
                             "first_ts": first.ts if first else None}).decode()
         out.append(Reject(
             reason="too_many_pending",
-            detail=f"{len(mine)} readings from unknown serial {serial} refused: "
+            detail=f"data from unknown serial {serial} refused ({len(mine)} reading(s)): "
                    f"{MAX_PENDING_DEVICES} devices already wait for approval; approve or "
                    "delete pending devices",
-            topic=f"meter/{serial}/data", raw=raw, received_at=time.time(), serial=serial))
+            topic=f"meter/{serial}/{'data' if mine else 'status'}", raw=raw,
+            received_at=time.time(), serial=serial))
     return out

@@ -136,6 +136,7 @@ class Writer:
         message by message, and the one that still fails goes to the dead letters with the
         error, so one poison message never stalls ingest."""
         delay = RETRY_MIN_S
+        retried = False
         while True:
             try:
                 result = self.store.write(_merge(items, sweep))
@@ -143,6 +144,10 @@ class Writer:
             except Exception as exc:
                 self.stats.failures += 1
                 self.store.forget()
+                if not is_outage(exc) and not retried:
+                    # Once more with fresh device state (e.g. a device deleted meanwhile).
+                    retried = True
+                    continue
                 if not is_outage(exc):
                     if len(items) > 1 or sweep:
                         log.warning("a batch of %d messages failed (%s: %s); writing them one "

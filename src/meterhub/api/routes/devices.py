@@ -51,8 +51,8 @@ def device_events(device_id: IdPath, user: CurrentUser, db: DbSession,
                   before_id: IdQuery = None,
                   kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
                   ) -> list[dict[str, Any]]:
-    """What happened to the device, newest first: online/offline, seq gaps, counter resets,
-    wraps and swaps, pending/approval."""
+    """What happened to the device, newest first: pending, online/offline, seq gaps and
+    restarts, counter resets, wraps, swaps and jumps."""
     device = devices.get_visible(db, user, device_id)
     query = (select(DeviceEvent).where(DeviceEvent.device_id == device.id)
              .order_by(DeviceEvent.id.desc()).limit(limit))
@@ -60,7 +60,8 @@ def device_events(device_id: IdPath, user: CurrentUser, db: DbSession,
         query = query.where(DeviceEvent.id < before_id)
     if kind:
         query = query.where(DeviceEvent.kind == kind)
-    return [{"id": e.id, "ts": e.ts.isoformat(), "kind": e.kind, "detail": e.detail}
+    return [{"id": e.id, "ts": e.ts.isoformat().replace("+00:00", "Z"), "kind": e.kind,
+             "detail": e.detail}
             for e in db.scalars(query)]
 
 
