@@ -205,12 +205,23 @@ class _Acc:
 
 
 def energy_since(conn: Connection, device_ids: Sequence[int], start: datetime,
-                 now: datetime | None = None) -> float:
-    """kWh used by `device_ids` from `start` (a quarter-hour boundary) until now."""
-    now = now or datetime.now(UTC)
-    end = -(-int(now.timestamp()) // QUARTER_HOUR_S) * QUARTER_HOUR_S + QUARTER_HOUR_S
-    [acc] = period_sums(conn, device_ids, [(int(start.timestamp()), end)])
-    return acc.wh / 1000
+                 until: datetime | None = None) -> float:
+    """kWh used by `device_ids` from `start` until `until` (quarter-hour boundaries;
+    default: now): one plain sum per rollup piece (daily in the middle, hourly and
+    15-minute at the edges)."""
+    if not device_ids:
+        return 0.0
+    if until is not None:
+        end = int(until.timestamp())
+    else:  # up to now, and a device clock a little ahead
+        now = int(datetime.now(UTC).timestamp())
+        end = -(-now // QUARTER_HOUR_S) * QUARTER_HOUR_S + QUARTER_HOUR_S
+    wh = 0
+    for width, lo, hi in cover(int(start.timestamp()), end):
+        g = ROLLUP_TABLES[width].c
+        wh += int(conn.execute(select(func.sum(g.energy_wh)).where(
+            g.device_id.in_(device_ids), g.bucket >= lo, g.bucket < hi)).scalar() or 0)
+    return wh / 1000
 
 
 def readings_stored(conn: Connection, device_ids: Sequence[int] | None) -> int:
