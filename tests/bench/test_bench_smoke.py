@@ -5,7 +5,6 @@ benchmark, never asserted by a wall-clock test)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -17,6 +16,7 @@ from meterhub.bench.common import CaseResult, Target, percentile
 from meterhub.bench.mosquitto import available
 from meterhub.bench.runner import CASES, run_case, save
 from meterhub.cli.bench import app
+from tests.conftest import require
 
 # What each case must report (the keys scripts and docs/performance.md rely on).
 KEYS = {
@@ -32,10 +32,7 @@ KEYS = {
 
 
 def need_mosquitto() -> None:
-    if not available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto is required in CI")
-        pytest.skip("mosquitto is not installed")
+    require(available(), "mosquitto is not installed")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import require
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -54,10 +55,8 @@ class Mosquitto:
 
 
 def need_mosquitto() -> None:
-    if not shutil.which(MOSQUITTO) and not os.path.exists(MOSQUITTO):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{MOSQUITTO} is required in CI")
-        pytest.skip(f"{MOSQUITTO} is not installed")
+    require(bool(shutil.which(MOSQUITTO)) or os.path.exists(MOSQUITTO),
+            f"{MOSQUITTO} is not installed")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import queue
 import time
 import uuid
@@ -17,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from meterhub.broker import BrokerTarget, mqtt_answers
 from meterhub.simulate import build_models, make_serials
 from meterhub.simulate.runner import SimOptions, run_simulation
+from tests.conftest import require
 
 pytestmark = pytest.mark.mosquitto
 
@@ -24,10 +24,8 @@ pytestmark = pytest.mark.mosquitto
 @pytest.fixture
 def mosquitto() -> BrokerTarget:
     """The local Mosquitto; skipped when absent, except in CI where it must exist."""
-    if not mqtt_answers("127.0.0.1", 1883):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Mosquitto must answer on 127.0.0.1:1883 in CI")
-        pytest.skip("no MQTT broker on 127.0.0.1:1883 (install and start mosquitto)")
+    require(mqtt_answers("127.0.0.1", 1883),
+            "no MQTT broker on 127.0.0.1:1883 (install and start mosquitto)")
     return BrokerTarget("127.0.0.1", 1883)
 
 

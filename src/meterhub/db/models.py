@@ -184,7 +184,30 @@ class AuditEntry(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64))
 
 
-class Rollup15m(Base):
+class _RollupColumns:
+    """The aggregates of one device over one UTC bucket (see the rollup tables)."""
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch s, UTC
+    count: Mapped[int] = mapped_column(Integer)
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    voltage_min: Mapped[float] = mapped_column(Float)
+    voltage_max: Mapped[float] = mapped_column(Float)
+    voltage_sum: Mapped[float] = mapped_column(Float)
+    current_sum: Mapped[float] = mapped_column(Float)
+    current_max: Mapped[float] = mapped_column(Float)
+    power_sum: Mapped[float] = mapped_column(Float)
+    power_min: Mapped[float] = mapped_column(Float)
+    power_max: Mapped[float] = mapped_column(Float)
+    pf_sum: Mapped[float] = mapped_column(Float)
+    pf_count: Mapped[int] = mapped_column(Integer)
+    frequency_sum: Mapped[float] = mapped_column(Float)
+    frequency_count: Mapped[int] = mapped_column(Integer)
+
+
+class Rollup15m(_RollupColumns, Base):
     """Per device and 15-minute UTC bucket: what the summaries and long charts read.
 
     Every IANA zone's offset is a whole number of quarter-hours, so local days, weeks,
@@ -193,49 +216,12 @@ class Rollup15m(Base):
 
     __tablename__ = "rollups_15m"
 
-    device_id: Mapped[int] = mapped_column(
-        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
-    )
-    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch s, UTC
-    count: Mapped[int] = mapped_column(Integer)
-    energy_wh: Mapped[int] = mapped_column(BigInteger)
-    voltage_min: Mapped[float] = mapped_column(Float)
-    voltage_max: Mapped[float] = mapped_column(Float)
-    voltage_sum: Mapped[float] = mapped_column(Float)
-    current_sum: Mapped[float] = mapped_column(Float)
-    current_max: Mapped[float] = mapped_column(Float)
-    power_sum: Mapped[float] = mapped_column(Float)
-    power_min: Mapped[float] = mapped_column(Float)
-    power_max: Mapped[float] = mapped_column(Float)
-    pf_sum: Mapped[float] = mapped_column(Float)
-    pf_count: Mapped[int] = mapped_column(Integer)
-    frequency_sum: Mapped[float] = mapped_column(Float)
-    frequency_count: Mapped[int] = mapped_column(Integer)
 
+class _CoarseRollup(_RollupColumns):
+    """The hourly and daily rollups: the 15-minute aggregates summed, plus `slots`, how
+    many 15-minute buckets hold data (for coverage)."""
 
-class _CoarseRollup:
-    """Columns of the hourly and daily rollups: the 15-minute aggregates summed, plus
-    `slots`, how many 15-minute buckets hold data (for coverage)."""
-
-    device_id: Mapped[int] = mapped_column(
-        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
-    )
-    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch s, UTC
     slots: Mapped[int] = mapped_column(Integer)
-    count: Mapped[int] = mapped_column(Integer)
-    energy_wh: Mapped[int] = mapped_column(BigInteger)
-    voltage_min: Mapped[float] = mapped_column(Float)
-    voltage_max: Mapped[float] = mapped_column(Float)
-    voltage_sum: Mapped[float] = mapped_column(Float)
-    current_sum: Mapped[float] = mapped_column(Float)
-    current_max: Mapped[float] = mapped_column(Float)
-    power_sum: Mapped[float] = mapped_column(Float)
-    power_min: Mapped[float] = mapped_column(Float)
-    power_max: Mapped[float] = mapped_column(Float)
-    pf_sum: Mapped[float] = mapped_column(Float)
-    pf_count: Mapped[int] = mapped_column(Integer)
-    frequency_sum: Mapped[float] = mapped_column(Float)
-    frequency_count: Mapped[int] = mapped_column(Integer)
 
 
 class Rollup1h(_CoarseRollup, Base):
