@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import uvicorn
@@ -38,6 +39,7 @@ DEMO_HISTORY_DAYS = 30
 DEMO_HISTORY_INTERVAL_S = 60.0
 DEMO_INTERVAL_S = 10.0
 DEMO_SEED = 2026
+DEMO_START_DELAY_S = 5.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -104,13 +106,14 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
-        if demo:
-            _start_demo(cfg, target, demo, demo_stop)
+        models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
         if ingest:
             # The URL (maybe with a password) goes in the environment, not in `ps` output.
             supervisor = Supervisor([sys.executable, "-m", "meterhub", "ingest"],
                                     {**os.environ, "MQTT_BROKER_URL": _url(target)})
             supervisor.start()
+        if models:
+            _run_demo_live(models, target, demo_stop)
         ctx = build_context(cfg)
         ctx.extras["broker_target"] = target
         parts = (demo_stop, supervisor, embedded)
@@ -176,16 +179,14 @@ def _url(target: BrokerTarget) -> str:
     return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
 
 
-def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
-                stop: threading.Event) -> None:
-    """Register N demo meters, write their history if they have none, then run them live
-    in a thread (the same models, so energy and seq continue)."""
+def _demo_models(cfg: Settings, meters: int) -> list[Any]:
+    """Register N demo meters and write their history if they have none; the models carry
+    on from the stored energy and seq."""
     from sqlalchemy import func, select
 
     from meterhub.db.models import Device, Reading
     from meterhub.services import devices as device_service
     from meterhub.simulate import build_models, iter_model_history, make_serials
-    from meterhub.simulate.runner import SimOptions, run_simulation
     from meterhub.telemetry.backfill import history_writer
     from meterhub.telemetry.store import TelemetryStore
 
@@ -220,8 +221,17 @@ def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
                                         DEMO_HISTORY_INTERVAL_S):
             write(chunk)
         ctx.engine.dispose()
+    return models
+
+
+def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Event) -> None:
+    """Run the demo models live in a thread, once ingest had time to subscribe (on a new
+    embedded broker, a reading published before that would have no subscriber)."""
+    from meterhub.simulate.runner import SimOptions, run_simulation
 
     def live() -> None:
+        if stop.wait(DEMO_START_DELAY_S):
+            return
         quiet = open(os.devnull, "w")  # noqa: SIM115 - the demo's progress line goes nowhere
 
         async def main() -> None:
@@ -240,4 +250,5 @@ def _start_demo(cfg: Settings, target: BrokerTarget, meters: int,
             quiet.close()
 
     threading.Thread(target=live, name="demo-meters", daemon=True).start()
-    log.info("demo: %d simulated meters publishing every %.0f s", meters, DEMO_INTERVAL_S)
+    log.info("demo: %d simulated meters publishing every %.0f s", len(models),
+             DEMO_INTERVAL_S)
