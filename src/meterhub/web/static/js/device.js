@@ -7,14 +7,16 @@ import { $, $$, debounce, el, segmented, setValue } from "./dom.js";
 import * as fmt from "./format.js";
 import { HistoryChart } from "./history-chart.js";
 import { on } from "./live.js";
-import { latest, toMs } from "./readings.js";
+import { isNewer, latest, toMs } from "./readings.js";
 
 const root = document.getElementById("device");
 const serial = root.dataset.serial;
 const deviceId = root.dataset.deviceId;
 
 // ---- live tiles ----
+const shown = {};
 function showReading(r) {
+  if (!isNewer(shown, r)) return;
   for (const field of ["power", "voltage", "current", "pf", "frequency", "energy"]) {
     if (r[field] !== undefined) setValue($(`[data-field="${field}"]`, root), fmt.byMetric[field](r[field]));
   }

@@ -2,13 +2,14 @@
 import { $, $$, setValue } from "./dom.js";
 import * as fmt from "./format.js";
 import { on } from "./live.js";
-import { latest, toMs } from "./readings.js";
+import { isNewer, latest, toMs } from "./readings.js";
 
 const items = new Map($$("[data-live]").map((n) => [n.dataset.serial, { node: n, power: null }]));
 const filter = $("#live-filter");
 let peak = 1;
 
 function show(item, r) {
+  if (!isNewer(item, r)) return;
   const { node } = item;
   for (const f of ["power", "voltage", "current", "pf", "frequency", "energy"]) {
     if (r[f] !== undefined) setValue($(`[data-field="${f}"]`, node), fmt.byMetric[f](r[f]));

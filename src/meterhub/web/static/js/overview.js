@@ -3,11 +3,12 @@ import { api, showError } from "./api.js";
 import { $, $$, setValue } from "./dom.js";
 import * as fmt from "./format.js";
 import { on } from "./live.js";
-import { history, latest, Sparkline, toMs } from "./readings.js";
+import { history, isNewer, latest, Sparkline, toMs } from "./readings.js";
 
 const cards = new Map(); // serial -> {node, spark, power, online}
 
 function render(card, r) {
+  if (!isNewer(card, r)) return;
   const { node } = card;
   const set = (field, text) => setValue($(`[data-field="${field}"]`, node), text);
   if (r.power !== undefined) { set("power", fmt.watts(r.power)); card.power = r.power; }

@@ -54,3 +54,13 @@ export function toMs(ts) {
   if (typeof ts === "number") return ts > 1e12 ? ts : ts * 1000;
   return Date.parse(ts);
 }
+
+/** True when `r` is not older than the last reading shown for `state`, which remembers
+ * it: a slow REST answer must never overwrite a newer value that arrived live. */
+export function isNewer(state, r) {
+  if (!r || !r.ts) return true;
+  const ms = toMs(r.ts);
+  if (state.shownTs && ms < state.shownTs) return false;
+  state.shownTs = ms;
+  return true;
+}
