@@ -1,33 +1,25 @@
 """Test doubles for the firmware suite (not uploaded)."""
 import io
 
+from pzem_emulator import EmulatedUART
 
-class FakeUART:
+
+class _ScriptedMeter:
+    """Answers each request with the next scripted reply (None = stays silent)."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+
+    def handle(self, request):
+        return self.replies.pop(0) if self.replies else None
+
+
+class FakeUART(EmulatedUART):
     """Records what the driver writes; answers from a list of scripted replies
     (None = the meter stays silent for that request)."""
 
     def __init__(self, replies=()):
-        self.replies = list(replies)
-        self.sent = []
-        self.rx = b""
-
-    def write(self, buf):
-        self.sent.append(bytes(buf))
-        if self.replies:
-            r = self.replies.pop(0)
-            if r:
-                self.rx += r
-        return len(buf)
-
-    def any(self):
-        return len(self.rx)
-
-    def read(self, n=-1):
-        if not self.rx:
-            return None
-        n = len(self.rx) if n < 0 else n
-        out, self.rx = self.rx[:n], self.rx[n:]
-        return out
+        super().__init__(_ScriptedMeter(replies))
 
 
 class FakeSocket:

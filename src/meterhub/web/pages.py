@@ -63,20 +63,24 @@ def _active_devices(db: DbSession, user: User) -> list[Any]:
     return devices.list_visible(db, user, DEVICE_ACTIVE)
 
 
+def _device_list_page(request: Request, db: DbSession, ctx: Context, template: str,
+                      active: str) -> Response:
+    """A page listing the caller's active devices."""
+    def build(user: User) -> Mapping[str, Any]:
+        return {"devices": _active_devices(db, user)}
+    return page(request, db, ctx, template, active=active, build=build)
+
+
 @router.get("/")
 def overview_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Fleet figures and a live card per device."""
-    def build(user: User) -> Mapping[str, Any]:
-        return {"devices": _active_devices(db, user)}
-    return page(request, db, ctx, "overview.html", active="overview", build=build)
+    return _device_list_page(request, db, ctx, "overview.html", "overview")
 
 
 @router.get("/devices")
 def devices_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Every visible device: search, filter, sort."""
-    def build(user: User) -> Mapping[str, Any]:
-        return {"devices": _active_devices(db, user)}
-    return page(request, db, ctx, "devices.html", active="devices", build=build)
+    return _device_list_page(request, db, ctx, "devices.html", "devices")
 
 
 @router.get("/devices/{serial}")
@@ -90,9 +94,7 @@ def device_page(serial: str, request: Request, db: DbSession, ctx: Context) -> R
 @router.get("/live")
 def live_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Every visible device, compact, updating in real time."""
-    def build(user: User) -> Mapping[str, Any]:
-        return {"devices": _active_devices(db, user)}
-    return page(request, db, ctx, "live.html", active="live", build=build)
+    return _device_list_page(request, db, ctx, "live.html", "live")
 
 
 @router.get("/analytics")
