@@ -9,12 +9,9 @@ in this process. `web`: the web app alone.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from meterhub import logs
 from meterhub.broker.embedded import EmbeddedBroker
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
+from meterhub.children import die_with_parent, ingest_command
 from meterhub.cli.common import database, fail
 from meterhub.config import Settings
 from meterhub.services import users
@@ -40,7 +38,6 @@ DEMO_HISTORY_INTERVAL_S = 60.0
 DEMO_INTERVAL_S = 10.0
 DEMO_SEED = 2026
 DEMO_START_DELAY_S = 5.0
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -60,7 +57,7 @@ class Supervisor:
         while not self.stopping.is_set():
             started = time.monotonic()
             self.process = subprocess.Popen(self.argv, env=self.env,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=die_with_parent)
             code = self.process.wait()
             if self.stopping.is_set():
                 return
@@ -82,15 +79,6 @@ class Supervisor:
                 process.kill()
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, even by kill -9 (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: stop-all.sh signals the whole process group anyway
-
-
 def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
           demo: int) -> None:
     """Migrate, make sure an admin exists, start the parts, serve until stopped.
@@ -108,9 +96,8 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
         target, embedded = _broker(cfg, start=broker)
         models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
         if ingest:
-            # The URL (maybe with a password) goes in the environment, not in `ps` output.
-            supervisor = Supervisor([sys.executable, "-m", "meterhub", "ingest"],
-                                    {**os.environ, "MQTT_BROKER_URL": _url(target)})
+            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url,
+                                                    cfg.LOG_LEVEL))
             supervisor.start()
         if models:
             _run_demo_live(models, target, demo_stop)

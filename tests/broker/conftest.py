@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from meterhub.broker import EmbeddedBroker, start_embedded_broker
+from meterhub.broker.embedded import EmbeddedBroker, start_embedded_broker
 
 
 def _free_port() -> int:

@@ -11,16 +11,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterhub.broker import (
-    BrokerStartError,
-    BrokerTarget,
-    EmbeddedBroker,
-    embedded,
-    mqtt_answers,
-    port_in_use_message,
-    resolve_broker,
-    start_embedded_broker,
-)
+from meterhub.broker import embedded
+from meterhub.broker.embedded import EmbeddedBroker, start_embedded_broker
+from meterhub.broker.errors import BrokerStartError, port_in_use_message
+from meterhub.broker.probe import mqtt_answers
+from meterhub.broker.url import BrokerTarget, resolve_broker
 
 Received = queue.Queue[tuple[str, bytes, int]]
 

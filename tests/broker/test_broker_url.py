@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meterhub.broker import BrokerTarget, parse_broker_url, resolve_broker
+from meterhub.broker.url import BrokerTarget, parse_broker_url, resolve_broker
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import select, text
 
@@ -108,6 +109,16 @@ class Ingest:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(5)
         self.proc = None
+
+    def kill_writer(self) -> int:
+        """SIGKILL the writer child; the receiver must notice and exit (its exit code)."""
+        assert self.proc is not None
+        children = psutil.Process(self.proc.pid).children()
+        assert len(children) == 1, children
+        children[0].kill()
+        code = self.proc.wait(15)
+        self.proc = None
+        return code
 
     def stop(self) -> None:
         if self.proc is not None:

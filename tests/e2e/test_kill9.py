@@ -1,5 +1,6 @@
 """Ingest killed with SIGKILL in the middle of a QoS 1 stream, then restarted: every
-reading is stored exactly once. The persistent session keeps what arrives while ingest is
+reading is stored exactly once, whether the receiver or its writer process is killed (the
+receiver exits when its writer dies; the supervisor of `meterhub run` restarts it). The persistent session keeps what arrives while ingest is
 dead; acknowledging only after the commit makes the broker redeliver what was received but
 not committed; the primary key turns redeliveries into no-ops."""
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
+import pytest
 from sqlalchemy import text
 
 from .conftest import Ingest, Mosquitto, assert_rollups_match, contiguous, seqs, wait_for
@@ -66,8 +68,9 @@ def counter(ctx: Any, name: str) -> int:
     return int(value or 0)
 
 
+@pytest.mark.parametrize("victim", ["receiver", "writer"])
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, ingest: Ingest,
-                                                         ctx: Any) -> None:
+                                                         ctx: Any, victim: str) -> None:
     serial = f"KILL-{uuid.uuid4().hex[:8].upper()}"
     publisher = Publisher(mosquitto.port, serial)
     publisher.start()
@@ -75,7 +78,10 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, i
         wait_for(lambda: len(seqs(ctx, serial)) >= KILL_AFTER_STORED, 30,
                  "ingest stored nothing", step=0.02)
         stored_at_kill = len(seqs(ctx, serial))
-        ingest.kill()
+        if victim == "receiver":
+            ingest.kill()
+        else:
+            assert ingest.kill_writer() == 1
         killed_at = time.monotonic()
         assert publisher.is_alive(), "the stream ended before the kill; raise READINGS"
         time.sleep(0.5)
@@ -96,6 +102,6 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, i
     assert tuple(rows) == (READINGS, READINGS)
     assert_rollups_match(ctx, serial)
     redelivered = counter(ctx, "readings_duplicate")
-    print(f"kill -9: {READINGS} published, {stored_at_kill} stored when killed, "
+    print(f"kill -9 of the {victim}: {READINGS} published, {stored_at_kill} stored when killed, "
           f"{len(values)} stored in the end, duplicates in the table 0, redeliveries "
           f"filtered {redelivered}, all in {caught_up_s:.1f} s after the kill")

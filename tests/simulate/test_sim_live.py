@@ -16,7 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterhub.broker import BrokerTarget, EmbeddedBroker
+from meterhub.broker.embedded import EmbeddedBroker
+from meterhub.broker.url import BrokerTarget
 from meterhub.simulate import build_models, make_serials
 from meterhub.simulate.cli import simulate_command
 from meterhub.simulate.runner import SimOptions, run_simulation

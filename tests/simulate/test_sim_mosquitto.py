@@ -13,7 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterhub.broker import BrokerTarget, mqtt_answers
+from meterhub.broker.probe import mqtt_answers
+from meterhub.broker.url import BrokerTarget
 from meterhub.simulate import build_models, make_serials
 from meterhub.simulate.runner import SimOptions, run_simulation
 from tests.conftest import require

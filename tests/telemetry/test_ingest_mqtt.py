@@ -18,8 +18,6 @@ from sqlalchemy import select, text
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device, IngestReject
 from meterhub.telemetry.ingest import MqttIngest
-from meterhub.telemetry.store import TelemetryStore
-from meterhub.telemetry.writer import Writer
 from tests.conftest import free_port, port_open, require
 
 BROKERS = ["embedded", "mosquitto"]
@@ -44,16 +42,18 @@ def broker(request: pytest.FixtureRequest) -> BrokerTarget:
     return target
 
 
+def consumer(ctx: Any, broker: BrokerTarget, client_id: str) -> MqttIngest:
+    return MqttIngest(broker, ctx.settings.database_url, client_id=client_id)
+
+
 @pytest.fixture
-def ingest(ctx: Any, broker: BrokerTarget) -> Iterator[Writer]:
-    writer = Writer(TelemetryStore(ctx.engine))
-    writer.start()
-    consumer = MqttIngest(broker, writer, client_id=f"test-ingest-{uuid.uuid4().hex[:8]}")
-    consumer.start()
-    assert consumer.subscribed.wait(10), "ingest did not subscribe"
-    yield writer
-    consumer.stop()
-    writer.stop()
+def ingest(ctx: Any, broker: BrokerTarget) -> Iterator[MqttIngest]:
+    running = consumer(ctx, broker, f"test-ingest-{uuid.uuid4().hex[:8]}")
+    running.start()
+    assert running.subscribed.wait(20), "ingest did not subscribe"
+    yield running
+    running.stop()
+    assert not running.failed.is_set()
 
 
 def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]]) -> None:
@@ -82,7 +82,7 @@ def count(ctx: Any, sql: str) -> int:
 
 
 def test_every_payload_form_reaches_the_database(ctx: Any, broker: BrokerTarget,
-                                                 ingest: Writer) -> None:
+                                                 ingest: MqttIngest) -> None:
     serial = f"T-{uuid.uuid4().hex[:8]}"
     now = int(time.time())
     legacy = orjson.dumps({"serial_number": serial, "device_id": "esp8266-01",
@@ -118,27 +118,24 @@ def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: Broker
                                                         ) -> None:
     serial = f"P-{uuid.uuid4().hex[:8]}"
     client_id = f"test-persist-{uuid.uuid4().hex[:8]}"
-    writer = Writer(TelemetryStore(ctx.engine))
-    writer.start()
-    first = MqttIngest(broker, writer, client_id=client_id)
+    first = consumer(ctx, broker, client_id)
     first.start()
-    assert first.subscribed.wait(10)
+    assert first.subscribed.wait(20)
     first.stop()  # the session (and its subscriptions) stays on the broker
     now = time.time()
     publish(broker, [(f"meter/{serial}/data", orjson.dumps({
         "serial_number": serial, "seq": i, "timestamp": now - 100 + i, "voltage": 231,
         "current": 1, "power": 231, "energy": 3 + i / 1000})) for i in range(20)])
-    second = MqttIngest(broker, writer, client_id=client_id)
+    second = consumer(ctx, broker, client_id)
     second.start()
     try:
         wait_for(lambda: count(ctx, "SELECT count(*) FROM readings") == 20)
     finally:
         second.stop()
-        writer.stop()
 
 
 def test_status_and_last_will_set_online_state(ctx: Any, broker: BrokerTarget,
-                                               ingest: Writer) -> None:
+                                               ingest: MqttIngest) -> None:
     serial = f"W-{uuid.uuid4().hex[:8]}"
     device = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     device.will_set(f"meter/{serial}/status", "offline", qos=1, retain=True)

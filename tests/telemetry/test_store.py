@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from meterhub.db.models import Device, DeviceEvent, IngestReject, Rollup15m
 from meterhub.telemetry import store as store_module
-from meterhub.telemetry.ingest import decode_message
+from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.rollup import aggregate
 from meterhub.telemetry.store import Batch, TelemetryStore
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from meterhub.db.models import IngestReject
 from meterhub.telemetry import writer as writer_module
-from meterhub.telemetry.ingest import decode_message
+from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
 from meterhub.telemetry.writer import WorkItem, Writer
 
@@ -23,8 +23,7 @@ def item(serial: str, i: int, acks: list[str]) -> WorkItem:
     payload = orjson.dumps({"serial_number": serial, "seq": i, "timestamp": 1_790_000_000 + i,
                             "voltage": 230, "current": 1, "power": 230, "energy": 1 + i / 1000})
     return WorkItem(decode_message(f"meter/{serial}/data", payload, time.time()),
-                    lambda: acks.append(f"{serial}-{i}"), f"meter/{serial}/data",
-                    payload.decode())
+                    lambda: acks.append(f"{serial}-{i}"), f"meter/{serial}/data", payload)
 
 
 class FlakyStore(TelemetryStore):

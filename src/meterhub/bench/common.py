@@ -232,12 +232,21 @@ def meterhub_argv(*args: str) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    """User + system CPU seconds so far of a process and its live descendants (ingest's
+    writer is a child of its receiver); 0 when it is gone."""
     try:
-        times = psutil.Process(pid).cpu_times()
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0.0
-    return float(times.user + times.system)
+    total = 0.0
+    for proc in tree:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def rss_mb(pid: int) -> float:

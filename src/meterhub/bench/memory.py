@@ -1,9 +1,14 @@
-"""Case `memory`: resident memory of the server (the web process with its live feed and one
-admin browser watching, plus the ingest process) once 10,000 devices have reported.
+"""Case `memory`: resident memory of the server (`meterhub web` with its live feed and one
+admin browser watching, plus `meterhub ingest`) once 10,000 devices have reported.
 
 The devices are registered (active) first; each publishes one reading through the
 benchmark's Mosquitto, and one admin browser (it sees all 10,000) watches `/ws`. The baseline is
-the same two processes measured idle, just before the devices report.
+the same processes measured idle, just before the devices report.
+
+Each side is measured as a process tree (the process and all its descendants, e.g. ingest's
+writer), so a part moved into a child process still counts. RSS is the target's measure;
+PSS (shared pages split between the processes sharing them) is reported beside it because
+summed RSS counts a page shared by two processes twice.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from websockets.asyncio.client import connect
 
 from meterhub.bench import mqttload, procs
-from meterhub.bench.common import CaseResult, Size, Target, free_port, r1, rss_mb
+from meterhub.bench.common import CaseResult, Size, Target, free_port, r1
 from meterhub.bench.fleet import Fleet, make_fleet, register_devices
 from meterhub.bench.mosquitto import own_mosquitto
 
@@ -37,6 +43,40 @@ SIZES: dict[Size, Sizes] = {
     "quick": Sizes(10_000, 2, 90),
     "full": Sizes(10_000, 2, 120),
 }
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Memory of a process tree, in MiB."""
+
+    rss: float
+    pss: float
+    processes: int
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.rss + other.rss, self.pss + other.pss,
+                         self.processes + other.processes)
+
+
+def tree_footprint(pid: int) -> Footprint:
+    """RSS and PSS summed over `pid` and all its descendants (a process that exits while
+    being measured counts as zero)."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return Footprint(0.0, 0.0, 0)
+    rss = pss = 0
+    counted = 0
+    for proc in tree:
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)  # PSS is Linux-only
+        counted += 1
+    return Footprint(rss / 2**20, pss / 2**20, counted)
 
 
 async def _watch(port: int, cookie: str, frames: list[int]) -> None:
@@ -79,7 +119,7 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
         watcher = asyncio.create_task(_watch(port, res.cookies["meterhub_session"], frames))
         try:
             await asyncio.sleep(1.0)
-            idle_web, idle_ingest = rss_mb(web.pid), rss_mb(ingest.pid)
+            idle = tree_footprint(web.pid) + tree_footprint(ingest.pid)
             plans = [mqttload.Plan(broker.host, broker.port, group, 1,
                                    start_ts=time.time() - 60)
                      for group in procs.split(serials, s.publishers)]
@@ -91,19 +131,27 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
             refused = procs.rejected(db)
             took = time.monotonic() - t0
             await asyncio.sleep(2.0)  # let the live feed and the refresher settle
-            web_mb, ingest_mb = rss_mb(web.pid), rss_mb(ingest.pid)
+            web_mem, ingest_mem = tree_footprint(web.pid), tree_footprint(ingest.pid)
         finally:
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
-    result.add("rss_mb_10k_devices", r1(web_mb + ingest_mb),
-               f"web + ingest RSS, {s.devices:,} devices reported", "MiB")
-    result.add("rss_mb_web", r1(web_mb), "  web process (live feed, /ws)", "MiB")
-    result.add("rss_mb_ingest", r1(ingest_mb), "  ingest process", "MiB")
-    result.add("rss_mb_idle", r1(idle_web + idle_ingest), "baseline: both, idle", "MiB")
-    result.add("rss_mb_per_1k_devices", r1((web_mb + ingest_mb - idle_web - idle_ingest)
-                                           / s.devices * 1000), "growth per 1,000 devices",
+    total = web_mem + ingest_mem
+    result.add("rss_mb_10k_devices", r1(total.rss),
+               f"server RSS ({total.processes} processes), {s.devices:,} devices reported",
                "MiB")
+    result.add("rss_mb_web", r1(web_mem.rss),
+               f"  meterhub web ({web_mem.processes} process(es); live feed, /ws)", "MiB")
+    result.add("rss_mb_ingest", r1(ingest_mem.rss),
+               f"  meterhub ingest ({ingest_mem.processes} process(es))", "MiB")
+    result.add("pss_mb_10k_devices", r1(total.pss), "server PSS (shared pages split)", "MiB")
+    result.add("pss_mb_web", r1(web_mem.pss), "  meterhub web", "MiB")
+    result.add("pss_mb_ingest", r1(ingest_mem.pss), "  meterhub ingest", "MiB")
+    result.add("rss_mb_idle", r1(idle.rss), "baseline: server RSS, idle", "MiB")
+    result.add("pss_mb_idle", r1(idle.pss), "baseline: server PSS, idle", "MiB")
+    result.add("rss_mb_per_1k_devices", r1((total.rss - idle.rss) / s.devices * 1000),
+               "RSS growth per 1,000 devices", "MiB")
+    result.add("memory_processes", total.processes, "processes measured")
     result.add("memory_devices_stored", stored, "devices whose reading was stored")
     result.add("memory_rejected", refused, "messages ingest refused (must be 0)")
     result.add("memory_ws_frames", frames[0], "frames the admin browser got")

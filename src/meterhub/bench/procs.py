@@ -166,11 +166,12 @@ def wait_ingest_ready(host: str, port: int, db_path: Path, proc: subprocess.Pope
 @contextlib.contextmanager
 def web_process(db_path: Path, port: int, broker_port: int, workdir: Path
                 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The web app (API, /ws and the live feed on `broker_port`) under uvicorn."""
+    """`meterhub web` on 127.0.0.1:`port` (API, /ws, pages), its live feed subscribed to the
+    broker on `broker_port`: what users run, not a bench-only server."""
     env = child_env(DATABASE_URL=f"sqlite:///{db_path}", METERHUB_DATA_DIR=str(workdir),
-                    SESSION_SECRET="bench-" + "x" * 40)
-    argv = [*meterhub_argv()[:2], "meterhub.bench.webserver", "--port", str(port),
-            "--broker-port", str(broker_port)]
+                    SESSION_SECRET="bench-" + "x" * 40,
+                    MQTT_BROKER_URL=f"mqtt://127.0.0.1:{broker_port}")
+    argv = meterhub_argv("web", "--host", "127.0.0.1", "--port", str(port))
     with child(argv, env, workdir / f"web-{port}.log") as proc:
         def up() -> bool:
             if proc.poll() is not None:

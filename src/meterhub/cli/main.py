@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -82,20 +83,23 @@ def ingest(
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
     from meterhub import logs
-    from meterhub.broker.url import BrokerTarget, parse_broker_url
-    from meterhub.telemetry.service import run_ingest
+    from meterhub.broker.url import parse_broker_url
+    from meterhub.children import ingest_command
 
     cfg = settings()
     logs.setup(cfg.LOG_LEVEL)
     url = broker or cfg.MQTT_BROKER_URL
+    if url.strip().lower() in ("auto", "embedded"):
+        url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
     try:
-        target = (BrokerTarget("127.0.0.1", cfg.MQTT_PORT)
-                  if url.strip().lower() in ("auto", "embedded") else parse_broker_url(url))
+        parse_broker_url(url)
     except ValueError as exc:
         fail(str(exc))
     with database(cfg):
         pass  # migrate before consuming
-    run_ingest(cfg.database_url, target)
+    # Become the slim ingest process: the CLI's imports would stay in memory otherwise.
+    argv, env = ingest_command(url, cfg.database_url, cfg.LOG_LEVEL)
+    os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 
 app.command("simulate")(tools.simulate)

@@ -1,11 +1,13 @@
-"""The MQTT side of ingest: subscribe, decode, hand to the writer, acknowledge after commit.
+"""The MQTT side of ingest: subscribe, hand the raw messages to the writer process
+(`handoff`), acknowledge each one after the transaction holding it has committed.
 
 paho-mqtt with `manual_ack=True` is used because it can hold back the PUBACK of an MQTT
 3.1.1 QoS 1 message (gmqtt always acknowledges on receipt below MQTT 5, and the embedded
 broker speaks 3.1.1 only). The session is persistent (fixed client id, clean session off):
 messages published while ingest is down are delivered when it returns, and messages whose
 batch had not committed when the process died are redelivered; the readings' primary key
-makes that harmless.
+makes that harmless. This process does nothing else, so that paho's receive path, the
+slowest part here, has a core to itself.
 """
 
 from __future__ import annotations
@@ -13,25 +15,13 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from meterhub.broker.url import BrokerTarget
-from meterhub.telemetry.payload import (
-    RAW_KEEP_BYTES,
-    Reason,
-    Reject,
-    StatusUpdate,
-    decode_ack,
-    decode_data,
-    decode_status,
-    parse_topic,
-)
-from meterhub.telemetry.store import Batch
-from meterhub.telemetry.writer import WorkItem, Writer
+from meterhub.telemetry.handoff import AckKey, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +33,15 @@ KEEPALIVE_S = 30
 
 
 class MqttIngest:
-    """Connects to the broker and feeds the writer; runs paho's loop in its own thread."""
+    """Connects to the broker and feeds the writer process; paho's loop runs in its own
+    thread. `failed` is set if the writer process dies (the caller should exit: nothing
+    uncommitted was acknowledged)."""
 
-    def __init__(self, target: BrokerTarget, writer: Writer, client_id: str = CLIENT_ID) -> None:
+    def __init__(self, target: BrokerTarget, database_url: str, client_id: str = CLIENT_ID
+                 ) -> None:
         self.target = target
-        self.writer = writer
+        self.handoff = WriterProcess(database_url, self._ack_committed)
+        self.failed = self.handoff.failed
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
         self.received = 0
@@ -69,13 +63,22 @@ class MqttIngest:
         self.client = client
 
     def start(self) -> None:
-        """Connect in the background (retrying until the broker answers)."""
+        """Start the writer; connect in the background (retrying until the broker answers)."""
+        self.handoff.start()
         self.client.connect_async(self.target.host, self.target.port, KEEPALIVE_S)
         self.client.loop_start()
 
-    def stop(self) -> None:
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every message received so far is stored and acknowledged."""
+        return self.handoff.drain(timeout)
+
+    def stop(self, drain_timeout: float = 5.0) -> None:
+        """Store and acknowledge what is in hand (briefly), then disconnect; anything not
+        acknowledged by then is redelivered by the broker at the next start."""
+        self.handoff.drain(drain_timeout)
         self.client.disconnect()
         self.client.loop_stop()
+        self.handoff.stop()
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -109,51 +112,14 @@ class MqttIngest:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.received += 1
-        batch = decode_message(msg.topic, msg.payload, time.time())
-        generation, mid, qos = self._generation, msg.mid, msg.qos
+        # Not taken (the writer is gone or stopping): left unacknowledged, redelivered.
+        self.handoff.put(msg.topic, bytes(msg.payload),
+                         (self._generation, msg.mid) if msg.qos else None)
 
-        def ack() -> None:
-            if qos > 0 and generation == self._generation:
-                client.ack(mid, qos)
-
-        self.writer.submit(WorkItem(batch, ack, msg.topic,
-                                    bytes(msg.payload[:RAW_KEEP_BYTES]).decode("utf-8", "replace")))
-
-
-def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -> Batch:
-    """What a message on `topic` means for the store (pure; bad input becomes rejects)."""
-    batch = Batch()
-    try:
-        _, kind = parse_topic(topic)
-    except ValueError as exc:
-        batch.rejects.append(_topic_reject(topic, payload, received_at, str(exc)))
-        return batch
-    if kind == "data":
-        decoded = decode_data(topic, payload, received_at)
-        batch.readings = decoded.readings
-        batch.rejects = decoded.rejects
-    elif kind == "status":
-        if not payload:
-            return batch  # a retained status being cleared: nothing to record
-        status = decode_status(topic, payload, received_at)
-        if isinstance(status, StatusUpdate) and status.serial is None:
-            batch.rejects.append(_topic_reject(
-                topic, payload, received_at, "status from a topic id that is not a valid "
-                "serial, without a serial_number", "bad_serial"))
-        elif isinstance(status, StatusUpdate):
-            batch.statuses.append(status)
-        else:
-            batch.rejects.append(status)
-    elif kind == "control/ack":
-        ack = decode_ack(topic, payload, received_at)
-        if isinstance(ack, Reject):
-            batch.rejects.append(ack)
-        else:
-            batch.acks.append(ack)
-    return batch
-
-
-def _topic_reject(topic: str, payload: bytes | bytearray, received_at: float, why: str,
-                  reason: Reason = "bad_topic") -> Reject:
-    return Reject(reason=reason, detail=why[:200], topic=topic,
-                  raw=payload[:2048].decode("utf-8", "replace"), received_at=received_at)
+    def _ack_committed(self, keys: list[AckKey]) -> None:
+        """Acknowledge stored messages; those of an earlier connection are void (the
+        broker redelivers them on the new one, and ids are reused)."""
+        generation, ack = self._generation, self.client.ack
+        for key in keys:
+            if key is not None and key[0] == generation:
+                ack(key[1], 1)

@@ -226,6 +226,18 @@ def parse_topic(topic: str) -> tuple[str, TopicKind]:
     Raises ValueError naming the accepted forms for anything else (including an empty id
     or one holding an MQTT wildcard).
     """
+    parsed = _topic_memo.get(topic)
+    if parsed is None:
+        parsed = _split_topic(topic)
+        if len(topic) <= 128:  # bounded memo: a few MB at most
+            if len(_topic_memo) >= _TOPIC_MEMO_MAX:
+                _topic_memo.clear()
+            _topic_memo[topic] = parsed
+    return parsed
+
+
+def _split_topic(topic: str) -> tuple[str, TopicKind]:
+    """parse_topic without the memo."""
     parts = topic.split("/")
     n = len(parts)
     if n >= 3 and parts[0] == "meter":
@@ -260,9 +272,18 @@ _SERIAL_MEMO_MAX: Final = 65536
 _serial_memo: dict[str, bool] = {}  # caches of pure functions: no state leaks out
 _TOPIC_MEMO_MAX: Final = 65536
 _topic_memo: dict[str, tuple[str, TopicKind]] = {}
+_data_topics: dict[str, tuple[str, str | None]] = {}
+"""Data topic -> (its id, the id when it is a valid serial); bounded like _topic_memo."""
+_fromisoformat: Final = datetime.fromisoformat  # bound once: the fast path runs per reading
+_isfinite: Final = math.isfinite
 
 
 # ---------------------------------------------------------------------------- data
+#
+# Two paths decide a reading. _fast_reading takes the common well-formed case in one
+# pass of cheap checks and gives up (None) at the first thing it does not expect; then
+# _reading, the precise path, decides and explains. So a reject, its reason and its
+# detail only ever come from _reading. The property tests check that the two agree.
 
 
 def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: float) -> Decoded:
@@ -272,49 +293,58 @@ def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: fl
     Message-level problems (topic, size, JSON, shape, batch size, the batch's serial) give
     one reject and no readings. Never raises on any input.
     """
-    parsed = _topic_memo.get(topic)
-    if parsed is None:
+    known = _data_topics.get(topic)
+    if known is None:
         try:
-            parsed = parse_topic(topic)
+            device_id, kind = parse_topic(topic)
         except ValueError as exc:
             reject = _msg_reject("bad_topic", str(exc), topic, raw, received_at)
             return Decoded(None, [], [reject])
-        if len(topic) <= 128:  # bounded memo: a few MB at most
-            if len(_topic_memo) >= _TOPIC_MEMO_MAX:
-                _topic_memo.clear()
-            _topic_memo[topic] = parsed
-    device_id, kind = parsed
-    if kind != "data":
-        detail = f"decode_data got a {kind} topic; expected meter/<id>/data"
-        return Decoded(device_id, [], [_msg_reject("bad_topic", detail, topic, raw, received_at)])
+        if kind != "data":
+            detail = f"decode_data got a {kind} topic; expected meter/<id>/data"
+            reject = _msg_reject("bad_topic", detail, topic, raw, received_at)
+            return Decoded(device_id, [], [reject])
+        known = (device_id, device_id if is_valid_serial(device_id) else None)
+        if len(topic) <= 128:
+            if len(_data_topics) >= _TOPIC_MEMO_MAX:
+                _data_topics.clear()
+            _data_topics[topic] = known
+    device_id, base_serial = known
     obj = _load_object(topic, raw, received_at)
     if isinstance(obj, Reject):
         return Decoded(device_id, [], [obj])
+    if "readings" in obj:
+        return _decode_batch(topic, raw, received_at, obj, device_id, base_serial)
 
-    base_serial: str | None = device_id if is_valid_serial(device_id) else None
-    readings: list[Reading] = []
-    rejects: list[Reject] = []
-
-    if "readings" not in obj:
-        legacy = "device_id" in obj
+    legacy = "device_id" in obj
+    reading = _fast_reading(obj, base_serial, received_at, legacy, None, None)
+    if reading is None:
         try:
-            readings.append(_reading(obj, base_serial, device_id, received_at, legacy, None, None))
+            reading = _reading(obj, base_serial, device_id, received_at, legacy, None, None)
         except _Invalid as exc:
-            serial = _known_serial(obj, base_serial)
-            rejects.append(
-                Reject(
-                    exc.reason,
-                    exc.detail,
-                    topic,
-                    _raw_text(raw),
-                    received_at,
-                    None,
-                    exc.field_name,
-                    serial,
-                )
+            reject = Reject(
+                exc.reason,
+                exc.detail,
+                topic,
+                _raw_text(raw),
+                received_at,
+                None,
+                exc.field_name,
+                _known_serial(obj, base_serial),
             )
-        return Decoded(device_id, readings, rejects)
+            return Decoded(device_id, [], [reject])
+    return Decoded(device_id, [reading], [])
 
+
+def _decode_batch(
+    topic: str,
+    raw: bytes | bytearray | memoryview,
+    received_at: float,
+    obj: dict[str, Any],
+    device_id: str,
+    base_serial: str | None,
+) -> Decoded:
+    """The ``{"readings": [...]}`` form of decode_data."""
     items = obj["readings"]
     try:
         if type(items) is not list:
@@ -347,33 +377,144 @@ def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: fl
         )
         return Decoded(device_id, [], [reject])
 
+    readings: list[Reading] = []
+    rejects: list[Reject] = []
+    fast = _fast_reading
     for index, item in enumerate(items):
-        try:
-            if type(item) is not dict:
-                raise _Invalid(
-                    "not_an_object",
-                    None,
-                    f"readings[{index}] must be an object, got {_describe(item)}",
+        reading = (
+            fast(item, base_serial, received_at, False, env_fw, env_ip)
+            if type(item) is dict
+            else None
+        )
+        if reading is None:
+            try:
+                if type(item) is not dict:
+                    raise _Invalid(
+                        "not_an_object",
+                        None,
+                        f"readings[{index}] must be an object, got {_describe(item)}",
+                    )
+                reading = _reading(
+                    item, base_serial, device_id, received_at, False, env_fw, env_ip
                 )
-            readings.append(
-                _reading(item, base_serial, device_id, received_at, False, env_fw, env_ip)
-            )
-        except _Invalid as exc:
-            serial = _known_serial(item, base_serial) if type(item) is dict else base_serial
-            rejects.append(
-                Reject(
-                    exc.reason,
-                    exc.detail,
-                    topic,
-                    _item_raw(item),
-                    received_at,
-                    index,
-                    exc.field_name,
-                    serial,
+            except _Invalid as exc:
+                serial = _known_serial(item, base_serial) if type(item) is dict else base_serial
+                rejects.append(
+                    Reject(
+                        exc.reason,
+                        exc.detail,
+                        topic,
+                        _item_raw(item),
+                        received_at,
+                        index,
+                        exc.field_name,
+                        serial,
+                    )
                 )
-            )
+                continue
+        readings.append(reading)
     _spread_untimed(readings)
     return Decoded(device_id, readings, rejects)
+
+
+def _fast_reading(
+    obj: dict[str, Any],
+    base_serial: str | None,
+    received_at: float,
+    legacy: bool,
+    default_fw: str | None,
+    default_ip: str | None,
+) -> Reading | None:
+    """What _reading returns for a well-formed reading; None for anything else.
+
+    Only floats (not ints) for the measurements, a serial already seen valid, an ISO
+    time or a number: the shapes the firmware sends. None is never a verdict, only
+    "ask _reading". The ranges are RANGES written out (a global lookup per field costs).
+    """
+    get = obj.get
+    serial = get("serial_number")
+    if serial is None:
+        if base_serial is None:
+            return None
+        serial = base_serial
+    elif type(serial) is not str or _serial_memo.get(serial) is not True:
+        return None
+    voltage = get("voltage")
+    current = get("current")
+    power = get("power")
+    energy = get("energy")
+    frequency = get("frequency")
+    pf = get("pf")
+    alarm = get("alarm")
+    seq = get("seq")
+    if not (
+        type(voltage) is float
+        and 80.0 <= voltage <= 260.0
+        and type(current) is float
+        and 0.0 <= current <= 100.0
+        and type(power) is float
+        and 0.0 <= power <= 23000.0
+        and type(energy) is float
+        and 0.0 <= energy <= 9999.999
+        and (frequency is None or (type(frequency) is float and 45.0 <= frequency <= 65.0))
+        and (pf is None or (type(pf) is float and 0.0 <= pf <= 1.0))
+        and (alarm is None or alarm is True or alarm is False)
+        and (seq is None or (type(seq) is int and 0 <= seq <= MAX_SEQ))
+    ):
+        return None
+    fw = get("firmware_version")
+    if fw is None:
+        fw = default_fw
+    elif type(fw) is str and len(fw) <= MAX_TEXT_LEN:
+        fw = fw or None
+    else:
+        return None
+    ip = get("ip_address")
+    if ip is None:
+        ip = default_ip
+    elif type(ip) is str and len(ip) <= MAX_TEXT_LEN:
+        ip = ip or None
+    else:
+        return None
+
+    stamp = get("timestamp")
+    ts = received_at
+    from_device = False
+    if stamp is not None:
+        kind = type(stamp)
+        try:
+            if kind is str:
+                if len(stamp) > 40:
+                    return None
+                parsed = _fromisoformat(stamp)
+                if parsed.tzinfo is None:
+                    return None
+                device_ts = parsed.timestamp()
+                clock = True
+            elif kind is float or kind is int:
+                device_ts = float(stamp)
+                if not _isfinite(device_ts):
+                    return None
+                if device_ts >= MS_THRESHOLD:
+                    device_ts /= 1000.0
+                # The C++ firmware's uptime counter is no clock (see the module doc).
+                clock = not legacy or (
+                    received_at - LEGACY_MAX_AGE_S
+                    <= device_ts
+                    <= received_at + FUTURE_TOLERANCE_S
+                )
+            else:
+                return None
+        except (ValueError, OverflowError, OSError):
+            return None
+        if clock and device_ts >= WALL_CLOCK_MIN_TS:
+            if device_ts > received_at + FUTURE_TOLERANCE_S:
+                return None
+            ts = device_ts
+            from_device = True
+    return Reading(
+        serial, ts, from_device, voltage, current, power, energy, frequency, pf, alarm, seq, fw, ip
+    )
 
 
 def _spread_untimed(readings: list[Reading]) -> None:

@@ -1,25 +1,32 @@
-"""`meterhub ingest`: the writer and the MQTT consumer, run until SIGTERM/SIGINT."""
+"""Running ingest: the MQTT receiver in this process, the writer in a child process
+(`handoff`), until SIGTERM/SIGINT.
+
+`python -m meterhub.telemetry.service` is the slim entry point `meterhub run` starts (and
+`meterhub ingest` becomes, after migrating): it imports only the receiver, so the process
+that holds the broker connection stays small. It reads MQTT_BROKER_URL (an mqtt:// URL)
+and DATABASE_URL from the environment; LOG_LEVEL too.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from types import FrameType
 
-from meterhub.broker.url import BrokerTarget
-from meterhub.db.engine import make_engine
+from meterhub import logs
+from meterhub.broker.url import BrokerTarget, parse_broker_url
 from meterhub.telemetry.ingest import MqttIngest
-from meterhub.telemetry.store import TelemetryStore
-from meterhub.telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
-REPORT_EVERY_S = 60.0
 
 
 def run_ingest(database_url: str, target: BrokerTarget, stop: threading.Event | None = None
-               ) -> None:
-    """Consume `target` into the database until `stop` is set or a signal arrives."""
+               ) -> int:
+    """Consume `target` into the database until `stop` is set or a signal arrives; the
+    exit code: 0 when stopped, 1 when the writer process died."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         def _stop(signum: int, frame: FrameType | None) -> None:
@@ -27,20 +34,27 @@ def run_ingest(database_url: str, target: BrokerTarget, stop: threading.Event | 
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-    engine = make_engine(database_url)
-    writer = Writer(TelemetryStore(engine))
-    writer.start()
-    ingest = MqttIngest(target, writer)
+    ingest = MqttIngest(target, database_url)
     ingest.start()
     log.info("ingest started: %s -> %s", target.display_url, database_url.split("@")[-1])
-    last = writer.stats.stored
-    while not stop.wait(REPORT_EVERY_S):
-        stored = writer.stats.stored
-        log.info("ingest: %d readings stored in the last %.0f s, %d rejected in total, "
-                 "%d queued", stored - last, REPORT_EVERY_S, writer.stats.rejected,
-                 writer.backlog)
-        last = stored
+    while not stop.wait(0.5):
+        if ingest.failed.is_set():
+            break
     log.info("ingest stopping")
     ingest.stop()
-    writer.stop()
-    engine.dispose()
+    return 1 if ingest.failed.is_set() else 0
+
+
+def main() -> None:
+    logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
+    try:
+        target = parse_broker_url(os.environ["MQTT_BROKER_URL"])
+        database_url = os.environ["DATABASE_URL"]
+    except (KeyError, ValueError) as exc:
+        sys.exit(f"meterhub ingest: MQTT_BROKER_URL (mqtt://...) and DATABASE_URL must be "
+                 f"set: {exc}")
+    sys.exit(run_ingest(database_url, target))
+
+
+if __name__ == "__main__":
+    main()

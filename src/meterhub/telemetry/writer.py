@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from meterhub.telemetry.payload import Reject
+from meterhub.telemetry.payload import RAW_KEEP_BYTES, Reject
 from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class WorkItem:
     batch: Batch
     on_done: Callable[[], None] | None = None
     topic: str | None = None
-    raw: str = ""  # the payload's start, kept for a dead letter if it cannot be stored
+    raw: bytes = b""  # the payload, kept for a dead letter if it cannot be stored
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -182,8 +182,10 @@ class Writer:
         """Store the message that cannot be stored as a reject; None if that fails too."""
         log.error("a message on %s cannot be stored (%s: %s); it goes to the dead letters",
                   item.topic, type(exc).__name__, _first_line(exc))
-        reject = Reject(reason="unstorable", detail=f"{type(exc).__name__}: {_first_line(exc)}"
-                        [:500], topic=item.topic or "?", raw=item.raw, received_at=time.time())
+        detail = f"{type(exc).__name__}: {_first_line(exc)}"[:500]
+        raw = item.raw[:RAW_KEEP_BYTES].decode("utf-8", "replace")
+        reject = Reject(reason="unstorable", detail=detail, topic=item.topic or "?", raw=raw,
+                        received_at=time.time())
         try:
             return self.store.write(Batch(rejects=[reject]))
         except Exception:
