@@ -1,8 +1,9 @@
 """Ingest killed with SIGKILL in the middle of a QoS 1 stream, then restarted: every
 reading is stored exactly once, whether the receiver or its writer process is killed (the
-receiver exits when its writer dies; the supervisor of `meterhub run` restarts it). The persistent session keeps what arrives while ingest is
-dead; acknowledging only after the commit makes the broker redeliver what was received but
-not committed; the primary key turns redeliveries into no-ops."""
+receiver exits when its writer dies; the supervisor of `meterhub run` restarts it). The
+persistent session keeps what arrives while ingest is dead; acknowledging only after the
+commit makes the broker redeliver what was received but not committed; the primary key
+turns redeliveries into no-ops."""
 
 from __future__ import annotations
 

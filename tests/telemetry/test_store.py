@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from meterhub.db.models import Device, DeviceEvent, IngestReject, Rollup15m
 from meterhub.telemetry import store as store_module
 from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.rollup import aggregate
 from meterhub.telemetry.store import Batch, TelemetryStore
+from tests.telemetry.rollup_reference import reference_aggregate
 
 T0 = 1_790_000_100.0  # a quarter-hour boundary plus 100 s
 
@@ -47,8 +47,8 @@ def recomputed(ctx: Any) -> dict[int, tuple[int, int]]:
     with ctx.engine.connect() as conn:
         rows = conn.execute(text("SELECT ts, voltage, current, power, energy, frequency, pf "
                                  "FROM readings ORDER BY ts")).all()
-    aggs, _ = aggregate([(r[0] / 1000, *r[1:]) for r in rows], None)
-    return {b: (a.count, a.energy_wh) for b, a in aggs.items()}
+    aggs, _ = reference_aggregate([(r[0] / 1000, *r[1:]) for r in rows], None)
+    return {b: (a["count"], a["energy_wh"]) for b, a in aggs.items()}
 
 
 def assert_coarse_rollups_match(ctx: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, func
@@ -26,21 +27,22 @@ PLAIN_TABLES = frozenset({"readings", "rollups_15m", "rollups_1h", "rollups_1d",
                           "ingest_counters"})
 
 
-def _tuples(rows: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:
-    return [tuple(row[c] for c in columns) for row in rows]
+def _dicts(columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`, skipping any that collide with the primary key."""
+def insert_ignore(conn: Connection, table: Table, columns: tuple[str, ...],
+                  rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert `rows` (tuples in `columns` order), skipping any that collide with the
+    primary key."""
     if not rows:
         return
     if _plain_sqlite(conn, table):
-        columns = list(rows[0])
         sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
                f"VALUES ({', '.join('?' * len(columns))})")
-        conn.exec_driver_sql(sql, _tuples(rows, columns))
+        conn.exec_driver_sql(sql, rows)
         return
-    conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+    conn.execute(_insert(conn, table).on_conflict_do_nothing(), _dicts(columns, rows))
 
 
 def least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
@@ -53,15 +55,14 @@ def greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
     return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
 
 
-def upsert_adding(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                  keys: tuple[str, ...], add: tuple[str, ...], low: tuple[str, ...] = (),
-                  high: tuple[str, ...] = ()) -> None:
-    """Insert `rows`; on a key collision add the `add` columns, keep the smaller `low` and
-    the larger `high` ones (merging partial aggregates)."""
+def upsert_adding(conn: Connection, table: Table, columns: tuple[str, ...],
+                  rows: Sequence[tuple[Any, ...]], keys: tuple[str, ...], add: tuple[str, ...],
+                  low: tuple[str, ...] = (), high: tuple[str, ...] = ()) -> None:
+    """Insert `rows` (tuples in `columns` order); on a key collision add the `add` columns,
+    keep the smaller `low` and the larger `high` ones (merging partial aggregates)."""
     if not rows:
         return
     if _plain_sqlite(conn, table):
-        columns = list(rows[0])
         t = table.name
         sets = [f"{c} = {t}.{c} + excluded.{c}" for c in add]
         sets += [f"{c} = min({t}.{c}, excluded.{c})" for c in low]
@@ -69,14 +70,15 @@ def upsert_adding(conn: Connection, table: Table, rows: list[dict[str, Any]],
         sql = (f"INSERT INTO {t} ({', '.join(columns)}) "  # noqa: S608
                f"VALUES ({', '.join('?' * len(columns))}) "
                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}")
-        conn.exec_driver_sql(sql, _tuples(rows, columns))
+        conn.exec_driver_sql(sql, rows)
         return
     stmt = _insert(conn, table)
     new = stmt.excluded
     updates: dict[str, Any] = {c: table.c[c] + new[c] for c in add}
     updates |= {c: least(conn, table.c[c], new[c]) for c in low}
     updates |= {c: greatest(conn, table.c[c], new[c]) for c in high}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates),
+                 _dicts(columns, rows))
 
 
 def upsert_replacing(conn: Connection, table: Table, rows: list[dict[str, Any]],

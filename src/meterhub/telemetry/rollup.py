@@ -1,23 +1,46 @@
-"""15-minute rollups as plain data: fold readings into per-bucket aggregates (pure).
+"""Rollups as plain data: fold readings into per-bucket aggregates (pure).
 
 A reading's consumption is the counter delta from the reading before it (see
 `energy.counter_delta`), booked to the bucket of the *later* reading; so a bucket's energy
 depends on the reading before its first one, which callers pass as `prev`.
+
+This is ingest's hot path, so aggregates are tuples in STAT_COLUMNS order (the order of
+the rollup tables' columns after device_id and bucket, ready for the driver), and a bucket
+is summarised with builtins over its readings rather than field by field in Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
-from meterhub.telemetry.energy import Delta, counter_delta
+from meterhub.telemetry.energy import COUNTER_MODULUS_KWH, Delta, allowed_wh, counter_delta
 from meterhub.telemetry.periods import QUARTER_HOUR_S
 
 # (ts seconds, voltage, current, power, energy kWh, frequency, pf): the row shape both the
 # decoder's readings and stored rows are turned into.
 Row = tuple[float, float, float, float, float, float | None, float | None]
 
+STAT_COLUMNS = (
+    "count",
+    "energy_wh",
+    "voltage_min",
+    "voltage_max",
+    "voltage_sum",
+    "current_sum",
+    "current_max",
+    "power_sum",
+    "power_min",
+    "power_max",
+    "pf_sum",
+    "pf_count",
+    "frequency_sum",
+    "frequency_count",
+)
+# One bucket's aggregate, in STAT_COLUMNS order.
+Stats = tuple[int, int, float, float, float, float, float, float, float, float, float, int,
+              float, int]
+ROLLUP_COLUMNS = ("device_id", "bucket", *STAT_COLUMNS)  # rollups_15m
+COARSE_COLUMNS = ("device_id", "bucket", "slots", *STAT_COLUMNS)  # rollups_1h, rollups_1d
 ADD_COLUMNS = (
     "count",
     "energy_wh",
@@ -39,120 +62,106 @@ def bucket_of(ts: float) -> int:
     return int(ts // QUARTER_HOUR_S) * QUARTER_HOUR_S
 
 
-@dataclass(slots=True)
-class Agg:
-    """Partial aggregate of one device's readings in one bucket; merges by adding."""
+def stats_of(rows: list[Row], whs: list[int]) -> Stats:
+    """The aggregate of `rows` (one bucket's readings) that consumed `whs`."""
+    if len(rows) == 1:
+        _, v, c, p, _, f, pf = rows[0]
+        return (1, whs[0], v, v, 0.0 + v, 0.0 + c, c, 0.0 + p, p, p,
+                0.0 if pf is None else 0.0 + pf, 0 if pf is None else 1,
+                0.0 if f is None else 0.0 + f, 0 if f is None else 1)
+    _, vs, cs, ps, _, fs, pfs = zip(*rows, strict=True)
+    pf_known = [x for x in pfs if x is not None]
+    f_known = [x for x in fs if x is not None]
+    return (len(rows), sum(whs), min(vs), max(vs), sum(vs, 0.0), sum(cs, 0.0), max(cs),
+            sum(ps, 0.0), min(ps), max(ps), sum(pf_known, 0.0), len(pf_known),
+            sum(f_known, 0.0), len(f_known))
 
-    count: int = 0
-    energy_wh: int = 0
-    voltage_min: float = float("inf")
-    voltage_max: float = float("-inf")
-    voltage_sum: float = 0.0
-    current_sum: float = 0.0
-    current_max: float = float("-inf")
-    power_sum: float = 0.0
-    power_min: float = float("inf")
-    power_max: float = float("-inf")
-    pf_sum: float = 0.0
-    pf_count: int = 0
-    frequency_sum: float = 0.0
-    frequency_count: int = 0
 
-    def add(self, row: Row, wh: int) -> None:
-        """Fold one reading and the Wh it consumed since the previous reading."""
-        _, voltage, current, power, _, frequency, pf = row
-        self.count += 1
-        self.energy_wh += wh
-        self.voltage_sum += voltage
-        self.voltage_min = min(self.voltage_min, voltage)
-        self.voltage_max = max(self.voltage_max, voltage)
-        self.current_sum += current
-        self.current_max = max(self.current_max, current)
-        self.power_sum += power
-        self.power_min = min(self.power_min, power)
-        self.power_max = max(self.power_max, power)
-        if pf is not None:
-            self.pf_sum += pf
-            self.pf_count += 1
-        if frequency is not None:
-            self.frequency_sum += frequency
-            self.frequency_count += 1
-
-    def as_row(self, device_id: int, bucket: int) -> dict[str, Any]:
-        """The `rollups_15m` row."""
-        return {
-            "device_id": device_id,
-            "bucket": bucket,
-            "count": self.count,
-            "energy_wh": self.energy_wh,
-            "voltage_min": self.voltage_min,
-            "voltage_max": self.voltage_max,
-            "voltage_sum": self.voltage_sum,
-            "current_sum": self.current_sum,
-            "current_max": self.current_max,
-            "power_sum": self.power_sum,
-            "power_min": self.power_min,
-            "power_max": self.power_max,
-            "pf_sum": self.pf_sum,
-            "pf_count": self.pf_count,
-            "frequency_sum": self.frequency_sum,
-            "frequency_count": self.frequency_count,
-        }
+def merge_stats(a: Stats, b: Stats) -> Stats:
+    """Two partial aggregates of the same bucket (or of buckets being coarsened) as one."""
+    return (a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4],
+            a[5] + b[5], max(a[6], b[6]), a[7] + b[7], min(a[8], b[8]), max(a[9], b[9]),
+            a[10] + b[10], a[11] + b[11], a[12] + b[12], a[13] + b[13])
 
 
 def aggregate(
     rows: Iterable[Row], prev: tuple[float, float] | None
-) -> tuple[dict[int, Agg], list[tuple[float, Delta]]]:
+) -> tuple[dict[int, Stats], list[tuple[float, Delta]]]:
     """Fold time-ordered `rows` into buckets; `prev` is (ts, kWh) of the reading before.
 
-    Returns the aggregates by bucket start and the counter events met (ts, Delta)."""
-    aggs: dict[int, Agg] = {}
+    Returns the aggregates by bucket start and the counter events met (ts, Delta). The
+    common step (the counter rose by what the meter can count in the time) is decided
+    here; anything else goes to `counter_delta`, which decides and explains it."""
+    out: dict[int, Stats] = {}
     events: list[tuple[float, Delta]] = []
+    prev_ts, prev_kwh = prev if prev is not None else (None, 0.0)
+    prev_wh = _wh_or_none(prev_kwh)
+    group: list[Row] = []
+    whs: list[int] = []
+    group_bucket = None
     for row in rows:
-        ts, energy = row[0], row[4]
+        ts, kwh = row[0], row[4]
+        cur_wh = _wh_or_none(kwh)
         wh = 0
-        if prev is not None and ts > prev[0]:
-            delta = counter_delta(prev[1], prev[0], energy, ts, row[3])
-            wh = delta.wh
-            if delta.event is not None:
-                events.append((ts, delta))
+        if prev_ts is not None and ts > prev_ts:
+            if (cur_wh is not None and prev_wh is not None and cur_wh >= prev_wh
+                    and cur_wh - prev_wh <= allowed_wh(ts - prev_ts)):
+                wh = cur_wh - prev_wh
+            else:
+                delta = counter_delta(prev_kwh, prev_ts, kwh, ts, row[3])
+                wh = delta.wh
+                if delta.event is not None:
+                    events.append((ts, delta))
         bucket = int(ts // QUARTER_HOUR_S) * QUARTER_HOUR_S
-        agg = aggs.get(bucket)
-        if agg is None:
-            agg = aggs[bucket] = Agg()
-        agg.add(row, wh)
-        prev = (ts, energy)
-    return aggs, events
+        if bucket != group_bucket:
+            if group:
+                _put(out, group_bucket, stats_of(group, whs))  # type: ignore[arg-type]
+            group, whs, group_bucket = [row], [wh], bucket
+        else:
+            group.append(row)
+            whs.append(wh)
+        prev_ts, prev_kwh, prev_wh = ts, kwh, cur_wh
+    if group:
+        _put(out, group_bucket, stats_of(group, whs))  # type: ignore[arg-type]
+    return out, events
+
+
+def _wh_or_none(kwh: float) -> int | None:
+    """The counter in whole Wh, or None when out of range (`counter_delta` explains)."""
+    return round(kwh * 1000.0) if 0.0 <= kwh < COUNTER_MODULUS_KWH else None
+
+
+def _put(out: dict[int, Stats], bucket: int, stats: Stats) -> None:
+    have = out.get(bucket)
+    out[bucket] = stats if have is None else merge_stats(have, stats)
 
 
 # -- hourly and daily rollups ---------------------------------------------------------
 HOUR_S = 3600
 DAY_S = 86400
 COARSE_WIDTHS = (HOUR_S, DAY_S)
-MIN_COLUMNS = LOW_COLUMNS
-MAX_COLUMNS = HIGH_COLUMNS
+
+RollupRow = tuple[int, int, int, int, float, float, float, float, float, float, float, float,
+                  float, int, float, int]  # ROLLUP_COLUMNS: device_id, bucket, *Stats
+CoarseRow = tuple[int, int, int, int, int, float, float, float, float, float, float, float,
+                  float, float, int, float, int]  # COARSE_COLUMNS: device_id, bucket, slots, ...
 
 
-def coarsen(rows: list[dict[str, Any]], width: int, new_slots: set[tuple[int, int]]
-            ) -> list[dict[str, Any]]:
+def coarsen(rows: list[RollupRow], width: int, new_slots: set[tuple[int, int]]
+            ) -> list[CoarseRow]:
     """Merge 15-minute rows into `width`-second rows; `slots` counts the 15-minute buckets
     in `new_slots` (those that did not exist before this batch)."""
-    merged: dict[tuple[int, int], dict[str, Any]] = {}
+    merged: dict[tuple[int, int], tuple[int, Stats]] = {}
     for row in rows:
-        key = (row["device_id"], row["bucket"] // width * width)
-        slot = 1 if (row["device_id"], row["bucket"]) in new_slots else 0
+        device_id, bucket = row[0], row[1]
+        key = (device_id, bucket // width * width)
+        slot = 1 if (device_id, bucket) in new_slots else 0
+        stats: Stats = row[2:]
         into = merged.get(key)
-        if into is None:
-            merged[key] = {**row, "bucket": key[1], "slots": slot}
-            continue
-        into["slots"] += slot
-        for column in ADD_COLUMNS:
-            into[column] += row[column]
-        for column in MIN_COLUMNS:
-            into[column] = min(into[column], row[column])
-        for column in MAX_COLUMNS:
-            into[column] = max(into[column], row[column])
-    return list(merged.values())
+        merged[key] = (slot, stats) if into is None else (
+            into[0] + slot, merge_stats(into[1], stats))
+    return [(device_id, bucket, slots, *stats)
+            for (device_id, bucket), (slots, stats) in merged.items()]
 
 
 def cover(start: int, end: int, widths: tuple[int, ...] = (DAY_S, HOUR_S, QUARTER_HOUR_S)

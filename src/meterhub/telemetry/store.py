@@ -40,11 +40,13 @@ from meterhub.telemetry.periods import QUARTER_HOUR_S
 from meterhub.telemetry.rollup import (
     ADD_COLUMNS,
     COARSE_ADD_COLUMNS,
+    COARSE_COLUMNS,
     DAY_S,
     HIGH_COLUMNS,
     HOUR_S,
     LOW_COLUMNS,
-    Row,
+    ROLLUP_COLUMNS,
+    RollupRow,
     aggregate,
     bucket_of,
     coarsen,
@@ -64,6 +66,8 @@ COARSE: dict[int, Table] = {
     DAY_S: Rollup1d.__table__,  # type: ignore[dict-item]
 }
 KEYS = ("device_id", "bucket")
+READING_COLUMNS = ("device_id", "ts", "voltage", "current", "power", "energy", "frequency",
+                   "pf", "alarm", "seq")
 INT_COLUMNS = frozenset({"slots", "count", "energy_wh", "pf_count", "frequency_count"})
 DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
@@ -111,7 +115,6 @@ class WriteResult:
     rejected: int = 0
     events: int = 0
     new_devices: list[str] = field(default_factory=list)
-    stored_readings: list[Reading] = field(default_factory=list)
 
 
 class TelemetryStore:
@@ -177,13 +180,9 @@ class TelemetryStore:
         for reject in rejects:
             key = f"rejects_{reject.reason}"
             counts[key] = counts.get(key, 0) + 1
-        dialect.upsert_adding(
-            conn,
-            COUNTERS,
-            [{"name": k, "value": v} for k, v in sorted(counts.items()) if v],
-            ("name",),
-            ("value",),
-        )
+        dialect.upsert_adding(conn, COUNTERS, ("name", "value"),
+                              [(k, v) for k, v in sorted(counts.items()) if v], ("name",),
+                              ("value",))
 
     def forget(self) -> None:
         """Drop cached state (after a failed transaction whose effects are unknown)."""
@@ -255,8 +254,8 @@ class TelemetryStore:
         for reading in readings:
             by_device.setdefault(reading.serial, {})[reading.ts_ms] = reading
         result.duplicates += len(readings) - sum(len(v) for v in by_device.values())
-        rows: list[dict[str, Any]] = []
-        rollup_rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
+        rollup_rows: list[RollupRow] = []
         recompute: set[tuple[int, int]] = set()
         new_slots: set[tuple[int, int]] = set()  # 15-minute buckets this batch creates
         meta: list[dict[str, Any]] = []
@@ -276,10 +275,11 @@ class TelemetryStore:
                 recompute.update((state.id, bucket) for bucket in buckets)
             result.duplicates += len(older) - len(late)
             result.late += len(late)
-            rows.extend(_row(state.id, ts_ms, r) for ts_ms, r in fresh)
-            rows.extend(_row(state.id, ts_ms, r) for ts_ms, r in late)
-            result.stored_readings.extend(r for _, r in fresh)
-            result.stored_readings.extend(r for _, r in late)
+            device_id = state.id
+            rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
+                          r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in fresh])
+            rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
+                          r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in late])
             if fresh:
                 self._fold_fresh(state, fresh, rollup_rows, new_slots, events)
                 newest = fresh[-1][1]
@@ -312,7 +312,7 @@ class TelemetryStore:
                         }
                     )
         # Duplicates were filtered above (single writer); the ignore is a second guard.
-        dialect.insert_ignore(conn, READINGS, rows)
+        dialect.insert_ignore(conn, READINGS, READING_COLUMNS, rows)
         result.stored += len(rows)
         self._write_rollups(conn, rollup_rows, recompute, new_slots)
         if meta:
@@ -367,7 +367,7 @@ class TelemetryStore:
         self,
         state: DeviceState,
         fresh: list[tuple[int, Reading]],
-        rollup_rows: list[dict[str, Any]],
+        rollup_rows: list[RollupRow],
         new_slots: set[tuple[int, int]],
         events: list[dict[str, Any]],
     ) -> None:
@@ -375,8 +375,12 @@ class TelemetryStore:
         if state.last_ts is not None and state.last_energy is not None:
             prev = (state.last_ts / 1000, state.last_energy)
         _learn_interval(state, [ts for ts, _ in fresh])
-        aggs, counter_events = aggregate((_tuple(r) for _, r in fresh), prev)
-        rollup_rows.extend(agg.as_row(state.id, bucket) for bucket, agg in aggs.items())
+        aggs, counter_events = aggregate(
+            [(r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf)
+             for _, r in fresh], prev)
+        device_id = state.id
+        rollup_rows.extend([(device_id, bucket, *stats)
+                            for bucket, stats in aggs.items()])
         # In-order readings only move forward: every bucket after the last stored
         # reading's is new (coverage counts buckets with data).
         last_bucket = -1 if state.last_ts is None else bucket_of(state.last_ts / 1000)
@@ -416,24 +420,25 @@ class TelemetryStore:
         ts_ms, newest = fresh[-1]
         state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
 
-    def _write_rollups(self, conn: Connection, rows: list[dict[str, Any]],
+    def _write_rollups(self, conn: Connection, rows: list[RollupRow],
                        recompute: set[tuple[int, int]], new_slots: set[tuple[int, int]]
                        ) -> None:
         """15-minute rows are added (or recomputed from raw rows for late readings), and
         the hourly and daily rows follow: added from the same partial aggregates, or
         recomputed from the 15-minute table where a late reading landed."""
-        incremental = [r for r in rows if (r["device_id"], r["bucket"]) not in recompute]
-        dialect.upsert_adding(conn, ROLLUPS, incremental, KEYS, ADD_COLUMNS, LOW_COLUMNS,
-                              HIGH_COLUMNS)
+        incremental = [r for r in rows if (r[0], r[1]) not in recompute] if recompute \
+            else rows
+        dialect.upsert_adding(conn, ROLLUPS, ROLLUP_COLUMNS, incremental, KEYS, ADD_COLUMNS,
+                              LOW_COLUMNS, HIGH_COLUMNS)
         for device_id, bucket in sorted(recompute):
             self._recompute_bucket(conn, device_id, bucket)
         for width, table in COARSE.items():
             redo = {(d, b // width * width) for d, b in recompute}
-            dialect.upsert_adding(
-                conn, table,
-                [r for r in coarsen(incremental, width, new_slots)
-                 if (r["device_id"], r["bucket"]) not in redo],
-                KEYS, COARSE_ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS)
+            coarse = coarsen(incremental, width, new_slots)
+            if redo:
+                coarse = [r for r in coarse if (r[0], r[1]) not in redo]
+            dialect.upsert_adding(conn, table, COARSE_COLUMNS, coarse, KEYS,
+                                  COARSE_ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS)
             for device_id, bucket in sorted(redo):
                 self._recompute_coarse(conn, table, width, device_id, bucket)
 
@@ -481,8 +486,9 @@ class TelemetryStore:
         dialect.upsert_replacing(
             conn,
             ROLLUPS,
-            [a.as_row(device_id, b) for b, a in aggs.items()],
-            ("device_id", "bucket"),
+            [dict(zip(ROLLUP_COLUMNS, (device_id, b, *stats), strict=True))
+             for b, stats in aggs.items()],
+            KEYS,
         )
 
     # -- statuses, sweeps, dead letters, acks ----------------------------------------
@@ -577,25 +583,6 @@ class TelemetryStore:
                     status="acked" if ack.ok else "failed", error=ack.error, answered_at=utcnow()
                 )
             )
-
-
-def _tuple(r: Reading) -> Row:
-    return (r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf)
-
-
-def _row(device_id: int, ts_ms: int, r: Reading) -> dict[str, Any]:
-    return {
-        "device_id": device_id,
-        "ts": ts_ms,
-        "voltage": r.voltage,
-        "current": r.current,
-        "power": r.power,
-        "energy": r.energy,
-        "frequency": r.frequency,
-        "pf": r.pf,
-        "alarm": r.alarm,
-        "seq": r.seq,
-    }
 
 
 def _event(device_id: int, kind: str, detail: dict[str, Any]) -> dict[str, Any]:

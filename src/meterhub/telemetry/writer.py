@@ -58,11 +58,8 @@ class WriterStats:
 class Writer:
     """Owns the TelemetryStore; call `submit` from any thread."""
 
-    def __init__(
-        self, store: TelemetryStore, on_stored: Callable[[WriteResult], None] | None = None
-    ) -> None:
+    def __init__(self, store: TelemetryStore) -> None:
         self.store = store
-        self.on_stored = on_stored
         self.stats = WriterStats()
         self._queue: queue.Queue[WorkItem | None] = queue.Queue(MAX_QUEUE_ITEMS)
         self._thread = threading.Thread(target=self._run, name="meterhub-writer", daemon=True)
@@ -172,11 +169,6 @@ class Writer:
                     item.on_done()
                 except Exception:
                     log.exception("acknowledging a message failed")
-        if self.on_stored is not None:
-            try:
-                self.on_stored(result)
-            except Exception:
-                log.exception("on_stored hook failed")
 
     def _dead_letter(self, item: WorkItem, exc: Exception) -> WriteResult | None:
         """Store the message that cannot be stored as a reject; None if that fails too."""
