@@ -141,6 +141,7 @@ class TelemetryStore:
             serials = {r.serial for r in batch.readings}
             serials |= {s.serial for s in batch.statuses if s.serial}
             refused: set[str] = set()
+            self._load_states(conn, [x for x in serials if x not in self.devices])
             for serial in serials:
                 state = self._state(conn, serial, result, events)
                 if state is None:
@@ -189,55 +190,67 @@ class TelemetryStore:
         self.devices.clear()
 
     # -- devices ---------------------------------------------------------------------
+    def _load_states(self, conn: Connection, serials: list[str]) -> None:
+        """Cache the states of the known devices among `serials` with two queries (not
+        two per device: after a restart every device is new to the cache at once)."""
+        for start in range(0, len(serials), 500):
+            chunk = serials[start:start + 500]
+            found = {row.id: row for row in conn.execute(
+                select(DEVICES.c.id, DEVICES.c.serial_number, DEVICES.c.status,
+                       DEVICES.c.online, DEVICES.c.reading_interval_s,
+                       DEVICES.c.firmware_version, DEVICES.c.ip_address)
+                .where(DEVICES.c.serial_number.in_(chunk)))}
+            if not found:
+                continue
+            newest = (select(func.max(READINGS.c.ts)).where(READINGS.c.device_id == DEVICES.c.id)
+                      .correlate(DEVICES).scalar_subquery())
+            latest = select(DEVICES.c.id, newest.label("ts")).where(
+                DEVICES.c.id.in_(list(found))).subquery()
+            last = {row.device_id: row for row in conn.execute(
+                select(READINGS.c.device_id, READINGS.c.ts, READINGS.c.energy, READINGS.c.seq)
+                .join(latest, (READINGS.c.device_id == latest.c.id)
+                      & (READINGS.c.ts == latest.c.ts)))}
+            for device_id, row in found.items():
+                state = DeviceState(
+                    id=device_id, status=row.status, online=row.online,
+                    interval_s=row.reading_interval_s, firmware=row.firmware_version,
+                    ip_address=row.ip_address)
+                reading = last.get(device_id)
+                if reading is not None:
+                    state.last_ts, state.last_energy = reading.ts, reading.energy
+                    state.last_seq = reading.seq
+                self.devices[row.serial_number] = state
+
     def _state(
         self, conn: Connection, serial: str, result: WriteResult, events: list[dict[str, Any]]
     ) -> DeviceState | None:
-        """The device's state; a new serial becomes a pending device, unless too many are
-        pending already (None: its data is refused, as a dead letter)."""
+        """The device's state (cached, see `_load_states`); a new serial becomes a pending
+        device, unless too many are pending already (None: its data is refused, as a
+        dead letter)."""
         cached = self.devices.get(serial)
         if cached is not None:
             return cached  # mutated in place: write() forgets all state if it fails
-        row = conn.execute(
-            select(
-                DEVICES.c.id, DEVICES.c.status, DEVICES.c.online, DEVICES.c.reading_interval_s,
-                DEVICES.c.firmware_version, DEVICES.c.ip_address,
-            ).where(DEVICES.c.serial_number == serial)
-        ).first()
-        if row is None:
-            pending = conn.execute(select(func.count()).select_from(DEVICES).where(
-                DEVICES.c.status == DEVICE_PENDING)).scalar() or 0
-            if pending >= MAX_PENDING_DEVICES:
-                return None
-            now = utcnow()
-            device_id = conn.execute(
-                insert(DEVICES)
-                .values(
-                    serial_number=serial,
-                    status=DEVICE_PENDING,
-                    online=False,
-                    reading_interval_s=10,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(DEVICES.c.id)
-            ).scalar_one()
-            result.new_devices.append(serial)
-            events.append(_event(device_id, "pending", {"reason": "unknown serial published"}))
-            log.info("new device %s is pending approval", serial)
-            return DeviceState(id=device_id, status=DEVICE_PENDING, online=False, interval_s=10)
-        state = DeviceState(
-            id=row.id, status=row.status, online=row.online, interval_s=row.reading_interval_s,
-            firmware=row.firmware_version, ip_address=row.ip_address,
-        )
-        last = conn.execute(
-            select(READINGS.c.ts, READINGS.c.energy, READINGS.c.seq)
-            .where(READINGS.c.device_id == row.id)
-            .order_by(READINGS.c.ts.desc())
-            .limit(1)
-        ).first()
-        if last is not None:
-            state.last_ts, state.last_energy, state.last_seq = last.ts, last.energy, last.seq
-        return state
+        pending = conn.execute(select(func.count()).select_from(DEVICES).where(
+            DEVICES.c.status == DEVICE_PENDING)).scalar() or 0
+        if pending >= MAX_PENDING_DEVICES:
+            return None
+        now = utcnow()
+        device_id = conn.execute(
+            insert(DEVICES)
+            .values(
+                serial_number=serial,
+                status=DEVICE_PENDING,
+                online=False,
+                reading_interval_s=10,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(DEVICES.c.id)
+        ).scalar_one()
+        result.new_devices.append(serial)
+        events.append(_event(device_id, "pending", {"reason": "unknown serial published"}))
+        log.info("new device %s is pending approval", serial)
+        return DeviceState(id=device_id, status=DEVICE_PENDING, online=False, interval_s=10)
 
     # -- readings and rollups --------------------------------------------------------
     def _write_readings(
