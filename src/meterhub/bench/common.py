@@ -231,12 +231,12 @@ def meterhub_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "meterhub", *args]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds so far of a process and its live descendants (ingest's
-    writer is a child of its receiver); 0 when it is gone."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds so far of a process and (unless `children` is False) its
+    live descendants (ingest's writer is a child of its receiver); 0 when it is gone."""
     try:
         root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
+        tree = [root, *root.children(recursive=True)] if children else [root]
     except psutil.Error:
         return 0.0
     total = 0.0

@@ -49,12 +49,13 @@ class Sizes:
     embedded_per_meter: int
     publishers: int
     timeout: float
+    rounds: int  # trials per consumer; the best counts (for ingest and baseline alike)
 
 
 SIZES: dict[Size, Sizes] = {
-    "tiny": Sizes(10, 20, 40, 10, 10, 10, 2, 40),
-    "quick": Sizes(1000, 30, 100, 50, 200, 20, 2, 60),
-    "full": Sizes(1000, 200, 500, 50, 500, 40, 2, 180),
+    "tiny": Sizes(10, 20, 40, 10, 10, 10, 2, 40, 1),
+    "quick": Sizes(1000, 30, 100, 50, 200, 20, 2, 60, 1),
+    "full": Sizes(1000, 200, 500, 50, 500, 40, 2, 180, 2),
 }
 
 
@@ -67,6 +68,7 @@ class Trial:
     publish_msgs_per_s: float | None
     broker_cpu_pct: float | None = None
     lost: int | None = None
+    receiver_cpu_pct: float | None = None  # ingest's MQTT receiver alone (writer = the rest)
 
     @property
     def rate(self) -> float:
@@ -119,7 +121,7 @@ def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[m
     with procs.ingest_process(f"mqtt://{host}:{port}", db, workdir) as proc:
         probes = procs.wait_ingest_ready(host, port, db, proc)
         with procs.publishers(the_plans, timeout) as group:
-            cpu0 = cpu_seconds(proc.pid)
+            cpu0, own0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, children=False)
             broker0 = cpu_seconds(broker_pid) if broker_pid else 0.0
             t0 = group.start()
             target = probes + readings
@@ -130,6 +132,7 @@ def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[m
                 time.sleep(0.05)
             span = time.time() - t0
             cpu_s = cpu_seconds(proc.pid) - cpu0
+            own_s = cpu_seconds(proc.pid, children=False) - own0
             broker_s = (cpu_seconds(broker_pid) - broker0) if broker_pid else None
             pub_rate = group.rate()
         stored = procs.rows_of_others(db)
@@ -138,7 +141,8 @@ def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[m
         raise RuntimeError(f"ingest refused {rejected} messages (see the ingest_rejects table "
                            f"in {db})")
     return Trial(readings, stored, span, 100 * cpu_s / span, pub_rate,
-                 None if broker_s is None else 100 * broker_s / span, lost=readings - stored)
+                 None if broker_s is None else 100 * broker_s / span, lost=readings - stored,
+                 receiver_cpu_pct=100 * own_s / span)
 
 
 @contextlib.contextmanager
@@ -160,17 +164,20 @@ def run(size: Size, workdir: Path) -> CaseResult:
     trials: dict[str, Trial] = {}
     for kind, per_meter, batch in (("single", s.single_per_meter, 1),
                                    ("batch", s.batch_per_meter, s.batch)):
-        for consumer in ("bare", "ingest"):
-            with own_mosquitto(workdir) as broker:
-                the_plans = plans(broker.host, broker.port, serials, per_meter, batch,
-                                  s.publishers)
-                if consumer == "bare":
-                    trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
-                                       s.timeout)
-                else:
-                    trial = ingest_trial(broker.host, broker.port, broker.pid, the_plans,
-                                         s.timeout, workdir, f"ingest-{kind}")
-            trials[f"{consumer}_{kind}"] = trial
+        for n in range(s.rounds):  # alternating, so that both meet the same noise
+            for consumer in ("bare", "ingest"):
+                with own_mosquitto(workdir) as broker:
+                    the_plans = plans(broker.host, broker.port, serials, per_meter, batch,
+                                      s.publishers)
+                    if consumer == "bare":
+                        trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
+                                           s.timeout)
+                    else:
+                        trial = ingest_trial(broker.host, broker.port, broker.pid, the_plans,
+                                             s.timeout, workdir, f"ingest-{kind}-{n}")
+                key = f"{consumer}_{kind}"
+                if key not in trials or trial.rate > trials[key].rate:
+                    trials[key] = trial
     embedded_serials = serials[: s.embedded_meters]
     with embedded_broker(workdir) as (host, port, pid):
         emb = ingest_trial(host, port, pid,
@@ -186,7 +193,10 @@ def run(size: Size, workdir: Path) -> CaseResult:
     result.add("ingest_vs_baseline", r2(ing_s.rate / bare_s.rate if bare_s.rate else None),
                "ingest / baseline (single)")
     result.add("ingest_lost", ing_s.lost, "lost (single)")
-    result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest process CPU (single)", "%")
+    result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest CPU, receiver + writer (single)",
+               "%")
+    result.add("ingest_receiver_cpu_pct", r1(ing_s.receiver_cpu_pct),
+               "  of which the MQTT receiver", "%")
     result.add("ingest_baseline_cpu_pct", r1(bare_s.cpu_pct), "baseline CPU (single)", "%")
     result.add("ingest_broker_cpu_pct", r1(ing_s.broker_cpu_pct),
                "Mosquitto CPU during ingest (single)", "%")
@@ -199,7 +209,10 @@ def run(size: Size, workdir: Path) -> CaseResult:
     result.add("ingest_batch_vs_baseline",
                r2(ing_b.rate / bare_b.rate if bare_b.rate else None), "ingest / baseline (batch)")
     result.add("ingest_batch_lost", ing_b.lost, "lost (batch)")
-    result.add("ingest_batch_cpu_pct", r1(ing_b.cpu_pct), "ingest process CPU (batch)", "%")
+    result.add("ingest_batch_cpu_pct", r1(ing_b.cpu_pct), "ingest CPU, receiver + writer "
+               "(batch)", "%")
+    result.add("ingest_batch_receiver_cpu_pct", r1(ing_b.receiver_cpu_pct),
+               "  of which the MQTT receiver", "%")
     result.add("embedded_readings_per_s", round(emb.rate), "ingest via embedded amqtt, "
                "single", "readings/s")
     result.add("embedded_lost", emb.lost, "lost (embedded)")
@@ -208,5 +221,5 @@ def run(size: Size, workdir: Path) -> CaseResult:
     result.add("ingest_batch_readings", ing_b.readings, "readings published (batch)")
     result.note(f"{len(serials)} meters, {s.publishers} publisher processes (raw-socket "
                 "MQTT, QoS 1, window 1,000); publishers, Mosquitto and the consumer share "
-                "this machine's cores")
+                f"this machine's cores; best of {s.rounds} alternating trial(s) per consumer")
     return result
