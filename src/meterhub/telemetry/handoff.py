@@ -79,6 +79,11 @@ class WriterProcess:
             self._threads.append(thread)
 
     @property
+    def pid(self) -> int | None:
+        """The writer process's id (None before `start`)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def uncommitted(self) -> int:
         return self._uncommitted
 

@@ -42,6 +42,7 @@ class MqttIngest:
         self.target = target
         self.handoff = WriterProcess(database_url, self._ack_committed)
         self.failed = self.handoff.failed
+        self._stopping = False
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
         self.received = 0
@@ -75,6 +76,7 @@ class MqttIngest:
     def stop(self, drain_timeout: float = 5.0) -> None:
         """Store and acknowledge what is in hand (briefly), then disconnect; anything not
         acknowledged by then is redelivered by the broker at the next start."""
+        self._stopping = True  # from now on messages are left to the broker
         self.handoff.drain(drain_timeout)
         self.client.disconnect()
         self.client.loop_stop()
@@ -111,6 +113,8 @@ class MqttIngest:
             self._was_down_logged = True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._stopping:
+            return  # left unacknowledged: the broker redelivers it at the next start
         self.received += 1
         # Not taken (the writer is gone or stopping): left unacknowledged, redelivered.
         self.handoff.put(msg.topic, bytes(msg.payload),

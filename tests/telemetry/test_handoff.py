@@ -1,0 +1,73 @@
+"""The receiver's hand-off to the writer process, with a real writer child: every message
+handed over is stored, and its key comes back exactly once, after the commit; a writer
+that dies is noticed and nothing more is taken."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import orjson
+import psutil
+from sqlalchemy import text
+
+from meterhub.telemetry import handoff
+from meterhub.telemetry.handoff import AckKey, WriterProcess
+
+T0 = 1_790_000_000
+
+
+def payload(serial: str, seq: int) -> bytes:
+    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": T0 + seq * 10,
+                         "voltage": 230.0, "current": 1.0, "power": 230.0,
+                         "energy": 1 + seq / 1000})
+
+
+def stored(ctx: Any) -> int:
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM readings")).scalar() or 0)
+
+
+def test_every_key_comes_back_once_after_its_commit(ctx: Any) -> None:
+    committed: list[AckKey] = []
+    seen_in_db: list[int] = []
+    lock = threading.Lock()
+
+    def on_committed(keys: list[AckKey]) -> None:
+        with lock:
+            committed.extend(keys)
+        seen_in_db.append(stored(ctx))  # the rows are visible when the keys come back
+
+    writer = WriterProcess(ctx.settings.database_url, on_committed)
+    writer.start()
+    try:
+        total = 2 * handoff.CHUNK_MAX + 123
+        for n in range(total):
+            assert writer.put(f"meter/HO-{n % 7}/data", payload(f"HO-{n % 7}", n), (1, n))
+        assert writer.put("meter/HO-0/status", b"", None)  # a QoS 0 message: no key
+        assert writer.drain(30)
+    finally:
+        writer.stop()
+    assert sorted(k[1] for k in committed if k is not None) == list(range(total))
+    assert committed.count(None) == 1
+    assert stored(ctx) == total
+    assert writer.committed == total + 1 and writer.uncommitted == 0
+    assert seen_in_db[-1] == total and all(a <= b for a, b in zip(seen_in_db, seen_in_db[1:]))
+
+
+def test_a_dead_writer_is_noticed_and_nothing_more_is_taken(ctx: Any) -> None:
+    writer = WriterProcess(ctx.settings.database_url, lambda keys: None)
+    writer.start()
+    try:
+        assert writer.put("meter/HO-1/data", payload("HO-1", 1), (1, 1))
+        assert writer.drain(30)
+        assert writer.pid is not None
+        psutil.Process(writer.pid).kill()
+        deadline = time.monotonic() + 10
+        while not writer.failed.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer.failed.is_set()
+        assert not writer.put("meter/HO-1/data", payload("HO-1", 2), (1, 2))
+    finally:
+        writer.stop()
