@@ -36,7 +36,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 
 import orjson
 
@@ -118,6 +118,7 @@ RANGES: Final[dict[str, tuple[float, float, str]]] = {
 }
 """PZEM-004T v3 (100 A model) measuring ranges, inclusive: field -> (low, high, unit)."""
 
+_T = TypeVar("_T")
 _KINDS: Final[dict[str, TopicKind]] = {"data": "data", "status": "status", "control": "control"}
 _SERIAL_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SERIAL_RULE: Final = "1-64 characters from A-Z a-z 0-9 . _ : -"
@@ -229,10 +230,7 @@ def parse_topic(topic: str) -> tuple[str, TopicKind]:
     parsed = _topic_memo.get(topic)
     if parsed is None:
         parsed = _split_topic(topic)
-        if len(topic) <= 128:  # bounded memo: a few MB at most
-            if len(_topic_memo) >= _TOPIC_MEMO_MAX:
-                _topic_memo.clear()
-            _topic_memo[topic] = parsed
+        _remember(_topic_memo, topic, parsed)
     return parsed
 
 
@@ -255,6 +253,14 @@ def _split_topic(topic: str) -> tuple[str, TopicKind]:
     )
 
 
+def _remember(memo: dict[str, _T], topic: str, value: _T) -> None:
+    """Keep a topic's parse in a bounded memo: a few MB at most, emptied when full."""
+    if len(topic) <= 128:
+        if len(memo) >= _TOPIC_MEMO_MAX:
+            memo.clear()
+        memo[topic] = value
+
+
 def is_valid_serial(value: str) -> bool:
     """True when ``value`` is an acceptable device serial (1-64 of ``A-Za-z0-9._:-``)."""
     if len(value) > MAX_SERIAL_LEN:
@@ -273,9 +279,10 @@ _serial_memo: dict[str, bool] = {}  # caches of pure functions: no state leaks o
 _TOPIC_MEMO_MAX: Final = 65536
 _topic_memo: dict[str, tuple[str, TopicKind]] = {}
 _data_topics: dict[str, tuple[str, str | None]] = {}
-"""Data topic -> (its id, the id when it is a valid serial); bounded like _topic_memo."""
+"""Data topic -> (its id, the id when it is a valid serial)."""
 _fromisoformat: Final = datetime.fromisoformat  # bound once: the fast path runs per reading
 _isfinite: Final = math.isfinite
+_new_object: Final = object.__new__
 
 
 # ---------------------------------------------------------------------------- data
@@ -305,10 +312,7 @@ def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: fl
             reject = _msg_reject("bad_topic", detail, topic, raw, received_at)
             return Decoded(device_id, [], [reject])
         known = (device_id, device_id if is_valid_serial(device_id) else None)
-        if len(topic) <= 128:
-            if len(_data_topics) >= _TOPIC_MEMO_MAX:
-                _data_topics.clear()
-            _data_topics[topic] = known
+        _remember(_data_topics, topic, known)
     device_id, base_serial = known
     obj = _load_object(topic, raw, received_at)
     if isinstance(obj, Reject):
@@ -394,9 +398,7 @@ def _decode_batch(
                         None,
                         f"readings[{index}] must be an object, got {_describe(item)}",
                     )
-                reading = _reading(
-                    item, base_serial, device_id, received_at, False, env_fw, env_ip
-                )
+                reading = _reading(item, base_serial, device_id, received_at, False, env_fw, env_ip)
             except _Invalid as exc:
                 serial = _known_serial(item, base_serial) if type(item) is dict else base_serial
                 rejects.append(
@@ -427,22 +429,18 @@ def _fast_reading(
 ) -> Reading | None:
     """What _reading returns for a well-formed reading; None for anything else.
 
-    Only floats (not ints) for the measurements, a serial already seen valid, an ISO
-    time or a number: the shapes the firmware sends. None is never a verdict, only
+    Takes the shapes the firmware sends: float measurements (ints go to _reading), a
+    serial already seen valid, an ISO time or a number. None is never a verdict, only
     "ask _reading". The ranges are RANGES written out (a global lookup per field costs).
     """
-    get = obj.get
-    serial = get("serial_number")
-    if serial is None:
-        if base_serial is None:
-            return None
-        serial = base_serial
-    elif type(serial) is not str or _serial_memo.get(serial) is not True:
+    try:
+        voltage = obj["voltage"]
+        current = obj["current"]
+        power = obj["power"]
+        energy = obj["energy"]
+    except KeyError:
         return None
-    voltage = get("voltage")
-    current = get("current")
-    power = get("power")
-    energy = get("energy")
+    get = obj.get
     frequency = get("frequency")
     pf = get("pf")
     alarm = get("alarm")
@@ -461,6 +459,13 @@ def _fast_reading(
         and (alarm is None or alarm is True or alarm is False)
         and (seq is None or (type(seq) is int and 0 <= seq <= MAX_SEQ))
     ):
+        return None
+    serial = get("serial_number")
+    if serial is None:
+        if base_serial is None:
+            return None
+        serial = base_serial
+    elif type(serial) is not str or _serial_memo.get(serial) is not True:
         return None
     fw = get("firmware_version")
     if fw is None:
@@ -499,9 +504,7 @@ def _fast_reading(
                     device_ts /= 1000.0
                 # The C++ firmware's uptime counter is no clock (see the module doc).
                 clock = not legacy or (
-                    received_at - LEGACY_MAX_AGE_S
-                    <= device_ts
-                    <= received_at + FUTURE_TOLERANCE_S
+                    received_at - LEGACY_MAX_AGE_S <= device_ts <= received_at + FUTURE_TOLERANCE_S
                 )
             else:
                 return None
@@ -512,9 +515,25 @@ def _fast_reading(
                 return None
             ts = device_ts
             from_device = True
-    return Reading(
-        serial, ts, from_device, voltage, current, power, energy, frequency, pf, alarm, seq, fw, ip
-    )
+
+    # Filling the slots here costs half of Reading(...): in CPython 3.11 a class call with a
+    # Python __init__ is not inlined. Reading has no __post_init__; the tests compare the
+    # two paths field by field.
+    reading: Reading = _new_object(Reading)
+    reading.serial = serial
+    reading.ts = ts
+    reading.ts_from_device = from_device
+    reading.voltage = voltage
+    reading.current = current
+    reading.power = power
+    reading.energy = energy
+    reading.frequency = frequency
+    reading.pf = pf
+    reading.alarm = alarm
+    reading.seq = seq
+    reading.firmware_version = fw
+    reading.ip_address = ip
+    return reading
 
 
 def _spread_untimed(readings: list[Reading]) -> None:
