@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from meterhub.telemetry.periods import (
     Bucket,
     Period,
+    PeriodGrid,
     check_quarter_hour_boundary,
     coverage,
     expected_readings,
@@ -20,6 +21,7 @@ from meterhub.telemetry.periods import (
     local_day_range,
     local_midnight,
     period_buckets,
+    period_grid,
     period_start,
     quarter_hour_floor,
 )
@@ -268,6 +270,36 @@ def test_buckets_tile_the_range(zone: str, period: Period, start: datetime, hour
     clipped = period_buckets(start, end, period, tz, clip=True)
     assert clipped[0].start_ts == start.timestamp() and clipped[-1].end_ts == end.timestamp()
     assert sum(b.seconds for b in clipped) == pytest.approx(end.timestamp() - start.timestamp())
+
+
+# ----------------------------------------------------------------- period grids
+
+
+def grid_of(buckets: list[Bucket]) -> PeriodGrid:
+    bounds = (*(int(b.start_ts) for b in buckets), int(buckets[-1].end_ts)) if buckets else ()
+    return PeriodGrid(bounds, tuple(b.start.isoformat() for b in buckets),
+                      tuple(b.end.isoformat() for b in buckets))
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kathmandu", "America/Santiago",
+                                  "America/Havana", "Pacific/Apia", "UTC"])
+@pytest.mark.parametrize("period", ["day", "week", "month", "year"])
+def test_period_grid_is_period_buckets_as_plain_data(zone: str, period: Period) -> None:
+    start, end = utc(2011, 3, 1, 7, 30), utc(2012, 11, 2, 5)
+    grid = period_grid(start, end, period, zone)
+    assert grid == grid_of(period_buckets(start, end, period, zone))
+    assert len(grid) == len(grid.bounds) - 1
+    assert period_grid(start.timestamp(), end.timestamp(), period, ZoneInfo(zone)) is grid
+
+
+def test_period_grid_of_long_and_empty_ranges() -> None:
+    start, end = utc(1990, 1, 1, 12), utc(2019, 12, 31, 12)  # too long to cache
+    grid = period_grid(start, end, "month", BERLIN)
+    assert grid == grid_of(period_buckets(start, end, "month", BERLIN)) and len(grid) == 360
+    assert period_grid(start, end, "month", BERLIN) is not grid
+    assert period_grid(end, start, "day", BERLIN) == PeriodGrid((), (), ())
+    with pytest.raises(ValueError, match="unknown time zone"):
+        period_grid(start, end, "day", "Mars/Olympus")
 
 
 # ----------------------------------------------------------------- coverage

@@ -53,6 +53,7 @@ from meterhub.web.app import build_context, create_app
 
 DATA_VERSION = "q1"
 ZONE = "Europe/Berlin"
+SPLIT_ZONE = "Asia/Kolkata"
 YEAR_SERIAL = "BQYEAR0001"
 TARGETS = [
     Target("summary_year_ms", 20, False),
@@ -207,6 +208,11 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
                                                  zone, now),
                 "summary_year_monthly": lambda: _summary(conn, dev_id, year_from, year_to,
                                                          "month", zone, now),
+                "summary_year_weekly": lambda: _summary(conn, dev_id, year_from, year_to,
+                                                        "week", zone, now),
+                # +05:30: local midnights split UTC hours, so 15-minute rows are read too
+                "summary_year_kolkata": lambda: _summary(conn, dev_id, year_from, year_to,
+                                                         "day", ZoneInfo(SPLIT_ZONE), now),
                 "chart_year": lambda: queries.series(conn, dev_id, start_ms, end_ms, 2000),
                 "chart_day_raw": lambda: queries.series(conn, dev_id, day_ms, end_ms, 10000),
                 "stats_1000_devices_queries": lambda: _stats_queries(conn, fleet_ids, zone),
@@ -251,6 +257,8 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
     for key, label in (
         ("summary_year", f"daily summary, {span} ({meta['days']} local days)"),
         ("summary_year_monthly", f"monthly summary, {span}"),
+        ("summary_year_weekly", f"weekly summary, {span}"),
+        ("summary_year_kolkata", f"daily summary, {span}, in {SPLIT_ZONE}"),
         ("chart_year", f"chart, {span} at 2,000 points ({points_year} buckets)"),
         ("chart_day_raw", f"chart, a day raw ({points_day} points)"),
         ("stats_1000_devices", f"dashboard stats, {s.fleet} devices (route function)"),

@@ -52,7 +52,7 @@ class WriterProcess:
         self.on_committed = on_committed
         self.failed = threading.Event()  # the writer process is gone
         self.committed = 0  # messages stored (and handed to on_committed)
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._messages: list[Message] = []
         self._keys: list[AckKey] = []
         self._uncommitted = 0

@@ -10,13 +10,16 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Table, func, literal, select
 from sqlalchemy.engine import Connection
 
+from meterhub.db import dialect
 from meterhub.db.models import IngestCounter
-from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_buckets
+from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_grid
 from meterhub.telemetry.rollup import cover
 from meterhub.telemetry.store import COARSE, COUNTERS, DEVICES, READINGS, ROLLUPS
 
@@ -122,60 +125,71 @@ def summary(conn: Connection, device_id: int, start: datetime, end: datetime, pe
             zone: tzinfo, now: datetime) -> tuple[float, list[dict[str, Any]]]:
     """Energy and power figures per calendar period of `zone` meeting [start, end).
 
-    Each period is cut into daily, hourly and 15-minute rollup pieces (`rollup.cover`;
-    local boundaries are quarter-hours in every zone) and summed in SQL."""
-    buckets = period_buckets(start, end, period, zone)
-    if not buckets:
-        return 0.0, []
-    acc = period_sums(conn, [device_id], [(int(b.start_ts), int(b.end_ts)) for b in buckets])
+    The periods come from `period_grid` (cached: zoneinfo is slow for a year of days), their
+    figures from `period_sums` (rollups, exact in every zone)."""
+    grid = period_grid(start, end, period, zone)
+    acc = period_sums(conn, [device_id], grid.bounds)
+    bounds, now_ts = grid.bounds, now.timestamp()
     out = []
     total_wh = 0
-    for b, a in zip(buckets, acc, strict=True):
+    for i, a in enumerate(acc):
         total_wh += a.wh
-        out.append({"start": b.start.isoformat(), "end": b.end.isoformat(),
+        out.append({"start": grid.starts[i], "end": grid.ends[i],
                     "energy_kwh": a.wh / 1000,
                     "avg_power_w": a.power_sum / a.count if a.count else None,
                     "max_power_w": a.power_max, "min_voltage": a.v_min,
                     "max_voltage": a.v_max, "readings": a.count,
                     # Share of the period's elapsed quarter-hours that hold data: robust
                     # to a device whose reading interval changed over time.
-                    "coverage": round(coverage(a.slots, b.start, b.end, QUARTER_HOUR_S,
-                                               now), 4)})
+                    "coverage": round(coverage(a.slots, bounds[i], bounds[i + 1],
+                                               QUARTER_HOUR_S, now_ts), 4)})
     return total_wh / 1000, out
 
 
 ROLLUP_TABLES = {QUARTER_HOUR_S: ROLLUPS, **COARSE}
+FIGURES = (("sum(r.count)", int), ("sum(r.energy_wh)", int), ("sum(r.power_sum)", float),
+           ("max(r.power_max)", float), ("min(r.voltage_min)", float),
+           ("max(r.voltage_max)", float))
+"""What `_Acc.merge` takes, in its order; the slots follow (they differ per width)."""
+PIECES_CACHE_SIZE = 32
+PIECES_CACHE_MAX_PERIODS = 800  # a year of days is 10 to 35 kB of SQL text
 
 
-def period_sums(conn: Connection, device_ids: Sequence[int], periods: list[tuple[int, int]]
+def period_sums(conn: Connection, device_ids: Sequence[int], bounds: Sequence[int]
                 ) -> list[_Acc]:
-    """Aggregates of `device_ids` over each [lo, hi) of `periods` (epoch s, quarter-hour
-    aligned), from the coarsest rollups that fit: one query per rollup table."""
-    acc = [_Acc() for _ in periods]
-    if not device_ids:
+    """Aggregates of `device_ids` over each period [bounds[i], bounds[i + 1]) (epoch s,
+    quarter-hour aligned), from the coarsest rollups that fit (`rollup.cover`): one
+    statement per rollup width, one index range scan per piece (`aggregate_ranges`)."""
+    acc = [_Acc() for _ in range(len(bounds) - 1)]
+    if not device_ids or not acc:
         return acc
-    pieces: dict[int, list[tuple[int, int, int]]] = {}
-    for idx, (lo, hi) in enumerate(periods):
-        for width, piece_lo, piece_hi in cover(lo, hi):
-            pieces.setdefault(width, []).append((idx, piece_lo, piece_hi))
-    for width, parts in pieces.items():
-        table = ROLLUP_TABLES[width].name
-        slots = "count(*)" if width == QUARTER_HOUR_S else "sum(r.slots)"
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        row = f"({mark}, {mark}, {mark})"
-        params = [value for part in parts for value in part]
-        ids = ", ".join(str(int(d)) for d in device_ids)
-        # Identifiers and ids are ours (ints, table names); times go in as parameters,
-        # straight to the driver (text() would spend longer parsing them than SQL runs).
-        sql = (f"WITH p(idx, lo, hi) AS (VALUES {', '.join([row] * len(parts))}) "  # noqa: S608
-               f"SELECT p.idx, sum(r.count), sum(r.energy_wh), sum(r.power_sum), "
-               f"max(r.power_max), min(r.voltage_min), max(r.voltage_max), {slots} "
-               f"FROM p JOIN {table} r ON r.device_id IN ({ids}) AND r.bucket >= p.lo "
-               f"AND r.bucket < p.hi GROUP BY p.idx")
-        for idx, *figures in conn.exec_driver_sql(sql, tuple(params)):
-            if figures[0]:
-                acc[idx].merge(*figures)
+    where = f"r.device_id IN ({', '.join(str(int(d)) for d in device_ids)})"
+    for width, pieces in _pieces(tuple(bounds)):
+        # 15-minute rows are the slots; the coarser rollups count theirs in `slots`
+        figures = (*FIGURES, ("count(*)" if width == QUARTER_HOUR_S else "sum(r.slots)", int))
+        for idx, *values in dialect.aggregate_ranges(conn, ROLLUP_TABLES[width].name,
+                                                     figures, where, pieces):
+            acc[idx].merge(*values)
     return acc
+
+
+def _pieces(bounds: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    """Per rollup width, the `cover` pieces of all periods as SQL VALUES rows (period
+    index, lo, hi); cached for all but huge ranges (a year of days takes a millisecond)."""
+    if len(bounds) > PIECES_CACHE_MAX_PERIODS:
+        return _build_pieces(bounds)
+    return _cached_pieces(bounds)
+
+
+def _build_pieces(bounds: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    pieces: dict[int, list[str]] = {}
+    for idx, (start, end) in enumerate(pairwise(bounds)):
+        for width, lo, hi in cover(start, end):
+            pieces.setdefault(width, []).append(f"({idx}, {lo}, {hi})")
+    return tuple((width, ", ".join(rows)) for width, rows in pieces.items())
+
+
+_cached_pieces = lru_cache(maxsize=PIECES_CACHE_SIZE)(_build_pieces)
 
 
 @dataclass(slots=True)
