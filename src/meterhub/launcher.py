@@ -9,26 +9,34 @@ in this process. `web`: the web app alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from meterhub import logs
-from meterhub.broker.embedded import EmbeddedBroker
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
 from meterhub.children import die_with_parent, ingest_command
-from meterhub.cli.common import database, fail
 from meterhub.config import Settings
+from meterhub.db.engine import make_engine, make_sessionmaker
+from meterhub.db.migrate import upgrade
 from meterhub.services import users
 from meterhub.web.app import build_context, create_app
+
+if TYPE_CHECKING:
+    from meterhub.broker.embedded import EmbeddedBroker
 
 log = logging.getLogger("meterhub")
 INGEST_RESTART_MIN_S = 1.0
@@ -79,6 +87,28 @@ class Supervisor:
                 process.kill()
 
 
+def _fail(message: str) -> NoReturn:
+    """One clear line on stderr, exit code 1 (the server is not the command line here)."""
+    sys.exit(f"error: {message}")
+
+
+@contextlib.contextmanager
+def _database(cfg: Settings) -> Iterator[Session]:
+    """A committed-on-success session (migrated first: a cheap check when the command line
+    migrated already, see `db.migrate`)."""
+    engine = make_engine(cfg.database_url)
+    try:
+        upgrade(engine)
+        with make_sessionmaker(engine)() as db:
+            yield db
+            db.commit()
+    except SQLAlchemyError as exc:
+        _fail(f"cannot use the database {cfg.database_url.split('@')[-1]}: "
+              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    finally:
+        engine.dispose()
+
+
 def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
           demo: int) -> None:
     """Migrate, make sure an admin exists, start the parts, serve until stopped.
@@ -86,7 +116,7 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
     The web app always gets a broker target for its live feed; only `run` (broker=True)
     starts the embedded broker when none answers."""
     logs.setup(cfg.LOG_LEVEL)
-    with database(cfg) as db:
+    with _database(cfg) as db:
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
     embedded: EmbeddedBroker | None = None
@@ -137,7 +167,7 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
     try:
         target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
     except ValueError as exc:
-        fail(str(exc))
+        _fail(str(exc))
     if not start_embedded:
         log.info("using the MQTT broker at %s", target.display_url)
         return target, None
@@ -153,7 +183,7 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
         embedded = start_embedded_broker(cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log",
                                          persistence_path=cfg.data_dir / "broker-sessions.db")
     except BrokerStartError as exc:
-        fail(str(exc))
+        _fail(str(exc))
     log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
     return target, embedded
 
@@ -181,7 +211,7 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
     places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]
     energies: dict[str, float | None] = {}
     seqs: dict[str, int | None] = {}
-    with database(cfg) as db:
+    with _database(cfg) as db:
         for n, serial in enumerate(serials):
             device = db.scalar(select(Device).where(Device.serial_number == serial))
             if device is None:

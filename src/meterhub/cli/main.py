@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -57,9 +58,7 @@ def web(
     port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
 ) -> None:
     """Serve the API and dashboard only (no ingest, no broker)."""
-    from meterhub.launcher import serve
-
-    serve(settings(), host=host, port=port, ingest=False, broker=False, demo=0)
+    _become_server(host, port)
 
 
 @app.command("run")
@@ -70,9 +69,22 @@ def run(
     port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
 ) -> None:
     """Run everything in the foreground: broker (if needed), ingest and web."""
-    from meterhub.launcher import serve
+    _become_server(host, port, "--ingest", "--broker", "--demo", str(demo))
 
-    serve(settings(), host=host, port=port, ingest=True, broker=True, demo=demo)
+
+def _become_server(host: str | None, port: int | None, *extra: str) -> NoReturn:
+    """Check the settings and migrate here, then become `python -m meterhub.web` (same
+    pid): the server starts without the command line's modules and Alembic in memory."""
+    with database(settings()):
+        pass
+    argv = [sys.executable, "-m", "meterhub.web", *extra]
+    if host is not None:
+        argv += ["--host", host]
+    if port is not None:
+        argv += ["--port", str(port)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter, fixed arguments
 
 
 @app.command("ingest")

@@ -1,11 +1,12 @@
 """Who may watch what over the live feed, checked at connect time and re-checked often.
 
-At connect, :func:`grant_for_cookie` uses the same functions as the HTTP API
-(``session_principal`` and ``services.devices.list_visible``). While sockets stay open,
-:class:`AccessRefresher` re-checks every REFRESH_INTERVAL_S, in a worker thread and with
-two queries per round whatever the number of connections (:func:`load_grants`): an ended
-session (logout, password change, disabled or deleted user) closes its sockets with 4401,
-a forced password change with 4403, and assignment changes reach the index.
+At connect, :func:`grant_for_cookie` uses the HTTP API's session check and access rule
+(``session_principal``; ``services.devices.visible_serials``, serials only). While
+sockets stay open, :class:`AccessRefresher` re-checks every REFRESH_INTERVAL_S, in a worker
+thread and with two queries per round whatever the number of connections
+(:func:`load_grants`): an ended session (logout, password change, disabled or deleted
+user) closes its sockets with 4401, a forced password change with 4403, and assignment
+changes reach the index.
 
 :func:`load_grants` restates the access rule of ``services.devices.visible_query`` (admins:
 every device, pending included; users: assigned active devices) in bulk form;
@@ -35,7 +36,7 @@ from meterhub.db.models import (
 )
 from meterhub.db.types import utcnow
 from meterhub.live.hub import LiveHub
-from meterhub.services.devices import list_visible
+from meterhub.services.devices import visible_serials
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def grant_for_cookie(sessions: sessionmaker[Session], raw_cookie: str, secret: s
             user_id=user.id, username=user.username, is_admin=user.is_admin,
             must_change_password=user.must_change_password,
             session_id=principal.session.id,
-            serials=frozenset(d.serial_number for d in list_visible(db, user)),
+            serials=frozenset(visible_serials(db, user)),
         )
         db.commit()  # session_principal may have touched last_seen_at
         return grant

@@ -1,15 +1,15 @@
 """The live hub: fan-out of readings and statuses to WebSocket connections.
 
 The MQTT feed calls :meth:`LiveHub.publish_reading` / :meth:`LiveHub.publish_status` on the
-event loop. Publishing is synchronous and costs O(viewers of that serial): the message is
-serialised once and offered to each viewer's outbox. An outbox coalesces per device (an
-unsent reading of a serial is replaced by the newer one: a browser needs the latest value,
-not every value) and, past :data:`OUTBOX_LIMIT` entries, drops its oldest entry and counts
-it. One sender task per connection writes the outbox as ONE text frame holding a JSON
-array, then waits :data:`FLUSH_INTERVAL_S` before the next frame (DESIGN.md: one message
-per reading to 50 clients took a core; small per-client batches took 6%). A slow client
-therefore only makes its own bounded outbox coalesce; it never blocks publish and never
-delays other clients.
+event loop. Publishing is synchronous and costs O(viewers of that serial, plus connections
+seeing more than :data:`INDEX_LIMIT` serials): the message is serialised once and offered to
+each viewer's outbox. An outbox coalesces per device (an unsent reading of a serial is
+replaced by the newer one: a browser needs the latest value, not every value) and, past
+:data:`OUTBOX_LIMIT` entries, drops its oldest entry and counts it. One sender task per
+connection writes the outbox as ONE text frame holding a JSON array, then waits
+:data:`FLUSH_INTERVAL_S` before the next frame (DESIGN.md: one message per reading to 50
+clients took a core; small per-client batches took 6%). A slow client therefore only makes
+its own bounded outbox coalesce; it never blocks publish and never delays other clients.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ CLOSE_GRACE_S: float = 1.0
 """At shutdown, how long senders get to deliver their close frames before being cancelled."""
 CONTROL_LIMIT: Final = 8
 """Most unsent control messages (hello, pong) a connection keeps."""
+INDEX_LIMIT: int = 512
+"""A connection that may see more serials than this (an admin) is not put in the
+``serial -> connections`` index; publish checks its serials instead. The index would cost
+about 270 bytes per serial for each such connection (2.7 MiB for 10,000 devices) to save a
+set lookup per message per such connection."""
 
 READING_FIELDS: Final = ("voltage", "current", "power", "energy", "frequency", "pf")
 
@@ -167,6 +172,7 @@ class LiveHub:
         self.outbox_limit = OUTBOX_LIMIT if outbox_limit is None else outbox_limit
         self._connections: set[LiveConnection] = set()
         self._viewers: dict[str, set[LiveConnection]] = {}
+        self._broad: set[LiveConnection] = set()  # not indexed: see INDEX_LIMIT
         self.published = 0
         self.sent = 0
         self.frames = 0
@@ -183,8 +189,7 @@ class LiveHub:
         if hello is not None:
             conn.send_control(hello)
         self._connections.add(conn)
-        for serial in conn.serials:
-            self._viewers.setdefault(serial, set()).add(conn)
+        self._index(conn)
         conn._task = asyncio.get_running_loop().create_task(
             conn._run(), name=f"live-sender-{username}")
         return conn
@@ -205,9 +210,15 @@ class LiveHub:
         if new == conn.serials or conn.closing is not None or conn not in self._connections:
             return False
         for serial in conn.serials - new:
-            self._drop_viewer(serial, conn)
             conn.outbox.pop(("reading", serial), None)  # never send what it may no longer see
             conn.outbox.pop(("status", serial), None)
+        if conn in self._broad or len(new) > INDEX_LIMIT:
+            self._unindex(conn)
+            conn.serials = new
+            self._index(conn)
+            return True
+        for serial in conn.serials - new:
+            self._drop_viewer(serial, conn)
         for serial in new - conn.serials:
             self._viewers.setdefault(serial, set()).add(conn)
         conn.serials = new
@@ -243,18 +254,23 @@ class LiveHub:
         return self._publish("status", serial, status_message(serial, online))
 
     def _publish(self, kind: str, serial: str, message: dict[str, Any]) -> int:
-        viewers = self._viewers.get(serial)
-        if not viewers:
+        viewers = self._viewers.get(serial, ())
+        broad = [c for c in self._broad if serial in c.serials] if self._broad else ()
+        if not viewers and not broad:
             return 0
         payload = orjson.dumps(message)  # once, whatever the number of viewers
         key = (kind, serial)
         for conn in viewers:
             conn.offer(key, payload)
+        for conn in broad:
+            conn.offer(key, payload)
         self.published += 1
-        return len(viewers)
+        return len(viewers) + len(broad)
 
     def viewers(self, serial: str) -> int:
-        return len(self._viewers.get(serial, ()))
+        """How many connections may see `serial`."""
+        broad = sum(serial in c.serials for c in self._broad) if self._broad else 0
+        return len(self._viewers.get(serial, ())) + broad
 
     def stats(self) -> dict[str, int]:
         """Counters for /metrics (totals since start, except `connections`)."""
@@ -269,7 +285,17 @@ class LiveHub:
         }
 
     # -- index ---------------------------------------------------------------------------
+    def _index(self, conn: LiveConnection) -> None:
+        if len(conn.serials) > INDEX_LIMIT:
+            self._broad.add(conn)
+            return
+        for serial in conn.serials:
+            self._viewers.setdefault(serial, set()).add(conn)
+
     def _unindex(self, conn: LiveConnection) -> None:
+        if conn in self._broad:
+            self._broad.discard(conn)
+            return
         for serial in conn.serials:
             self._drop_viewer(serial, conn)
 

@@ -17,6 +17,7 @@ import threading
 from types import FrameType
 
 from meterhub import logs
+from meterhub.allocator import tune_malloc
 from meterhub.broker.url import BrokerTarget, parse_broker_url
 from meterhub.telemetry.ingest import MqttIngest
 
@@ -46,6 +47,7 @@ def run_ingest(database_url: str, target: BrokerTarget, stop: threading.Event | 
 
 
 def main() -> None:
+    tune_malloc()  # before any thread starts
     logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
     try:
         target = parse_broker_url(os.environ["MQTT_BROKER_URL"])

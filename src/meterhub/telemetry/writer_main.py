@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 
 from meterhub import logs
+from meterhub.allocator import tune_malloc
 from meterhub.db.engine import make_engine
 from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import TelemetryStore
@@ -65,6 +66,7 @@ def report(writer: Writer, stop: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> None:
+    tune_malloc()  # before any thread starts
     logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
     conn = Connection(int(argv[0]))
     stop = threading.Event()

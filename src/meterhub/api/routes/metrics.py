@@ -4,17 +4,18 @@ token: `authorization: {credentials: mh_...}` in its scrape config)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 
 from meterhub.api.deps import AdminUser, Context, DbSession
 from meterhub.db.models import Device
 from meterhub.telemetry import queries
 from meterhub.telemetry.payload import REASONS
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 router = APIRouter(tags=["metrics"])
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -28,6 +29,8 @@ class _Snapshot:
         self.counters, self.devices, self.live = counters, devices, live
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         c = self.counters
         for name, key, doc in (
             ("meterhub_ingest_readings_stored", "readings_stored", "Readings stored."),
@@ -61,6 +64,9 @@ class _Snapshot:
 @router.get("/metrics")
 def metrics(admin: AdminUser, db: DbSession, ctx: Context) -> Response:
     """Ingest counters, device counts and live-feed figures."""
+    # prometheus_client on first scrape: a server nobody scrapes does not carry it.
+    from prometheus_client import CollectorRegistry, generate_latest
+
     conn = db.connection()
     counts = {(status, bool(online)): int(n) for status, online, n in conn.execute(
         select(Device.status, Device.online, func.count()).group_by(Device.status,
