@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_MAX = 500  # messages per chunk
 CHUNK_WAIT_S = 0.005  # how long a chunk waits for more messages after its first
-MAX_UNCOMMITTED = 20_000  # messages handed over and not yet committed
+MAX_UNCOMMITTED = 5_000  # messages handed over and not yet committed (2.5 full transactions)
 STOP_TIMEOUT_S = 15.0
 
 Message = tuple[str, bytes, float]  # topic, payload, received at (epoch s)
