@@ -34,7 +34,7 @@ from meterhub.children import die_with_parent
 log = logging.getLogger(__name__)
 
 CHUNK_MAX = 500  # messages per chunk
-CHUNK_WAIT_S = 0.005  # how long a chunk waits for more messages after its first
+CHUNK_WAIT_S = 0.02  # how long a chunk waits for more messages after its first
 MAX_UNCOMMITTED = 5_000  # messages handed over and not yet committed (2.5 full transactions)
 STOP_TIMEOUT_S = 15.0
 

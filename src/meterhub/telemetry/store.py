@@ -276,30 +276,31 @@ class TelemetryStore:
         for serial, by_ts in by_device.items():
             state = states[serial]
             ordered = sorted(by_ts.items())
-            if state.last_ts is None:
+            last_ts = state.last_ts
+            if last_ts is None or ordered[0][0] > last_ts:  # the usual case: all new
                 fresh, older = ordered, []
             else:
-                last_ts = state.last_ts
                 fresh = [item for item in ordered if item[0] > last_ts]
                 older = [item for item in ordered if item[0] <= last_ts]
-            late: list[tuple[int, Reading]] = []
-            if older:
-                late, buckets = self._late(conn, state.id, older)
-                recompute.update((state.id, bucket) for bucket in buckets)
-            result.duplicates += len(older) - len(late)
-            result.late += len(late)
             device_id = state.id
+            if older:
+                late, buckets = self._late(conn, device_id, older)
+                recompute.update((device_id, bucket) for bucket in buckets)
+                result.duplicates += len(older) - len(late)
+                result.late += len(late)
+                rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
+                              r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in late])
             rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
                           r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in fresh])
-            rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
-                          r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in late])
             if fresh:
                 self._fold_fresh(state, fresh, rollup_rows, new_slots, events)
                 newest = fresh[-1][1]
-                firmware = next((r.firmware_version for _, r in reversed(fresh)
-                                 if r.firmware_version), None)
-                ip_address = next((r.ip_address for _, r in reversed(fresh) if r.ip_address),
-                                  None)
+                firmware, ip_address = newest.firmware_version, newest.ip_address
+                if not firmware or not ip_address:  # maybe in an earlier one
+                    firmware = firmware or next((r.firmware_version for _, r in
+                                                 reversed(fresh) if r.firmware_version), None)
+                    ip_address = ip_address or next((r.ip_address for _, r in reversed(fresh)
+                                                     if r.ip_address), None)
                 if (
                     not state.online
                     or state.interval_changed
