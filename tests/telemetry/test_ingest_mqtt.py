@@ -3,7 +3,6 @@ and PostgreSQL: every payload form, duplicates, bad input, pending devices."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -151,10 +150,8 @@ def test_status_and_last_will_set_online_state(ctx: Any, broker: BrokerTarget,
             return d is not None and d.online and d.firmware_version == "2.0.1"
 
     wait_for(online)
-    stop = threading.Event()
     device._sock_close()  # an abrupt drop: the broker publishes the last will
     device.loop_stop()
-    stop.set()
 
     def offline() -> bool:
         with ctx.sessions() as db:
@@ -162,3 +159,5 @@ def test_status_and_last_will_set_online_state(ctx: Any, broker: BrokerTarget,
             return d is not None and not d.online
 
     wait_for(offline, 30)
+    # Leave the shared broker as found: clear the retained last will.
+    publish(broker, [(f"meter/{serial}/status", b"")])
