@@ -71,3 +71,42 @@ def test_a_dead_writer_is_noticed_and_nothing_more_is_taken(ctx: Any) -> None:
         assert not writer.put("meter/HO-1/data", payload("HO-1", 2), (1, 2))
     finally:
         writer.stop()
+
+
+def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypatch: Any
+                                                             ) -> None:
+    """A bug in the decoder must not stop the writer (the message would be redelivered and
+    stop it again): that message is kept as an `unstorable` dead letter, the rest stored."""
+    import pickle
+    import socket
+    from multiprocessing.connection import Connection
+
+    from meterhub.telemetry import writer_main
+    from meterhub.telemetry.store import TelemetryStore
+    from meterhub.telemetry.writer import Writer
+
+    real = writer_main.decode_message
+
+    def flaky(topic: str, raw: bytes, received_at: float) -> Any:
+        if b'"seq":1,' in raw:
+            raise KeyError("boom")
+        return real(topic, raw, received_at)
+
+    monkeypatch.setattr(writer_main, "decode_message", flaky)
+    ours, theirs = socket.socketpair()
+    receiver, child = Connection(ours.detach()), Connection(theirs.detach())
+    writer = Writer(TelemetryStore(ctx.engine))
+    writer.start()
+    serving = threading.Thread(target=writer_main.serve, args=(child, writer))
+    serving.start()
+    receiver.send_bytes(pickle.dumps((7, [("meter/HO-9/data", payload("HO-9", n), time.time())
+                                          for n in (1, 2)])))
+    assert receiver.poll(30) and int.from_bytes(receiver.recv_bytes(), "little") == 7
+    receiver.send_bytes(pickle.dumps(None))
+    serving.join(30)
+    writer.stop()
+    with ctx.engine.connect() as conn:
+        dead = conn.execute(text("SELECT reason, detail FROM ingest_rejects")).all()
+    assert stored(ctx) == 1
+    assert [(r.reason, r.detail) for r in dead] == [("unstorable",
+                                                     "decoder error: KeyError: 'boom'")]

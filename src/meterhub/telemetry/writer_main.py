@@ -23,7 +23,8 @@ from meterhub import logs
 from meterhub.allocator import tune_malloc
 from meterhub.db.engine import make_engine
 from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
+from meterhub.telemetry.payload import RAW_KEEP_BYTES, Reject
+from meterhub.telemetry.store import Batch, TelemetryStore
 from meterhub.telemetry.writer import WorkItem, Writer
 
 log = logging.getLogger("meterhub.telemetry.writer")
@@ -49,9 +50,23 @@ def serve(conn: Connection, writer: Writer) -> None:
         chunk, items = message
         last = len(items) - 1
         for n, (topic, payload, received_at) in enumerate(items):
-            batch = decode_message(topic, payload, received_at)
+            batch = decode_safely(topic, payload, received_at)
             done = (lambda c=chunk: committed(c)) if n == last else None
             writer.submit(WorkItem(batch, done, topic, payload))
+
+
+def decode_safely(topic: str, payload: bytes, received_at: float) -> Batch:
+    """`decode_message`, which turns bad input into rejects; should it fail itself (a bug),
+    the message becomes an `unstorable` dead letter instead of stopping ingest: a crash
+    here would be redelivered and crash the writer again."""
+    try:
+        return decode_message(topic, payload, received_at)
+    except Exception as exc:
+        log.exception("decoding a message on %s failed; it goes to the dead letters", topic)
+        return Batch(rejects=[Reject(
+            reason="unstorable", detail=f"decoder error: {type(exc).__name__}: {exc}"[:500],
+            topic=topic, raw=payload[:RAW_KEEP_BYTES].decode("utf-8", "replace"),
+            received_at=received_at)])
 
 
 def report(writer: Writer, stop: threading.Event) -> None:
