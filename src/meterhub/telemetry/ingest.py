@@ -43,9 +43,7 @@ class MqttIngest:
         self.handoff = WriterProcess(database_url, self._ack_committed)
         self.failed = self.handoff.failed
         self._stopping = False
-        self.connected = threading.Event()
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
-        self.received = 0
         self._generation = 0  # bumps at every (re)connect; acks of older ones are void
         self._was_down_logged = False
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -89,7 +87,6 @@ class MqttIngest:
             return
         self._generation += 1
         client.subscribe(SUBSCRIPTIONS)
-        self.connected.set()
         self._was_down_logged = False
         log.info("ingest connected to %s (session %s)", self.target.display_url,
                  "resumed" if flags.session_present else "new")
@@ -105,7 +102,6 @@ class MqttIngest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
-        self.connected.clear()
         self.subscribed.clear()
         if not self._was_down_logged:
             log.warning("ingest lost the broker %s (%s); reconnecting", self.target.display_url,
@@ -115,7 +111,6 @@ class MqttIngest:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._stopping:
             return  # left unacknowledged: the broker redelivers it at the next start
-        self.received += 1
         # Not taken (the writer is gone or stopping): left unacknowledged, redelivered.
         self.handoff.put(msg.topic, bytes(msg.payload),
                          (self._generation, msg.mid) if msg.qos else None)
