@@ -4,7 +4,8 @@ acknowledgement, disconnect.
 The web app sends a few commands an hour, so a connection per message is cheap, needs no
 lifespan-owned client, and makes the answer honest: when this returns, the broker has the
 message (QoS 1 PUBACK). Every wait is bounded by `timeout`, so a dead broker is an error
-within seconds, never a hanging request.
+within seconds, never a hanging request. paho-mqtt is imported at the first publish: a web
+process that sends no command does not carry it (about 3 MiB).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import contextlib
 import ssl
 import time
 import uuid
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from typing import TYPE_CHECKING, Any
 
 from meterhub.broker.url import BrokerTarget
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 CONNECT_TIMEOUT_S = 3.0  # TCP connect, then CONNACK, then PUBACK: each within this
 LOOP_STEP_S = 0.05
@@ -32,6 +33,9 @@ def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
                  timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Publish one message and return once the broker acknowledged it (QoS 1) or sent it
     (QoS 0); PublishError on any failure, within about 3 x `timeout`."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
     state: dict[str, Any] = {"connected": False, "refused": None}
 
     def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
@@ -74,6 +78,8 @@ def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
 
 
 def _run_until(client: mqtt.Client, done: Any, timeout: float, where: str) -> None:
+    import paho.mqtt.client as mqtt
+
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
         rc = client.loop(timeout=LOOP_STEP_S)

@@ -25,6 +25,7 @@ from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device, DeviceCommand, User
 from meterhub.db.types import utcnow
 from meterhub.errors import InvalidInput, MeterhubError, NotFound
+from meterhub.mqtt_publish import PublishError, publish_once
 from meterhub.services import audit, ota
 
 COMMAND_TIMEOUT_S = 60  # a device answers within one poll loop; 60 s covers a slow link
@@ -37,14 +38,6 @@ DEFAULT_LIMIT = 50
 COMMAND_ID_RE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 
 Publisher = Callable[[BrokerTarget, str, bytes], None]
-
-
-def publish_mqtt(target: BrokerTarget, topic: str, payload: bytes) -> None:
-    """`meterhub.mqtt_publish.publish_once`, imported on first use: paho-mqtt (with
-    dnspython) would cost every web process about 3 MiB for a few commands an hour."""
-    from meterhub.mqtt_publish import publish_once
-
-    publish_once(target, topic, payload)
 
 
 class BrokerUnavailable(MeterhubError):
@@ -128,7 +121,7 @@ def validate(cmd: str, args: dict[str, Any] | None) -> dict[str, Any]:
 # -- sending ----------------------------------------------------------------------------
 def send(db: Session, actor: User, device: Device, cmd: str, args: dict[str, Any] | None, *,
          target: BrokerTarget | None, secret: str, data_dir: Path, base_url: str,
-         client_ip: str | None = None, publish: Publisher = publish_mqtt) -> DeviceCommand:
+         client_ip: str | None = None, publish: Publisher = publish_once) -> DeviceCommand:
     """Check, store (committed), audit and publish a command; BrokerUnavailable when the
     broker cannot take it (the command is then stored as failed with the reason)."""
     checked = validate(cmd, args)
@@ -158,8 +151,6 @@ def send(db: Session, actor: User, device: Device, cmd: str, args: dict[str, Any
     db.commit()  # visible to ingest before the device can answer
     payload = json.dumps({"id": command.id, "cmd": cmd, "args": sent},
                          separators=(",", ":")).encode()
-    from meterhub.mqtt_publish import PublishError  # with paho: only once a command is sent
-
     try:
         if target is None:
             raise PublishError("no MQTT broker is configured for the web process (start it "

@@ -24,17 +24,16 @@ from meterhub.telemetry.ingest import MqttIngest
 log = logging.getLogger(__name__)
 
 
-def run_ingest(database_url: str, target: BrokerTarget, stop: threading.Event | None = None
-               ) -> int:
-    """Consume `target` into the database until `stop` is set or a signal arrives; the
-    exit code: 0 when stopped, 1 when the writer process died."""
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        def _stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+def run_ingest(database_url: str, target: BrokerTarget) -> int:
+    """Consume `target` into the database until SIGTERM or SIGINT; the exit code: 0 when
+    stopped, 1 when the writer process died."""
+    stop = threading.Event()
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     ingest = MqttIngest(target, database_url)
     ingest.start()
     log.info("ingest started: %s -> %s", target.display_url, database_url.split("@")[-1])

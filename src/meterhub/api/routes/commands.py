@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from meterhub.api.deps import AdminUser, Context, DbSession, client_ip
 from meterhub.api.schemas import IdPath, Strict
 from meterhub.db.models import DeviceCommand
+from meterhub.mqtt_publish import publish_once
 from meterhub.services import commands, devices
 
 router = APIRouter(prefix="/api/devices", tags=["commands"])
@@ -65,7 +66,7 @@ def send_command(device_id: IdPath, body: CommandIn, admin: AdminUser, db: DbSes
         target=ctx.extras.get("broker_target"), secret=ctx.secret,
         data_dir=ctx.settings.data_dir, base_url=str(request.base_url),
         client_ip=client_ip(request),
-        publish=ctx.extras.get("mqtt_publish") or commands.publish_mqtt)
+        publish=ctx.extras.get("mqtt_publish") or publish_once)
     return CommandOut.of(command)
 
 
