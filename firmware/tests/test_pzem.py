@@ -112,9 +112,11 @@ def test_emulator_round_trip():
     assert 495 <= m["frequency_dhz"] <= 505, m
     assert 0 < m["pf_centi"] <= 100, m
     assert m["power_dw"] > 0
-    assert p.set_alarm_threshold(100)
-    assert_eq(p.read_settings(), (100, 1))
-    assert p.read()["alarm"]  # base load is well above 100 W
+    # The household never draws less than its 80 W night base load (+-2 %),
+    # whatever the hour the suite runs at.
+    assert p.set_alarm_threshold(60)
+    assert_eq(p.read_settings(), (60, 1))
+    assert p.read()["alarm"]
     assert p.reset_energy()
     assert p.read()["energy_wh"] < 5
     # The emulator ignores frames with a bad CRC, like the meter.
