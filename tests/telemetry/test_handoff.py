@@ -44,8 +44,8 @@ def test_every_key_comes_back_once_after_its_commit(ctx: Any) -> None:
     try:
         total = 2 * handoff.CHUNK_MAX + 123
         for n in range(total):
-            assert writer.put(f"meter/HO-{n % 7}/data", payload(f"HO-{n % 7}", n), (1, n))
-        assert writer.put("meter/HO-0/status", b"", None)  # a QoS 0 message: no key
+            assert writer.put_many([(f"meter/HO-{n % 7}/data", payload(f"HO-{n % 7}", n), (1, n))])
+        assert writer.put_many([("meter/HO-0/status", b"", None)])  # a QoS 0 message: no key
         assert writer.drain(30)
     finally:
         writer.stop()
@@ -60,7 +60,7 @@ def test_a_dead_writer_is_noticed_and_nothing_more_is_taken(ctx: Any) -> None:
     writer = WriterProcess(ctx.settings.database_url, lambda keys: None)
     writer.start()
     try:
-        assert writer.put("meter/HO-1/data", payload("HO-1", 1), (1, 1))
+        assert writer.put_many([("meter/HO-1/data", payload("HO-1", 1), (1, 1))])
         assert writer.drain(30)
         assert writer.pid is not None
         psutil.Process(writer.pid).kill()
@@ -68,7 +68,7 @@ def test_a_dead_writer_is_noticed_and_nothing_more_is_taken(ctx: Any) -> None:
         while not writer.failed.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert writer.failed.is_set()
-        assert not writer.put("meter/HO-1/data", payload("HO-1", 2), (1, 2))
+        assert not writer.put_many([("meter/HO-1/data", payload("HO-1", 2), (1, 2))])
     finally:
         writer.stop()
 

@@ -9,8 +9,8 @@ chunk's id back once the transaction holding the chunk's last message has commit
 then does the receiver acknowledge the chunk's messages to the broker: if the writer dies,
 nothing it had not committed was acknowledged, and the broker redelivers it.
 
-Messages handed over but not committed are bounded (MAX_UNCOMMITTED): beyond that `put`
-blocks, which stops the MQTT client reading, and the broker holds the rest.
+Messages handed over but not committed are bounded (MAX_UNCOMMITTED): beyond that the
+receiver stops reading from the broker (`full`), which holds the rest.
 
 Chunks travel pickled: the socket pair is private to the two processes (an inherited file
 descriptor, nothing listens), so the only peer is our own writer.
@@ -40,6 +40,7 @@ STOP_TIMEOUT_S = 15.0
 
 Message = tuple[str, bytes, float]  # topic, payload, received at (epoch s)
 AckKey = tuple[int, int] | None  # (connection, packet id); None: nothing to acknowledge
+Incoming = tuple[str, bytes, AckKey]  # topic, payload, what acknowledges it
 
 
 class WriterProcess:
@@ -87,18 +88,25 @@ class WriterProcess:
     def uncommitted(self) -> int:
         return self._uncommitted
 
-    def put(self, topic: str, payload: bytes, key: AckKey) -> bool:
-        """Hand over one message; False if the writer is gone (the message is not taken:
-        leave it unacknowledged). Blocks while MAX_UNCOMMITTED are in the writer's hands."""
+    @property
+    def full(self) -> bool:
+        """MAX_UNCOMMITTED or more are in the writer's hands: stop taking messages."""
+        return self._uncommitted >= MAX_UNCOMMITTED
+
+    def put_many(self, incoming: list[Incoming]) -> bool:
+        """Hand over messages (received now); False if the writer is gone or stopping
+        (none is taken: leave them unacknowledged). Never blocks: the caller watches
+        `full`."""
+        now = time.time()
         with self._cond:
-            while self._uncommitted >= MAX_UNCOMMITTED and not self.failed.is_set():
-                self._cond.wait(1.0)
             if self.failed.is_set() or self._closing:
                 return False
-            self._messages.append((topic, payload, time.time()))
-            self._keys.append(key)
-            self._uncommitted += 1
-            if len(self._messages) in (1, CHUNK_MAX):
+            messages = self._messages
+            was_empty = not messages
+            messages.extend([(topic, payload, now) for topic, payload, _ in incoming])
+            self._keys.extend([key for _, _, key in incoming])
+            self._uncommitted += len(incoming)
+            if was_empty or len(messages) >= CHUNK_MAX:
                 self._cond.notify_all()
         return True
 

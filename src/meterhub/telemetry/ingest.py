@@ -1,124 +1,303 @@
 """The MQTT side of ingest: subscribe, hand the raw messages to the writer process
 (`handoff`), acknowledge each one after the transaction holding it has committed.
 
-paho-mqtt with `manual_ack=True` is used because it can hold back the PUBACK of an MQTT
-3.1.1 QoS 1 message (gmqtt always acknowledges on receipt below MQTT 5, and the embedded
-broker speaks 3.1.1 only). The session is persistent (fixed client id, clean session off):
-messages published while ingest is down are delivered when it returns, and messages whose
-batch had not committed when the process died are redelivered; the readings' primary key
-makes that harmless. This process does nothing else, so that paho's receive path, the
-slowest part here, has a core to itself.
+It speaks MQTT 3.1.1 itself (`mqtt_wire`), on an asyncio connection in its own thread,
+because the PUBACK of a QoS 1 message must wait for the commit and the client libraries
+make that cost as much as storing the message (see `mqtt_wire`). Everything that arrived
+in one read is handed over at once; a committed chunk's PUBACKs go out in one write. 3.1.1
+is what every broker speaks, the embedded one included.
+
+The session is persistent (fixed client id, clean session off): messages published while
+ingest is down are delivered when it returns, and messages whose chunk had not committed
+when the process died are redelivered; the readings' primary key makes that harmless.
+After a reconnect the acknowledgements of the old connection are void (the broker
+redelivers those messages, and packet ids are reused). When MAX_UNCOMMITTED messages wait
+for the writer, the receiver stops reading and the broker holds the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import ssl
 import threading
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+import time
+from collections.abc import Callable
 
 from meterhub.broker.url import BrokerTarget
-from meterhub.telemetry.handoff import AckKey, WriterProcess
+from meterhub.telemetry import mqtt_wire
+from meterhub.telemetry.handoff import AckKey, Incoming, WriterProcess
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = "meterhub-ingest"
 SUBSCRIPTIONS = [("meter/+/data", 1), ("meter/+/status", 1), ("meter/+/control/ack", 1)]
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+SUBSCRIBE_ID = 1
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 30
+RESUME_CHECK_S = 0.02  # while reading is paused for the writer, how often to look again
+STOP_TIMEOUT_S = 5.0
+TOPIC_MEMO = 20_000  # decoded topics kept (one per device and kind)
+
+
+class Refused(Exception):
+    """The broker answered but refused the connection or the subscriptions."""
+
+
+class _Link(asyncio.Protocol):
+    """One connection to the broker: CONNECT, SUBSCRIBE, then PUBLISHes in and PUBACKs
+    and PINGREQs out. `ready` resolves when the subscriptions are confirmed, `closed` when
+    the connection ends."""
+
+    def __init__(self, ingest: MqttIngest, generation: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.ingest = ingest
+        self.generation = generation
+        self.ready: asyncio.Future[bool] = loop.create_future()  # the session was present
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.paused = False
+        self.problem = ""  # why it ended, when we ended it
+        self._reader = mqtt_wire.PacketReader()
+        self._session_present = False
+        self._heard = time.monotonic()
+        self._pinger: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        target = self.ingest.target
+        transport.write(mqtt_wire.connect_packet(self.ingest.client_id, KEEPALIVE_S, False,
+                                                 target.username, target.password))
+        self._pinger = asyncio.get_running_loop().call_later(KEEPALIVE_S / 2, self._ping)
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = time.monotonic()
+        publishes: list[mqtt_wire.Publish] = []
+        controls: list[mqtt_wire.Control] = []
+        try:
+            self._reader.feed(data, publishes, controls)
+        except mqtt_wire.ProtocolError as exc:
+            self._fail(exc)
+            return
+        for control in controls:
+            self._control(control)
+        if publishes:
+            self.ingest.received(self, publishes)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"the broker closed the connection"
+                                                     f"{f' ({exc})' if exc else ''}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- packets ---------------------------------------------------------------------------
+    def _control(self, packet: mqtt_wire.Control) -> None:
+        kind, body = packet.kind, packet.body
+        if kind == mqtt_wire.CONNACK and len(body) == 2:
+            if body[1]:
+                reason = mqtt_wire.CONNACK_REFUSALS.get(body[1], f"code {body[1]}")
+                self._fail(Refused(f"the broker refused the connection: {reason}"))
+                return
+            self._session_present = bool(body[0] & 1)
+            self.write(mqtt_wire.subscribe_packet(SUBSCRIBE_ID, SUBSCRIPTIONS))
+        elif kind == mqtt_wire.SUBACK and len(body) >= 2:
+            codes = body[2:]
+            if any(code >= 0x80 for code in codes) or len(codes) != len(SUBSCRIPTIONS):
+                self._fail(Refused(f"the broker refused the subscriptions "
+                                   f"(return codes {list(codes)})"))
+                return
+            if not self.ready.done():
+                self.ready.set_result(self._session_present)
+        elif kind not in (mqtt_wire.PINGRESP, mqtt_wire.PUBACK):
+            self._fail(mqtt_wire.ProtocolError(f"unexpected packet type {kind}"))
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(mqtt_wire.DISCONNECT_PACKET)
+            self.transport.close()
+
+    def _ping(self) -> None:
+        if time.monotonic() - self._heard > KEEPALIVE_S * 1.5:
+            self._fail(TimeoutError(f"nothing from the broker for {KEEPALIVE_S * 1.5:.0f} s"))
+            return
+        self.write(mqtt_wire.PINGREQ_PACKET)
+        self._pinger = asyncio.get_running_loop().call_later(KEEPALIVE_S / 2, self._ping)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+        self.problem = str(exc)
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class MqttIngest:
-    """Connects to the broker and feeds the writer process; paho's loop runs in its own
-    thread. `failed` is set if the writer process dies (the caller should exit: nothing
-    uncommitted was acknowledged)."""
+    """Connects to the broker and feeds the writer process; the connection lives on an
+    asyncio loop in its own thread. `failed` is set if the writer process dies (the caller
+    should exit: nothing uncommitted was acknowledged)."""
 
     def __init__(self, target: BrokerTarget, database_url: str, client_id: str = CLIENT_ID
                  ) -> None:
         self.target = target
-        self.handoff = WriterProcess(database_url, self._ack_committed)
+        self.client_id = client_id
+        self.handoff = WriterProcess(database_url, self._committed)
         self.failed = self.handoff.failed
-        self._stopping = False
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
-        self._generation = 0  # bumps at every (re)connect; acks of older ones are void
-        self._was_down_logged = False
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True,
-                             reconnect_on_failure=True)
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        client.max_inflight_messages_set(1000)
-        if target.username:
-            client.username_pw_set(target.username, target.password)
-        if target.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        self.client = client
+        self._stopping = False
+        self._generation = 0  # bumps at every connection; acks of older ones are void
+        self._link: _Link | None = None
+        self._topics: dict[bytes, str] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="ingest-mqtt", daemon=True)
+        self._main: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the writer; connect in the background (retrying until the broker answers)."""
         self.handoff.start()
-        self.client.connect_async(self.target.host, self.target.port, KEEPALIVE_S)
-        self.client.loop_start()
+        self._thread.start()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every message received so far is stored and acknowledged."""
-        return self.handoff.drain(timeout)
+        return self.handoff.drain(timeout) and self._call(lambda: None, timeout)
 
-    def stop(self, drain_timeout: float = 5.0) -> None:
+    def stop(self, drain_timeout: float = STOP_TIMEOUT_S) -> None:
         """Store and acknowledge what is in hand (briefly), then disconnect; anything not
         acknowledged by then is redelivered by the broker at the next start."""
         self._stopping = True  # from now on messages are left to the broker
-        self.handoff.drain(drain_timeout)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.flush(drain_timeout)
+        self._call(self._shut, STOP_TIMEOUT_S)
+        self._thread.join(STOP_TIMEOUT_S)
         self.handoff.stop()
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
-        if reason.is_failure:
-            log.error("broker %s refused ingest: %s", self.target.display_url, reason)
-            return
-        self._generation += 1
-        client.subscribe(SUBSCRIPTIONS)
-        self._was_down_logged = False
-        log.info("ingest connected to %s (session %s)", self.target.display_url,
-                 "resumed" if flags.session_present else "new")
+    # -- on the loop's thread ------------------------------------------------------------------
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._main = self._loop.create_task(self._keep_connected())
+        try:
+            self._loop.run_until_complete(self._main)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._loop.close()
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
-                      properties: Any) -> None:
-        failed = [r for r in reasons if getattr(r, "is_failure", False)]
-        if failed:
-            log.error("broker %s refused ingest's subscriptions: %s", self.target.display_url,
-                      failed)
-            return
-        self.subscribed.set()
+    def _call(self, fn: Callable[[], None], timeout: float) -> bool:
+        """Run `fn` on the loop after everything already scheduled there; False if the loop
+        is gone or did not get to it in time."""
+        done = threading.Event()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:
-        self.subscribed.clear()
-        if not self._was_down_logged:
-            log.warning("ingest lost the broker %s (%s); reconnecting", self.target.display_url,
-                        reason)
-            self._was_down_logged = True
+        def run() -> None:
+            fn()
+            done.set()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop is closed
+            return False
+        return done.wait(timeout)
+
+    def _shut(self) -> None:
+        if self._link is not None:
+            self._link.close()
+        if self._main is not None:
+            self._main.cancel()
+
+    async def _keep_connected(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay, last_problem = RECONNECT_MIN_S, ""
+        tls = ssl.create_default_context() if self.target.tls else None
+        while not self._stopping:
+            self._generation += 1
+            try:
+                link, session_present = await self._connect(loop, tls, self._generation)
+            except (TimeoutError, OSError, Refused, mqtt_wire.ProtocolError) as exc:
+                problem = str(exc) or type(exc).__name__
+                if problem != last_problem:
+                    level = logging.ERROR if isinstance(exc, Refused) else logging.WARNING
+                    log.log(level, "ingest cannot use the broker %s (%s); retrying",
+                            self.target.display_url, problem)
+                    last_problem = problem
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            self._link = link
+            self.subscribed.set()
+            log.info("ingest connected to %s (session %s)", self.target.display_url,
+                     "resumed" if session_present else "new")
+            delay, last_problem = RECONNECT_MIN_S, ""
+            await link.closed
+            self.subscribed.clear()
+            self._link = None
+            if not self._stopping:
+                log.warning("ingest lost the broker %s%s; reconnecting", self.target.display_url,
+                            f" ({link.problem})" if link.problem else "")
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, tls: ssl.SSLContext | None,
+                       generation: int) -> tuple[_Link, bool]:
+        """A subscribed connection, and whether the broker still had our session."""
+        _, link = await asyncio.wait_for(loop.create_connection(
+            functools.partial(_Link, self, generation), self.target.host, self.target.port,
+            ssl=tls), CONNECT_TIMEOUT_S)
+        try:
+            return link, await asyncio.wait_for(link.ready, CONNECT_TIMEOUT_S)
+        except BaseException:
+            if link.transport is not None:
+                link.transport.abort()
+            raise
+
+    def received(self, link: _Link, publishes: list[mqtt_wire.Publish]) -> None:
+        """Hand what one read brought to the writer; pause reading when it is full."""
         if self._stopping:
             return  # left unacknowledged: the broker redelivers it at the next start
+        generation, topics = link.generation, self._topics
+        incoming: list[Incoming] = []
+        for raw_topic, payload, qos, mid in publishes:
+            topic = topics.get(raw_topic)
+            if topic is None:
+                if len(topics) >= TOPIC_MEMO:
+                    topics.clear()
+                topic = topics[raw_topic] = raw_topic.decode("utf-8", "replace")
+            incoming.append((topic, payload, (generation, mid) if qos else None))
         # Not taken (the writer is gone or stopping): left unacknowledged, redelivered.
-        self.handoff.put(msg.topic, bytes(msg.payload),
-                         (self._generation, msg.mid) if msg.qos else None)
+        self.handoff.put_many(incoming)
+        if self.handoff.full and not link.paused and link.transport is not None:
+            link.paused = True
+            link.transport.pause_reading()
+            self._loop.call_later(RESUME_CHECK_S, self._maybe_resume, link)
 
-    def _ack_committed(self, keys: list[AckKey]) -> None:
-        """Acknowledge stored messages; those of an earlier connection are void (the
-        broker redelivers them on the new one, and ids are reused)."""
-        generation, ack = self._generation, self.client.ack
-        for key in keys:
-            if key is not None and key[0] == generation:
-                ack(key[1], 1)
+    def _maybe_resume(self, link: _Link) -> None:
+        if link.closed.done():
+            return
+        if self.handoff.full and not self.failed.is_set():
+            self._loop.call_later(RESUME_CHECK_S, self._maybe_resume, link)
+            return
+        link.paused = False
+        if link.transport is not None:
+            link.transport.resume_reading()
+
+    def _acknowledge(self, keys: list[AckKey]) -> None:
+        link = self._link
+        if link is None:
+            return  # the connection is gone: the broker redelivers these
+        generation = link.generation
+        mids = [key[1] for key in keys if key is not None and key[0] == generation]
+        if mids:
+            link.write(mqtt_wire.puback_packets(mids))
+
+    # -- the hand-off's commit thread ----------------------------------------------------------
+    def _committed(self, keys: list[AckKey]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: too late to acknowledge
+            self._loop.call_soon_threadsafe(self._acknowledge, keys)
+
