@@ -10,11 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+import paho.mqtt.client as mqtt
 import psutil
 import pytest
 from sqlalchemy import select, text
@@ -129,6 +133,48 @@ class Ingest:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+T0 = 1_790_000_000
+
+
+def reading(serial: str, seq: int) -> bytes:
+    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": T0 + seq,
+                         "voltage": 230.0 + (seq % 7) / 10, "current": 1.5, "power": 345.0,
+                         "energy": round(10 + seq * 0.0001, 4), "frequency": 50.0, "pf": 0.98})
+
+
+class Publisher(threading.Thread):
+    """One QoS 1 publisher of `count` readings with seq 1.., `rate` a second; counts what
+    the broker acknowledged. paho queues what it cannot send while the broker is away."""
+
+    def __init__(self, port: int, serial: str, count: int, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.serial = serial
+        self.count, self.rate = count, rate
+        self.acked = 0
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"e2e-pub-{uuid.uuid4().hex[:8]}")
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = self._on_publish
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_publish(self, *args: Any) -> None:
+        self.acked += 1
+
+    def run(self) -> None:
+        start = time.monotonic()
+        for seq in range(1, self.count + 1):
+            self.client.publish(f"meter/{self.serial}/data", reading(self.serial, seq), qos=1)
+            ahead = seq / self.rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
 
 
 @pytest.fixture

@@ -7,59 +7,26 @@ turns redeliveries into no-ops."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
 
-import orjson
-import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import text
 
-from .conftest import Ingest, Mosquitto, assert_rollups_match, contiguous, seqs, wait_for
+from .conftest import (
+    Ingest,
+    Mosquitto,
+    Publisher,
+    assert_rollups_match,
+    contiguous,
+    seqs,
+    wait_for,
+)
 
 READINGS = 4000
 RATE_PER_S = 1500  # the stream lasts ~2.7 s; the kill lands in it
 KILL_AFTER_STORED = 800
-T0 = 1_790_000_000
-
-
-def reading(serial: str, seq: int) -> bytes:
-    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": T0 + seq,
-                         "voltage": 230.0 + (seq % 7) / 10, "current": 1.5, "power": 345.0,
-                         "energy": round(10 + seq * 0.0001, 4), "frequency": 50.0, "pf": 0.98})
-
-
-class Publisher(threading.Thread):
-    """One QoS 1 publisher with known seq, paced; counts what the broker acknowledged."""
-
-    def __init__(self, port: int, serial: str) -> None:
-        super().__init__(daemon=True)
-        self.serial = serial
-        self.acked = 0
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"e2e-pub-{uuid.uuid4().hex[:8]}")
-        self.client.max_inflight_messages_set(200)
-        self.client.max_queued_messages_set(0)
-        self.client.on_publish = self._on_publish
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _on_publish(self, *args: Any) -> None:
-        self.acked += 1
-
-    def run(self) -> None:
-        start = time.monotonic()
-        for seq in range(1, READINGS + 1):
-            self.client.publish(f"meter/{self.serial}/data", reading(self.serial, seq), qos=1)
-            ahead = seq / RATE_PER_S - (time.monotonic() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def counter(ctx: Any, name: str) -> int:
@@ -73,7 +40,7 @@ def counter(ctx: Any, name: str) -> int:
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, ingest: Ingest,
                                                          ctx: Any, victim: str) -> None:
     serial = f"KILL-{uuid.uuid4().hex[:8].upper()}"
-    publisher = Publisher(mosquitto.port, serial)
+    publisher = Publisher(mosquitto.port, serial, READINGS, RATE_PER_S)
     publisher.start()
     try:
         wait_for(lambda: len(seqs(ctx, serial)) >= KILL_AFTER_STORED, 30,

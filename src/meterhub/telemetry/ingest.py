@@ -156,6 +156,7 @@ class MqttIngest:
         self.handoff = WriterProcess(database_url, self._committed)
         self.failed = self.handoff.failed
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions
+        self.pauses = 0  # times reading stopped because the writer had MAX_UNCOMMITTED
         self._stopping = False
         self._generation = 0  # bumps at every connection; acks of older ones are void
         self._link: _Link | None = None
@@ -274,6 +275,7 @@ class MqttIngest:
         self.handoff.put_many(incoming)
         if self.handoff.full and not link.paused and link.transport is not None:
             link.paused = True
+            self.pauses += 1
             link.transport.pause_reading()
             self._loop.call_later(RESUME_CHECK_S, self._maybe_resume, link)
 

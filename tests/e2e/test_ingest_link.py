@@ -1,0 +1,145 @@
+"""Ingest's own MQTT connection against a real Mosquitto: it survives a broker restart in
+the middle of a stream, keeps an idle connection alive with pings, stops reading while
+its writer is full (and loses nothing by it), and says clearly when the broker refuses its
+credentials, then keeps trying."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meterhub.broker.url import BrokerTarget, parse_broker_url
+from meterhub.telemetry import handoff
+from meterhub.telemetry import ingest as ingest_module
+from meterhub.telemetry.ingest import MqttIngest
+
+from .conftest import Mosquitto, Publisher, contiguous, seqs, wait_for
+
+
+@pytest.fixture
+def receiver(mosquitto: Mosquitto, ctx: Any) -> Iterator[MqttIngest]:
+    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
+                         client_id=f"test-link-{uuid.uuid4().hex[:8]}")
+    running.start()
+    assert running.subscribed.wait(20), "ingest did not subscribe"
+    yield running
+    running.stop()
+    assert not running.failed.is_set()
+
+
+def stream(mosquitto: Mosquitto, ctx: Any, count: int, rate: float) -> tuple[Publisher, str]:
+    serial = f"LINK-{uuid.uuid4().hex[:8].upper()}"
+    publisher = Publisher(mosquitto.port, serial, count, rate)
+    publisher.start()
+    return publisher, serial
+
+
+def all_stored(ctx: Any, serial: str, count: int, timeout: float = 40) -> None:
+    wait_for(lambda: len(seqs(ctx, serial)) >= count, timeout,
+             f"only {len(seqs(ctx, serial))} of {count} stored")
+    values = seqs(ctx, serial)
+    assert len(values) == count and contiguous(values)
+
+
+def test_broker_restart_mid_stream_loses_nothing(mosquitto: Mosquitto, receiver: MqttIngest,
+                                                 ctx: Any) -> None:
+    count = 3000
+    publisher, serial = stream(mosquitto, ctx, count, 1000)
+    try:
+        wait_for(lambda: len(seqs(ctx, serial)) >= 500, 30, "nothing stored", step=0.02)
+        mosquitto.stop()  # its persistent store keeps the session and queued messages
+        wait_for(lambda: not receiver.subscribed.is_set(), 10, "the loss went unnoticed")
+        time.sleep(1.0)
+        mosquitto.start()
+        assert receiver.subscribed.wait(20), "ingest did not reconnect"
+        publisher.join(60)
+        wait_for(lambda: publisher.acked >= count, 30, "the broker did not take them all")
+        all_stored(ctx, serial, count)
+    finally:
+        publisher.close()
+
+
+def test_idle_connection_is_kept_alive_by_pings(mosquitto: Mosquitto, ctx: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_module, "KEEPALIVE_S", 2)  # Mosquitto drops it after 3 s
+    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
+                         client_id=f"test-idle-{uuid.uuid4().hex[:8]}")
+    running.start()
+    try:
+        assert running.subscribed.wait(20)
+        connections = running._generation
+        time.sleep(7)
+        assert running.subscribed.is_set() and running._generation == connections
+        publisher, serial = stream(mosquitto, ctx, 5, 100)
+        publisher.join(10)
+        publisher.close()
+        all_stored(ctx, serial, 5, timeout=15)
+    finally:
+        running.stop()
+
+
+def test_a_full_writer_pauses_reading_and_loses_nothing(mosquitto: Mosquitto, ctx: Any,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    monkeypatch.setattr(handoff, "MAX_UNCOMMITTED", 20)
+    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
+                         client_id=f"test-full-{uuid.uuid4().hex[:8]}")
+    running.start()
+    try:
+        assert running.subscribed.wait(20)
+        count = 2000
+        publisher, serial = stream(mosquitto, ctx, count, 5000)
+        publisher.join(60)
+        publisher.close()
+        all_stored(ctx, serial, count)
+        assert running.pauses > 0, "the writer never had 20 messages in hand"
+    finally:
+        running.stop()
+    assert not running.failed.is_set()
+
+
+def password_broker(tmp: Path) -> Mosquitto:
+    passwords = tmp / "passwords"
+    tmp.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "ingest", "s3cret-pw"],
+                   check=True, capture_output=True)
+    passwords.chmod(0o600)
+    broker = Mosquitto(tmp)
+    broker.conf.write_text(broker.conf.read_text().replace(
+        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"))
+    return broker
+
+
+def test_refused_credentials_are_named_and_retried(tmp_path: Path, ctx: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    broker = password_broker(tmp_path / "broker")
+    broker.start()
+    try:
+        wrong = MqttIngest(BrokerTarget("127.0.0.1", broker.port, "ingest", "wrong"),
+                           ctx.settings.database_url)
+        with caplog.at_level(logging.WARNING, logger="meterhub.telemetry.ingest"):
+            wrong.start()
+            try:
+                wait_for(lambda: "refused the connection" in caplog.text, 15,
+                         "no log line about the refusal")
+                assert not wrong.subscribed.is_set()
+            finally:
+                wrong.stop()
+        assert "not authorised" in caplog.text or "bad user name or password" in caplog.text
+        assert caplog.text.count("refused the connection") == 1, "logged at every retry"
+        right = MqttIngest(BrokerTarget("127.0.0.1", broker.port, "ingest", "s3cret-pw"),
+                           ctx.settings.database_url)
+        right.start()
+        try:
+            assert right.subscribed.wait(20)
+        finally:
+            right.stop()
+    finally:
+        broker.stop()
