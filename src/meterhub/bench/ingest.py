@@ -83,13 +83,14 @@ def plans(host: str, port: int, serials: list[str], per_meter: int, batch: int,
 
 
 def bare_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
-               timeout: float) -> Trial:
-    """The baseline: a paho QoS 1 subscriber that only counts, under the same load."""
+               timeout: float, subscriber: Any = mqttload.bare_subscriber) -> Trial:
+    """The baseline: a QoS 1 subscriber that only counts, under the same load (paho, or
+    with `mqttload.bare_wire_subscriber` ingest's own MQTT reader)."""
     ctx = mqttload.CTX
     messages = sum(p.messages for p in the_plans)
     readings = sum(p.readings for p in the_plans)
     ready, results = ctx.Event(), ctx.Queue()
-    sub = ctx.Process(target=mqttload.bare_subscriber,
+    sub = ctx.Process(target=subscriber,
                       args=(host, port, messages, ready, results, timeout + 30), daemon=True)
     sub.start()
     try:
@@ -162,16 +163,20 @@ def run(size: Size, workdir: Path) -> CaseResult:
     result = CaseResult("ingest", targets=TARGETS)
     serials = [f"BI{n:06d}" for n in range(s.meters)]
     trials: dict[str, Trial] = {}
-    for kind, per_meter, batch in (("single", s.single_per_meter, 1),
-                                   ("batch", s.batch_per_meter, s.batch)):
-        for n in range(s.rounds):  # alternating, so that both meet the same noise
-            for consumer in ("bare", "ingest"):
+    for kind, per_meter, batch, consumers in (
+            ("single", s.single_per_meter, 1, ("bare", "wire", "ingest")),
+            ("batch", s.batch_per_meter, s.batch, ("bare", "ingest"))):
+        for n in range(s.rounds):  # alternating, so that all meet the same noise
+            for consumer in consumers:
                 with own_mosquitto(workdir) as broker:
                     the_plans = plans(broker.host, broker.port, serials, per_meter, batch,
                                       s.publishers)
                     if consumer == "bare":
                         trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
                                            s.timeout)
+                    elif consumer == "wire":
+                        trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
+                                           s.timeout, mqttload.bare_wire_subscriber)
                     else:
                         trial = ingest_trial(broker.host, broker.port, broker.pid, the_plans,
                                              s.timeout, workdir, f"ingest-{kind}-{n}")
@@ -192,6 +197,12 @@ def run(size: Size, workdir: Path) -> CaseResult:
                "subscriber, single", "msgs/s")
     result.add("ingest_vs_baseline", r2(ing_s.rate / bare_s.rate if bare_s.rate else None),
                "ingest / baseline (single)")
+    wire = trials["wire_single"]
+    result.add("ingest_baseline_wire_msgs_per_s", round(wire.rate), "bare subscriber on "
+               "ingest's own MQTT reader, single", "msgs/s")
+    result.add("ingest_vs_wire_baseline", r2(ing_s.rate / wire.rate if wire.rate else None),
+               "ingest / that (the cost of storing)")
+    result.add("ingest_wire_baseline_cpu_pct", r1(wire.cpu_pct), "its CPU (single)", "%")
     result.add("ingest_lost", ing_s.lost, "lost (single)")
     result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest CPU, receiver + writer (single)",
                "%")

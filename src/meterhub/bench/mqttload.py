@@ -4,7 +4,8 @@
   they can (a minimal raw-socket MQTT client, see `RawPublisher`);
 * `publish_paced`: one publisher at a steady rate whose timestamps are the publish time
   (the latency case compares them with the receive time);
-* `bare_subscriber`: the baseline, a paho QoS 1 subscriber that only receives and counts.
+* `bare_subscriber`: the baseline, a paho QoS 1 subscriber that only receives and counts;
+* `bare_wire_subscriber`: the same on ingest's own MQTT reader (`telemetry.mqtt_wire`).
 
 Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
 """
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from meterhub.bench.common import cpu_seconds, percentile
+from meterhub.telemetry import mqtt_wire
 
 CTX: SpawnContext = mp.get_context("spawn")
 PUBLISHER_INFLIGHT = 1000
@@ -98,27 +100,9 @@ def _connect(client: mqtt.Client, host: str, port: int) -> None:
         raise RuntimeError(f"no CONNACK from {host}:{port}")
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _packet(kind: int, body: bytes) -> bytes:
-    return bytes([kind]) + _varint(len(body)) + body
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return len(raw).to_bytes(2, "big") + raw
-
-
 def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
     """An MQTT 3.1.1 PUBLISH at QoS 1."""
-    return _packet(0x32, _utf8(topic) + packet_id.to_bytes(2, "big") + payload)
+    return mqtt_wire.packet(0x32, mqtt_wire.string(topic) + packet_id.to_bytes(2, "big") + payload)
 
 
 class RawPublisher:
@@ -136,9 +120,7 @@ class RawPublisher:
         self._cond = threading.Condition()
         self.sock = socket.create_connection((host, port), CONNECT_TIMEOUT_S)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # CONNECT: protocol "MQTT" level 4, clean session, keepalive 60 s
-        self.sock.sendall(_packet(0x10, _utf8("MQTT") + bytes([4, 0x02]) +
-                                  (60).to_bytes(2, "big") + _utf8(client_id)))
+        self.sock.sendall(mqtt_wire.connect_packet(client_id, 60, clean_session=True))
         connack = self._read_exact(4)
         if connack[0] != 0x20 or connack[3] != 0:
             raise RuntimeError(f"broker refused the connection: {connack!r}")
@@ -188,7 +170,7 @@ class RawPublisher:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
+            self.sock.sendall(mqtt_wire.DISCONNECT_PACKET)
         self.sock.close()
 
 
@@ -250,6 +232,48 @@ def bare_subscriber(host: str, port: int, expect: int, ready: Any, results: Any,
                  "p50_ms": percentile(delays, 50), "p99_ms": percentile(delays, 99)})
     client.disconnect()
     client.loop_stop()
+
+
+def bare_wire_subscriber(host: str, port: int, expect: int, ready: Any, results: Any,
+                         timeout: float, topic: str = "meter/+/data") -> None:
+    """Child process: like `bare_subscriber`, on the MQTT reader ingest uses (everything
+    one read brings parsed at once, its PUBACKs in one write), so that ingest's cost of
+    storing shows apart from the cost of receiving."""
+    sock = socket.create_connection((host, port), CONNECT_TIMEOUT_S)
+    sock.sendall(mqtt_wire.connect_packet(f"bench-wire-{os.getpid()}", 60, clean_session=True))
+    sock.sendall(mqtt_wire.subscribe_packet(1, [(topic, 1)]))
+    reader = mqtt_wire.PacketReader()
+    count, first, last = 0, 0.0, 0.0
+    end = time.monotonic() + CONNECT_TIMEOUT_S
+    publishes: list[mqtt_wire.Publish] = []
+    controls: list[mqtt_wire.Control] = []
+    while not any(c.kind == mqtt_wire.SUBACK for c in controls):
+        if time.monotonic() > end:
+            raise RuntimeError(f"no SUBACK from {host}:{port}")
+        reader.feed(sock.recv(65536), publishes, controls)
+    cpu0 = cpu_seconds(os.getpid())
+    ready.set()
+    sock.settimeout(1.0)
+    end = time.monotonic() + timeout
+    while count < expect and time.monotonic() < end:
+        try:
+            data = sock.recv(262144)
+        except TimeoutError:
+            continue
+        if not data:
+            break
+        publishes.clear()
+        reader.feed(data, publishes, controls)
+        if publishes:
+            last = time.time()
+            first = first or last
+            count += len(publishes)
+            sock.sendall(mqtt_wire.puback_packets([mid for _, _, qos, mid in publishes if qos]))
+    results.put({"kind": "subscriber", "received": count, "t_first": first, "t_last": last,
+                 "cpu_s": cpu_seconds(os.getpid()) - cpu0, "p50_ms": None, "p99_ms": None})
+    with contextlib.suppress(OSError):
+        sock.sendall(mqtt_wire.DISCONNECT_PACKET)
+    sock.close()
 
 
 def publish_paced(host: str, port: int, serials: tuple[str, ...], rate: float,

@@ -43,14 +43,15 @@ def _remaining_length(n: int) -> bytes:
             return bytes(out)
 
 
-def _string(text: str | bytes) -> bytes:
+def string(text: str | bytes) -> bytes:
     data = text.encode() if isinstance(text, str) else text
     if len(data) > 0xFFFF:
         raise ValueError("an MQTT string holds at most 65,535 bytes")
     return struct.pack("!H", len(data)) + data
 
 
-def _packet(first: int, body: bytes) -> bytes:
+def packet(first: int, body: bytes) -> bytes:
+    """A packet: its first byte, the remaining length, the body."""
     return bytes((first,)) + _remaining_length(len(body)) + body
 
 
@@ -59,20 +60,20 @@ def connect_packet(client_id: str, keepalive: int, clean_session: bool,
     flags = (0x02 if clean_session else 0) | (0x80 if username else 0)
     if username and password:
         flags |= 0x40
-    body = _string("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive)
-    body += _string(client_id)
+    body = string("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive)
+    body += string(client_id)
     if username:
-        body += _string(username)
+        body += string(username)
         if password:
-            body += _string(password)
-    return _packet(CONNECT << 4, body)
+            body += string(password)
+    return packet(CONNECT << 4, body)
 
 
 def subscribe_packet(packet_id: int, filters: Iterable[tuple[str, int]]) -> bytes:
     body = struct.pack("!H", packet_id)
     for topic, qos in filters:
-        body += _string(topic) + bytes((qos,))
-    return _packet(SUBSCRIBE << 4 | 0x02, body)
+        body += string(topic) + bytes((qos,))
+    return packet(SUBSCRIBE << 4 | 0x02, body)
 
 
 _PUBACK = struct.Struct("!BBH")
