@@ -177,6 +177,13 @@ class Publisher(threading.Thread):
         self.client.disconnect()
 
 
+def counter(ctx: Any, name: str) -> int:
+    with ctx.engine.connect() as conn:
+        value = conn.execute(text("SELECT value FROM ingest_counters WHERE name = :n"),
+                             {"n": name}).scalar()
+    return int(value or 0)
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     require(os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed")

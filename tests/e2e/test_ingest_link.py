@@ -20,7 +20,7 @@ from meterhub.telemetry import handoff
 from meterhub.telemetry import ingest as ingest_module
 from meterhub.telemetry.ingest import MqttIngest
 
-from .conftest import Mosquitto, Publisher, contiguous, seqs, wait_for
+from .conftest import Mosquitto, Publisher, contiguous, counter, seqs, wait_for
 
 
 @pytest.fixture
@@ -64,6 +64,28 @@ def test_broker_restart_mid_stream_loses_nothing(mosquitto: Mosquitto, receiver:
         all_stored(ctx, serial, count)
     finally:
         publisher.close()
+
+
+def test_a_clean_stop_acknowledges_everything_stored(mosquitto: Mosquitto, ctx: Any) -> None:
+    """Stopped while messages are in hand: what it stored was acknowledged before the
+    disconnect (else the broker would redeliver it to the next session and the store would
+    count a duplicate); what it had not taken is delivered to the next session."""
+    client_id, count = f"test-stop-{uuid.uuid4().hex[:8]}", 3000
+    first = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url, client_id)
+    first.start()
+    assert first.subscribed.wait(20)
+    publisher, serial = stream(mosquitto, ctx, count, 20_000)
+    wait_for(lambda: len(seqs(ctx, serial)) >= 200, 30, "nothing stored", step=0.01)
+    first.stop()
+    publisher.join(30)
+    publisher.close()
+    second = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url, client_id)
+    second.start()
+    try:
+        all_stored(ctx, serial, count)
+    finally:
+        second.stop()
+    assert counter(ctx, "readings_duplicate") == 0
 
 
 def test_idle_connection_is_kept_alive_by_pings(mosquitto: Mosquitto, ctx: Any,

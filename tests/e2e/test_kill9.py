@@ -20,6 +20,7 @@ from .conftest import (
     Publisher,
     assert_rollups_match,
     contiguous,
+    counter,
     seqs,
     wait_for,
 )
@@ -27,13 +28,6 @@ from .conftest import (
 READINGS = 4000
 RATE_PER_S = 1500  # the stream lasts ~2.7 s; the kill lands in it
 KILL_AFTER_STORED = 800
-
-
-def counter(ctx: Any, name: str) -> int:
-    with ctx.engine.connect() as conn:
-        value = conn.execute(text("SELECT value FROM ingest_counters WHERE name = :n"),
-                             {"n": name}).scalar()
-    return int(value or 0)
 
 
 @pytest.mark.parametrize("victim", ["receiver", "writer"])

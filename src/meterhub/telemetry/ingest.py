@@ -210,9 +210,11 @@ class MqttIngest:
         return done.wait(timeout)
 
     def _shut(self) -> None:
+        """Disconnect (the connection loop ends once the socket is closed, its PUBACKs
+        written), or stop trying to connect."""
         if self._link is not None:
             self._link.close()
-        if self._main is not None:
+        elif self._main is not None:
             self._main.cancel()
 
     async def _keep_connected(self) -> None:
