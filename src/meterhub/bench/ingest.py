@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,8 @@ def plans(host: str, port: int, serials: list[str], per_meter: int, batch: int,
 
 
 def bare_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
-               timeout: float, subscriber: Any = mqttload.bare_subscriber) -> Trial:
+               timeout: float, subscriber: Callable[..., None] = mqttload.bare_subscriber
+               ) -> Trial:
     """The baseline: a QoS 1 subscriber that only counts, under the same load (paho, or
     with `mqttload.bare_wire_subscriber` ingest's own MQTT reader)."""
     ctx = mqttload.CTX
