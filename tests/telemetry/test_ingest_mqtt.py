@@ -55,11 +55,12 @@ def ingest(ctx: Any, broker: BrokerTarget) -> Iterator[MqttIngest]:
     assert not running.failed.is_set()
 
 
-def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]]) -> None:
+def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]], retain: bool = False
+            ) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    infos = [client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages]
     for info in infos:
         info.wait_for_publish(10)
     client.disconnect()
@@ -159,5 +160,5 @@ def test_status_and_last_will_set_online_state(ctx: Any, broker: BrokerTarget,
             return d is not None and not d.online
 
     wait_for(offline, 30)
-    # Leave the shared broker as found: clear the retained last will.
-    publish(broker, [(f"meter/{serial}/status", b"")])
+    # Leave the shared broker as found: an empty retained message clears the last will.
+    publish(broker, [(f"meter/{serial}/status", b"")], retain=True)
