@@ -6,6 +6,8 @@ credentials, then keeps trying."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import time
 import uuid
@@ -122,6 +124,38 @@ def test_a_full_writer_pauses_reading_and_loses_nothing(mosquitto: Mosquitto, ct
         publisher.close()
         all_stored(ctx, serial, count)
         assert running.pauses > 0, "the writer never had 20 messages in hand"
+    finally:
+        running.stop()
+    assert not running.failed.is_set()
+
+
+def test_a_long_pause_for_the_writer_keeps_the_connection(mosquitto: Mosquitto, ctx: Any,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The writer stalls (SIGSTOP: as a database outage would hold it) for longer than the
+    keepalive allows silence: the receiver stops reading but goes on pinging, and it does
+    not mistake the unread answers for a dead broker."""
+    monkeypatch.setattr(handoff, "MAX_UNCOMMITTED", 20)
+    monkeypatch.setattr(ingest_module, "KEEPALIVE_S", 1)
+    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
+                         client_id=f"test-stall-{uuid.uuid4().hex[:8]}")
+    running.start()
+    try:
+        assert running.subscribed.wait(20)
+        connections = running._generation
+        writer = running.handoff.pid
+        assert writer is not None
+        os.kill(writer, signal.SIGSTOP)
+        try:
+            publisher, serial = stream(mosquitto, ctx, 500, 2000)
+            wait_for(lambda: running.pauses > 0, 10, "the receiver never paused")
+            time.sleep(4)  # > 1.5 x the keepalive
+        finally:
+            os.kill(writer, signal.SIGCONT)
+        publisher.join(30)
+        publisher.close()
+        all_stored(ctx, serial, 500)
+        assert running._generation == connections, "it reconnected during the stall"
     finally:
         running.stop()
     assert not running.failed.is_set()

@@ -87,7 +87,7 @@ class _Link(asyncio.Protocol):
             return
         for control in controls:
             self._control(control)
-        if publishes:
+        if publishes and self.transport is not None and not self.transport.is_closing():
             self.ingest.received(self, publishes)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -120,6 +120,9 @@ class _Link(asyncio.Protocol):
         elif kind not in (mqtt_wire.PINGRESP, mqtt_wire.PUBACK):
             self._fail(mqtt_wire.ProtocolError(f"unexpected packet type {kind}"))
 
+    def heard_now(self) -> None:
+        self._heard = time.monotonic()
+
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -130,7 +133,9 @@ class _Link(asyncio.Protocol):
             self.transport.close()
 
     def _ping(self) -> None:
-        if time.monotonic() - self._heard > KEEPALIVE_S * 1.5:
+        # While reading is paused for the writer (a database outage can last minutes) the
+        # broker's answers wait unread in the socket: silence then proves nothing.
+        if not self.paused and time.monotonic() - self._heard > KEEPALIVE_S * 1.5:
             self._fail(TimeoutError(f"nothing from the broker for {KEEPALIVE_S * 1.5:.0f} s"))
             return
         self.write(mqtt_wire.PINGREQ_PACKET)
@@ -288,6 +293,7 @@ class MqttIngest:
             self._loop.call_later(RESUME_CHECK_S, self._maybe_resume, link)
             return
         link.paused = False
+        link.heard_now()
         if link.transport is not None:
             link.transport.resume_reading()
 
