@@ -140,6 +140,9 @@ class DeviceOut(BaseModel):
     free_mem: int | None
     uptime_s: int | None
     reading_interval_s: int
+    topic_id: str | None = Field(
+        description="The <id> in the device's topics (meter/<id>/...) when it is not its "
+                    "serial: learned from its messages; commands are sent there.")
     assigned_users: list[AssignedUser]
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Remote commands: check, store, publish to `meter/<serial>/control`, and report what became
+"""Remote commands: check, store, publish to `meter/<id>/control`, and report what became
 of them.
 
 A command is committed *before* it is published: the device may answer within
@@ -46,8 +46,10 @@ class BrokerUnavailable(MeterhubError):
     status_code = 503
 
 
-def control_topic(serial: str) -> str:
-    return f"meter/{serial}/control"
+def control_topic(device: Device) -> str:
+    """Where the device listens: the <id> of its topics, which is its serial unless its
+    messages said otherwise (DESIGN: the device is `serial_number` if present, else <id>)."""
+    return f"meter/{device.topic_id or device.serial_number}/control"
 
 
 # -- validation (pure) ------------------------------------------------------------------
@@ -155,7 +157,7 @@ def send(db: Session, actor: User, device: Device, cmd: str, args: dict[str, Any
         if target is None:
             raise PublishError("no MQTT broker is configured for the web process (start it "
                                "with `meterhub run`, or set MQTT_BROKER_URL)")
-        publish(target, control_topic(device.serial_number), payload)
+        publish(target, control_topic(device), payload)
     except PublishError as exc:
         command.status, command.error, command.answered_at = FAILED, str(exc)[:512], utcnow()
         db.commit()

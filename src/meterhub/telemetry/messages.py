@@ -1,5 +1,8 @@
 """What one MQTT message means for the store: the topic picks the decoder (readings,
 status, command acknowledgement); anything malformed becomes a reject with its reason.
+Data and status messages also say which topic id their device uses (a device whose
+`serial_number` differs from the <id> in its topics listens for commands on that <id>,
+and its last will arrives there without a serial).
 Pure: the writer process calls it on the raw messages ingest hands over."""
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from meterhub.telemetry.payload import (
     decode_ack,
     decode_data,
     decode_status,
+    is_valid_serial,
     parse_topic,
 )
 from meterhub.telemetry.store import Batch
@@ -20,7 +24,7 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
     """What a message on `topic` means for the store (pure; bad input becomes rejects)."""
     batch = Batch()
     try:
-        _, kind = parse_topic(topic)
+        topic_id, kind = parse_topic(topic)
     except ValueError as exc:
         batch.rejects.append(_topic_reject(topic, payload, received_at, str(exc)))
         return batch
@@ -28,6 +32,8 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
         decoded = decode_data(topic, payload, received_at)
         batch.readings = decoded.readings
         batch.rejects = decoded.rejects
+        if decoded.readings and is_valid_serial(topic_id):  # where it listens for commands
+            batch.topic_ids = {decoded.readings[0].serial: topic_id}
     elif kind == "status":
         if not payload:
             return batch  # a retained status being cleared: nothing to record
@@ -38,6 +44,8 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
                 "serial, without a serial_number", "bad_serial"))
         elif isinstance(status, StatusUpdate):
             batch.statuses.append(status)
+            if status.serial is not None and is_valid_serial(topic_id):
+                batch.topic_ids = {status.serial: topic_id}
         else:
             batch.rejects.append(status)
     elif kind == "control/ack":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +92,7 @@ class DeviceState:
     meta_written: float = 0.0  # monotonic time of the last devices-row update
     slow_gaps: list[float] = field(default_factory=list)  # recent gaps off the interval
     interval_changed: bool = False
+    topic_id: str | None = None  # the <id> of its topics, when not its serial
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ class Batch:
     statuses: list[StatusUpdate] = field(default_factory=list)
     acks: list[CommandAck] = field(default_factory=list)
     sweep: bool = False  # also mark silent devices offline
+    topic_ids: dict[str, str] = field(default_factory=dict)  # serial -> the <id> it used
 
 
 @dataclass(slots=True)
@@ -123,13 +125,14 @@ class TelemetryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.devices: dict[str, DeviceState] = {}
+        self._serial_of_topic: dict[str, str] | None = None  # topic id -> serial, if not it
 
     def write(self, batch: Batch) -> WriteResult:
         """Store `batch` in one transaction; the cached state is dropped if it fails."""
         try:
             return self._write(batch)
         except BaseException:
-            self.devices.clear()  # cached states may hold this failed batch's changes
+            self.forget()  # cached states may hold this failed batch's changes
             raise
 
     def _write(self, batch: Batch) -> WriteResult:
@@ -138,8 +141,9 @@ class TelemetryStore:
         events: list[dict[str, Any]] = []
         rejects = list(batch.rejects)
         with self.engine.begin() as conn:
+            statuses = self._resolve_statuses(conn, batch.statuses)
             serials = {r.serial for r in batch.readings}
-            serials |= {s.serial for s in batch.statuses if s.serial}
+            serials |= {s.serial for s in statuses if s.serial}
             refused: set[str] = set()
             self._load_states(conn, [x for x in serials if x not in self.devices])
             for serial in serials:
@@ -148,7 +152,8 @@ class TelemetryStore:
                     refused.add(serial)
                 else:
                     staged[serial] = state
-            readings, statuses = batch.readings, batch.statuses
+            learned = self._learn_topic_ids(conn, batch.topic_ids, staged)
+            readings = batch.readings
             if refused:
                 rejects += _refused(refused, readings, statuses)
                 readings = [r for r in readings if r.serial not in refused]
@@ -165,6 +170,13 @@ class TelemetryStore:
             result.events = len(events)
             self._count(conn, batch, result, rejects)
         self.devices.update(staged)
+        if learned and self._serial_of_topic is not None:
+            aliases = self._serial_of_topic
+            for serial, topic_id in learned.items():
+                for old in [t for t, s in aliases.items() if s == serial]:
+                    del aliases[old]
+                if topic_id is not None:
+                    aliases[topic_id] = serial
         return result
 
     def _count(self, conn: Connection, batch: Batch, result: WriteResult,
@@ -188,6 +200,43 @@ class TelemetryStore:
     def forget(self) -> None:
         """Drop cached state (after a failed transaction whose effects are unknown)."""
         self.devices.clear()
+        self._serial_of_topic = None
+
+    # -- topic ids ---------------------------------------------------------------------
+    def _resolve_statuses(self, conn: Connection, statuses: list[StatusUpdate]
+                          ) -> list[StatusUpdate]:
+        """A status that names no serial (a last will's plain "offline") belongs to the
+        device known to publish on its topic id, when that is not a device's serial."""
+        unnamed = [s for s in statuses if s.serial is not None and s.serial == s.device_id]
+        if not unnamed:
+            return statuses
+        if self._serial_of_topic is None:
+            self._serial_of_topic = {
+                topic_id: serial for serial, topic_id in conn.execute(
+                    select(DEVICES.c.serial_number, DEVICES.c.topic_id)
+                    .where(DEVICES.c.topic_id.is_not(None)))}
+        aliases = self._serial_of_topic
+        if not aliases:
+            return statuses
+        return [replace(s, serial=aliases[s.device_id])
+                if s.serial == s.device_id and s.device_id in aliases else s
+                for s in statuses]
+
+    def _learn_topic_ids(self, conn: Connection, topic_ids: dict[str, str],
+                         states: dict[str, DeviceState]) -> dict[str, str | None]:
+        """Record where devices publish when it changed: {serial: topic id, or None when it
+        is the serial again}."""
+        learned: dict[str, str | None] = {}
+        for serial, topic_id in topic_ids.items():
+            state = states.get(serial)
+            wanted = None if topic_id == serial else topic_id
+            if state is None or state.topic_id == wanted:
+                continue
+            conn.execute(update(DEVICES).where(DEVICES.c.id == state.id)
+                         .values(topic_id=wanted))
+            log.info("device %s publishes on meter/%s/...", serial, topic_id)
+            state.topic_id = learned[serial] = wanted
+        return learned
 
     # -- devices ---------------------------------------------------------------------
     def _load_states(self, conn: Connection, serials: list[str]) -> None:
@@ -198,7 +247,7 @@ class TelemetryStore:
             found = {row.id: row for row in conn.execute(
                 select(DEVICES.c.id, DEVICES.c.serial_number, DEVICES.c.status,
                        DEVICES.c.online, DEVICES.c.reading_interval_s,
-                       DEVICES.c.firmware_version, DEVICES.c.ip_address)
+                       DEVICES.c.firmware_version, DEVICES.c.ip_address, DEVICES.c.topic_id)
                 .where(DEVICES.c.serial_number.in_(chunk)))}
             if not found:
                 continue
@@ -214,7 +263,7 @@ class TelemetryStore:
                 state = DeviceState(
                     id=device_id, status=row.status, online=row.online,
                     interval_s=row.reading_interval_s, firmware=row.firmware_version,
-                    ip_address=row.ip_address)
+                    ip_address=row.ip_address, topic_id=row.topic_id)
                 reading = last.get(device_id)
                 if reading is not None:
                     state.last_ts, state.last_energy = reading.ts, reading.energy
@@ -589,8 +638,10 @@ class TelemetryStore:
                 .where(
                     COMMANDS.c.id == ack.command_id,
                     COMMANDS.c.status == "pending",
-                    COMMANDS.c.device_id.in_(
-                        select(DEVICES.c.id).where(DEVICES.c.serial_number == ack.device_id)
+                    COMMANDS.c.device_id.in_(  # the device listening on that topic id
+                        select(DEVICES.c.id).where(
+                            (DEVICES.c.serial_number == ack.device_id)
+                            | (DEVICES.c.topic_id == ack.device_id))
                     ),
                 )
                 .values(
