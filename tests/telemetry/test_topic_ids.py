@@ -88,3 +88,15 @@ def test_serial_and_topic_id_alike_store_nothing_extra(ctx: Any) -> None:
     device = devices(ctx)[serial]
     assert device.topic_id is None
     assert control_topic(device) == f"meter/{serial}/control"
+
+
+def test_a_topic_id_that_is_another_devices_serial_stays_that_devices(ctx: Any) -> None:
+    """Two devices sharing a topic is a wiring mistake; the device whose serial the topic
+    id is keeps its own last will."""
+    own, other = f"PZEM-{uuid.uuid4().hex[:6].upper()}", f"PZEM-{uuid.uuid4().hex[:6].upper()}"
+    store = TelemetryStore(ctx.engine)
+    send(store, f"meter/{own}/data", data(own, 1))
+    send(store, f"meter/{own}/data", data(other, 1))  # the other one publishes on it too
+    assert devices(ctx)[other].topic_id == own
+    send(store, f"meter/{own}/status", "offline")
+    assert not devices(ctx)[own].online and devices(ctx)[other].online

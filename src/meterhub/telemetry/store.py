@@ -207,8 +207,7 @@ class TelemetryStore:
                           ) -> list[StatusUpdate]:
         """A status that names no serial (a last will's plain "offline") belongs to the
         device known to publish on its topic id, when that is not a device's serial."""
-        unnamed = [s for s in statuses if s.serial is not None and s.serial == s.device_id]
-        if not unnamed:
+        if not any(s.serial == s.device_id for s in statuses):
             return statuses
         if self._serial_of_topic is None:
             self._serial_of_topic = {
@@ -219,8 +218,14 @@ class TelemetryStore:
         if not aliases:
             return statuses
         return [replace(s, serial=aliases[s.device_id])
-                if s.serial == s.device_id and s.device_id in aliases else s
+                if s.serial == s.device_id and s.device_id in aliases
+                and not self._is_device(conn, s.device_id) else s
                 for s in statuses]
+
+    def _is_device(self, conn: Connection, serial: str) -> bool:
+        """Whether a device has this serial (then a topic id equal to it is its own)."""
+        return serial in self.devices or conn.execute(
+            select(DEVICES.c.id).where(DEVICES.c.serial_number == serial)).first() is not None
 
     def _learn_topic_ids(self, conn: Connection, topic_ids: dict[str, str],
                          states: dict[str, DeviceState]) -> dict[str, str | None]:
