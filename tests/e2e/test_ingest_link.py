@@ -25,12 +25,18 @@ from meterhub.telemetry.ingest import MqttIngest
 from .conftest import Mosquitto, Publisher, contiguous, counter, seqs, wait_for
 
 
-@pytest.fixture
-def receiver(mosquitto: Mosquitto, ctx: Any) -> Iterator[MqttIngest]:
+def started(mosquitto: Mosquitto, ctx: Any, client_id: str | None = None) -> MqttIngest:
+    """An in-process receiver (its writer a child process) subscribed to `mosquitto`."""
     running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
-                         client_id=f"test-link-{uuid.uuid4().hex[:8]}")
+                         client_id or f"test-link-{uuid.uuid4().hex[:8]}")
     running.start()
     assert running.subscribed.wait(20), "ingest did not subscribe"
+    return running
+
+
+@pytest.fixture
+def receiver(mosquitto: Mosquitto, ctx: Any) -> Iterator[MqttIngest]:
+    running = started(mosquitto, ctx)
     yield running
     running.stop()
     assert not running.failed.is_set()
@@ -73,16 +79,13 @@ def test_a_clean_stop_acknowledges_everything_stored(mosquitto: Mosquitto, ctx: 
     disconnect (else the broker would redeliver it to the next session and the store would
     count a duplicate); what it had not taken is delivered to the next session."""
     client_id, count = f"test-stop-{uuid.uuid4().hex[:8]}", 3000
-    first = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url, client_id)
-    first.start()
-    assert first.subscribed.wait(20)
+    first = started(mosquitto, ctx, client_id)
     publisher, serial = stream(mosquitto, ctx, count, 20_000)
     wait_for(lambda: len(seqs(ctx, serial)) >= 200, 30, "nothing stored", step=0.01)
     first.stop()
     publisher.join(30)
     publisher.close()
-    second = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url, client_id)
-    second.start()
+    second = started(mosquitto, ctx, client_id)
     try:
         all_stored(ctx, serial, count)
     finally:
@@ -93,11 +96,8 @@ def test_a_clean_stop_acknowledges_everything_stored(mosquitto: Mosquitto, ctx: 
 def test_idle_connection_is_kept_alive_by_pings(mosquitto: Mosquitto, ctx: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest_module, "KEEPALIVE_S", 2)  # Mosquitto drops it after 3 s
-    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
-                         client_id=f"test-idle-{uuid.uuid4().hex[:8]}")
-    running.start()
+    running = started(mosquitto, ctx)
     try:
-        assert running.subscribed.wait(20)
         connections = running._generation
         time.sleep(7)
         assert running.subscribed.is_set() and running._generation == connections
@@ -113,11 +113,8 @@ def test_a_full_writer_pauses_reading_and_loses_nothing(mosquitto: Mosquitto, ct
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     monkeypatch.setattr(handoff, "MAX_UNCOMMITTED", 20)
-    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
-                         client_id=f"test-full-{uuid.uuid4().hex[:8]}")
-    running.start()
+    running = started(mosquitto, ctx)
     try:
-        assert running.subscribed.wait(20)
         count = 2000
         publisher, serial = stream(mosquitto, ctx, count, 5000)
         publisher.join(60)
@@ -137,11 +134,8 @@ def test_a_long_pause_for_the_writer_keeps_the_connection(mosquitto: Mosquitto, 
     not mistake the unread answers for a dead broker."""
     monkeypatch.setattr(handoff, "MAX_UNCOMMITTED", 20)
     monkeypatch.setattr(ingest_module, "KEEPALIVE_S", 1)
-    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
-                         client_id=f"test-stall-{uuid.uuid4().hex[:8]}")
-    running.start()
+    running = started(mosquitto, ctx)
     try:
-        assert running.subscribed.wait(20)
         connections = running._generation
         writer = running.handoff.pid
         assert writer is not None
