@@ -155,6 +155,23 @@ def test_a_long_pause_for_the_writer_keeps_the_connection(mosquitto: Mosquitto, 
     assert not running.failed.is_set()
 
 
+def test_two_ingests_with_one_client_id_back_off(mosquitto: Mosquitto, ctx: Any) -> None:
+    """A second ingest with the same client id makes the broker drop the first, which
+    reconnects and drops the second: each waits longer before trying again, instead of
+    both reconnecting as fast as the broker answers."""
+    client_id = f"test-twin-{uuid.uuid4().hex[:8]}"
+    first = started(mosquitto, ctx, client_id)
+    second = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url, client_id)
+    second.start()
+    try:
+        time.sleep(6)
+    finally:
+        second.stop()
+        first.stop()
+    attempts = first._generation + second._generation
+    assert 3 <= attempts <= 10, attempts  # reconnecting at once made 16 here
+
+
 def password_broker(tmp: Path) -> Mosquitto:
     passwords = tmp / "passwords"
     tmp.mkdir(parents=True, exist_ok=True)

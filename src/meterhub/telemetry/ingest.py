@@ -38,6 +38,7 @@ SUBSCRIBE_ID = 1
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
+STABLE_S = 10.0  # a connection that lasted this long resets the back-off
 KEEPALIVE_S = 30
 RESUME_CHECK_S = 0.02  # while reading is paused for the writer, how often to look again
 STOP_TIMEOUT_S = 5.0
@@ -244,13 +245,19 @@ class MqttIngest:
             self.subscribed.set()
             log.info("ingest connected to %s (session %s)", self.target.display_url,
                      "resumed" if session_present else "new")
-            delay, last_problem = RECONNECT_MIN_S, ""
+            last_problem, connected_at = "", time.monotonic()
             await link.closed
             self.subscribed.clear()
             self._link = None
-            if not self._stopping:
-                log.warning("ingest lost the broker %s%s; reconnecting", self.target.display_url,
-                            f" ({link.problem})" if link.problem else "")
+            if self._stopping:
+                break
+            log.warning("ingest lost the broker %s%s; reconnecting", self.target.display_url,
+                        f" ({link.problem})" if link.problem else "")
+            if time.monotonic() - connected_at >= STABLE_S:
+                delay = RECONNECT_MIN_S  # it was up for a while: try again at once
+            else:  # dropped soon after connecting (e.g. a second ingest with our client id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, tls: ssl.SSLContext | None,
                        generation: int) -> tuple[_Link, bool]:
