@@ -19,8 +19,7 @@ from meterhub.firmware.paths import tool
 from meterhub.firmware.runner import micropython_env
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking"]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Runs inside MicroPython, in a scratch flash directory: the firmware's own portal app.
 SERVE = """
 import asyncio, app, board, config, portal
@@ -44,8 +43,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as flash:
         script = Path(flash) / "serve_portal.py"
         script.write_text(SERVE % port)
-        server = subprocess.Popen([tool("micropython"), str(script)], cwd=flash,
-                                  env=micropython_env())
+        server = subprocess.Popen(
+            [tool("micropython"), str(script)], cwd=flash, env=micropython_env()
+        )
         try:
             for _ in range(50):
                 with socket.socket() as sock:
@@ -53,11 +53,11 @@ def main() -> int:
                         break
                 time.sleep(0.1)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": 390, "height": 844})
-                for name, path in (("wifi", "/"), ("config", "/config"),
-                                   ("status", "/status")):
+                for name, path in (("wifi", "/"), ("config", "/config"), ("status", "/status")):
                     page.goto(f"http://127.0.0.1:{port}{path}")
                     target = OUT / f"portal-{name}.png"
                     page.screenshot(path=str(target), full_page=True)

@@ -27,9 +27,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 MAX_BYTES = 300_000
 METERS = [
-    ("PZEM-1A2B3C", "Kitchen", "Ground floor"), ("PZEM-4D5E6F", "Heat pump", "Basement"),
-    ("PZEM-7A8B9C", "Home office", "1st floor"), ("PZEM-0D1E2F", "Workshop", "Garage"),
-    ("PZEM-3A4B5C", "EV charger", "Driveway"), ("PZEM-6D7E8F", "Flat 2", "2nd floor"),
+    ("PZEM-1A2B3C", "Kitchen", "Ground floor"),
+    ("PZEM-4D5E6F", "Heat pump", "Basement"),
+    ("PZEM-7A8B9C", "Home office", "1st floor"),
+    ("PZEM-0D1E2F", "Workshop", "Garage"),
+    ("PZEM-3A4B5C", "EV charger", "Driveway"),
+    ("PZEM-6D7E8F", "Flat 2", "2nd floor"),
 ]
 SHOTS = [  # (file stem, path, desktop, phone)
     ("overview", "/", True, True),
@@ -45,8 +48,9 @@ SHOTS = [  # (file stem, path, desktop, phone)
 
 def seed(server: AppServer, days: float) -> None:
     admin = server.add_user("admin", "demo-admin-1", role="admin", full_name="Alex Morgan")
-    carol = server.add_user("carol", "demo-carol-1", full_name="Carol Jones",
-                            email="carol@example.org")
+    carol = server.add_user(
+        "carol", "demo-carol-1", full_name="Carol Jones", email="carol@example.org"
+    )
     server.add_user("sam", "demo-sam-12", full_name="Sam Patel", must_change=True)
     del admin
     for n, (serial, name, place) in enumerate(METERS):
@@ -58,13 +62,25 @@ def seed(server: AppServer, days: float) -> None:
 
     with server.ctx.sessions() as db:
         db.add(Device(serial_number="PZEM-99F00D", status=DEVICE_PENDING))
-        db.add(IngestReject(topic="meter/PZEM-1A2B3C/data", serial="PZEM-1A2B3C",
-                            reason="out_of_range", detail="voltage 312.0 V is outside 80-260 V",
-                            payload='{"serial_number":"PZEM-1A2B3C","voltage":312.0,'
-                                    '"current":1.2,"power":290,"energy":12.5}'))
-        db.add(IngestReject(topic="meter/garage/data", serial=None, reason="malformed_json",
-                            detail="unexpected end of input at byte 41",
-                            payload='{"serial_number":"PZEM-0D1E2F","voltage":23'))
+        db.add(
+            IngestReject(
+                topic="meter/PZEM-1A2B3C/data",
+                serial="PZEM-1A2B3C",
+                reason="out_of_range",
+                detail="voltage 312.0 V is outside 80-260 V",
+                payload='{"serial_number":"PZEM-1A2B3C","voltage":312.0,'
+                '"current":1.2,"power":290,"energy":12.5}',
+            )
+        )
+        db.add(
+            IngestReject(
+                topic="meter/garage/data",
+                serial=None,
+                reason="malformed_json",
+                detail="unexpected end of input at byte 41",
+                payload='{"serial_number":"PZEM-0D1E2F","voltage":23',
+            )
+        )
         db.commit()
     server.set_online(METERS[5][0], False)
 
@@ -74,10 +90,15 @@ def push_live(server: AppServer) -> None:
         power = random.uniform(60, 2400)
         voltage = random.uniform(228, 233)
         pf = random.uniform(0.82, 0.99)
-        server.publish_reading(serial, voltage=round(voltage, 1),
-                               current=round(power / voltage / pf, 3), power=round(power, 1),
-                               energy=round(random.uniform(100, 2000), 3), frequency=50.0,
-                               pf=round(pf, 2))
+        server.publish_reading(
+            serial,
+            voltage=round(voltage, 1),
+            current=round(power / voltage / pf, 3),
+            power=round(power, 1),
+            energy=round(random.uniform(100, 2000), 3),
+            frequency=50.0,
+            pf=round(pf, 2),
+        )
 
 
 def main() -> int:
@@ -86,8 +107,9 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=400)
     opts = parser.parse_args()
     if not Path(CHROMIUM).exists():
-        print(f"error: Chromium not found at {CHROMIUM} (apt-get install chromium)",
-              file=sys.stderr)
+        print(
+            f"error: Chromium not found at {CHROMIUM} (apt-get install chromium)", file=sys.stderr
+        )
         return 1
     from playwright.sync_api import sync_playwright
 
@@ -99,11 +121,16 @@ def main() -> int:
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for kind, size, scheme in (("desktop", (1440, 900), "light"),
-                                           ("phone", (360, 740), "dark")):
+                for kind, size, scheme in (
+                    ("desktop", (1440, 900), "light"),
+                    ("phone", (360, 740), "dark"),
+                ):
                     context = browser.new_context(
-                        viewport={"width": size[0], "height": size[1]}, color_scheme=scheme,
-                        locale="en-US", timezone_id="Europe/Berlin")
+                        viewport={"width": size[0], "height": size[1]},
+                        color_scheme=scheme,
+                        locale="en-US",
+                        timezone_id="Europe/Berlin",
+                    )
                     page = context.new_page()
                     page.goto(f"{server.url}/login")
                     page.fill("#username", "admin")
@@ -116,15 +143,16 @@ def main() -> int:
                         page.goto(server.url + path)
                         page.wait_for_load_state("networkidle")
                         for _ in range(100):  # until /ws is connected
-                            if page.evaluate("() => document.querySelector('[data-conn]')"
-                                             ".dataset.state === 'live'"):
+                            if page.evaluate(
+                                "() => document.querySelector('[data-conn]')"
+                                ".dataset.state === 'live'"
+                            ):
                                 break
                             page.wait_for_timeout(50)
                         push_live(server)
                         page.wait_for_timeout(1500)
                         target = opts.out / f"{stem}-{kind}.png"
-                        page.screenshot(path=str(target), full_page=False,
-                                        animations="disabled")
+                        page.screenshot(path=str(target), full_page=False, animations="disabled")
                         size_b = target.stat().st_size
                         flag = "  (over 300 KB!)" if size_b > MAX_BYTES else ""
                         print(f"{target.relative_to(ROOT)}: {size_b // 1024} KB{flag}")

@@ -27,7 +27,8 @@ CI = os.environ.get("CI") == "true"
 
 # Shared, noisy machines: a slow example is not a failure (speed is `meterhub bench`'s job).
 hypothesis_settings.register_profile(
-    "meterhub", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    "meterhub", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 hypothesis_settings.load_profile("meterhub")
 PG_ADMIN_URL = os.environ.get("METERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASES = ["sqlite", "postgresql"]
@@ -75,8 +76,9 @@ def pg_database() -> Iterator[str | None]:
         yield None
         return
     name = f"meterhub_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
@@ -110,8 +112,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return load_settings({"DATABASE_URL": db_url, "METERHUB_DATA_DIR": tmp_path / "data",
-                          "METERHUB_TZ": "Europe/Berlin"})
+    return load_settings(
+        {
+            "DATABASE_URL": db_url,
+            "METERHUB_DATA_DIR": tmp_path / "data",
+            "METERHUB_TZ": "Europe/Berlin",
+        }
+    )
 
 
 @pytest.fixture
@@ -136,8 +143,7 @@ class Api:
         self.client = TestClient(app, base_url="http://testserver")
 
     def login(self, username: str, password: str) -> dict[str, Any]:
-        res = self.client.post("/api/auth/login", json={"username": username,
-                                                        "password": password})
+        res = self.client.post("/api/auth/login", json={"username": username, "password": password})
         assert res.status_code == 200, res.text
         self.client.headers["X-CSRF-Token"] = res.json()["csrf_token"]
         body: dict[str, Any] = res.json()
@@ -185,12 +191,20 @@ def make_user(admin_api: Api, make_api: Any) -> Any:
     """make_user(name, devices=[ids]) -> an Api logged in as that new user."""
 
     def make(name: str, device_ids: tuple[int, ...] = (), role: str = "user") -> Api:
-        res = admin_api.post("/api/users", json={"username": name, "password": f"{name}-pass-1",
-                                                 "role": role, "must_change_password": False})
+        res = admin_api.post(
+            "/api/users",
+            json={
+                "username": name,
+                "password": f"{name}-pass-1",
+                "role": role,
+                "must_change_password": False,
+            },
+        )
         assert res.status_code == 201, res.text
         for device_id in device_ids:
-            res2 = admin_api.post(f"/api/devices/{device_id}/assign",
-                                  json={"user_id": res.json()["id"]})
+            res2 = admin_api.post(
+                f"/api/devices/{device_id}/assign", json={"user_id": res.json()["id"]}
+            )
             assert res2.status_code == 200, res2.text
         api: Api = make_api()
         api.user = res.json()

@@ -10,8 +10,17 @@ from pydantic import ValidationError
 
 from meterhub.config import SECRET_FILE_NAME, Settings, load_settings
 
-DOCUMENTED = {"PORT", "HOST", "SESSION_SECRET", "MQTT_BROKER_URL", "MQTT_PORT", "DATABASE_URL",
-              "METERHUB_DATA_DIR", "METERHUB_TZ", "LOG_LEVEL"}
+DOCUMENTED = {
+    "PORT",
+    "HOST",
+    "SESSION_SECRET",
+    "MQTT_BROKER_URL",
+    "MQTT_PORT",
+    "DATABASE_URL",
+    "METERHUB_DATA_DIR",
+    "METERHUB_TZ",
+    "LOG_LEVEL",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -29,15 +38,21 @@ def test_exactly_the_documented_variables() -> None:
 def test_defaults(tmp_path: Path) -> None:
     s = load_settings()
     assert (s.PORT, s.HOST, s.MQTT_BROKER_URL, s.MQTT_PORT, s.LOG_LEVEL) == (
-        3000, "0.0.0.0", "auto", 1883, "INFO")
+        3000,
+        "0.0.0.0",
+        "auto",
+        1883,
+        "INFO",
+    )
     assert s.data_dir == (tmp_path / "data").resolve()
     assert s.database_url == f"sqlite:///{tmp_path.resolve() / 'data' / 'meterhub.db'}"
     assert s.log_file == s.data_dir / "meterhub.log"
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("PORT=8081\nMETERHUB_TZ=Europe/Berlin\nLOG_LEVEL=debug\n"
-                                   "SOMETHING_ELSE=ignored\n")
+    (tmp_path / ".env").write_text(
+        "PORT=8081\nMETERHUB_TZ=Europe/Berlin\nLOG_LEVEL=debug\nSOMETHING_ELSE=ignored\n"
+    )
     s = load_settings()
     assert (s.PORT, s.METERHUB_TZ, s.LOG_LEVEL) == (8081, "Europe/Berlin", "DEBUG")
     monkeypatch.setenv("PORT", "9090")  # the environment wins over .env
@@ -92,9 +107,16 @@ def test_bad_time_zone_is_a_clear_error(zone: str) -> None:
     assert "METERHUB_TZ" in message and "IANA name" in message
 
 
-@pytest.mark.parametrize(("name", "value"), [("PORT", "0"), ("PORT", "70000"),
-                                             ("PORT", "http"), ("MQTT_PORT", "-1"),
-                                             ("LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("PORT", "http"),
+        ("MQTT_PORT", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):

@@ -17,15 +17,31 @@ import pytest
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-LEAKY = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DATABASE_URL", "SESSION_SECRET", "HOST",
-         "MQTT_BROKER_URL", "METERHUB_TZ", "LOG_LEVEL")
+LEAKY = (
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "DATABASE_URL",
+    "SESSION_SECRET",
+    "HOST",
+    "MQTT_BROKER_URL",
+    "METERHUB_TZ",
+    "LOG_LEVEL",
+)
 
 
 def copy_tree(dest: Path) -> None:
     """What a clone has: tracked files plus untracked, non-ignored ones (work in progress)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-        capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         src = REPO / name
         if src.is_file():
@@ -50,12 +66,18 @@ def tree(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     root = tmp_path / "meterhub"
     copy_tree(root)
     venv_bin = str(REPO / ".venv" / "bin")
-    env = {k: v for k, v in os.environ.items()
-           if k not in LEAKY and not k.startswith(("METERHUB_", "PIP_REQUIRE"))}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if p != venv_bin)
-    env |= {"PORT": str(free_port()), "MQTT_PORT": str(free_port()), "METERHUB_DEMO": "0",
-            "METERHUB_DATA_DIR": str(root / "data")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in LEAKY and not k.startswith(("METERHUB_", "PIP_REQUIRE"))
+    }
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    env |= {
+        "PORT": str(free_port()),
+        "MQTT_PORT": str(free_port()),
+        "METERHUB_DEMO": "0",
+        "METERHUB_DATA_DIR": str(root / "data"),
+    }
     yield root, env
     pidfile = root / "data" / "meterhub.pid"
     if pidfile.exists():  # the test failed half-way: stop what it started, by its pid
@@ -64,10 +86,12 @@ def tree(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
             os.killpg(pid, signal.SIGKILL)
 
 
-def run(root: Path, script: str, env: dict[str, str],
-        timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([f"./{script}"], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def run(
+    root: Path, script: str, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [f"./{script}"], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.slow

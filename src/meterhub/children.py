@@ -20,10 +20,15 @@ def die_with_parent() -> None:
         pass
 
 
-def ingest_command(broker_url: str, database_url: str, log_level: str
-                   ) -> tuple[list[str], dict[str, str]]:
+def ingest_command(
+    broker_url: str, database_url: str, log_level: str
+) -> tuple[list[str], dict[str, str]]:
     """The command and environment of the slim ingest process (the URLs, which may hold
     passwords, go in the environment, not in `ps` output)."""
-    env = {**os.environ, "MQTT_BROKER_URL": broker_url, "DATABASE_URL": database_url,
-           "LOG_LEVEL": log_level}
+    env = {
+        **os.environ,
+        "MQTT_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": log_level,
+    }
     return [sys.executable, "-m", "meterhub.telemetry.service"], env

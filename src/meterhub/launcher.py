@@ -64,8 +64,7 @@ class Supervisor:
         delay = INGEST_RESTART_MIN_S
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.process = subprocess.Popen(self.argv, env=self.env,
-                                            preexec_fn=die_with_parent)
+            self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=die_with_parent)
             code = self.process.wait()
             if self.stopping.is_set():
                 return
@@ -103,14 +102,17 @@ def _database(cfg: Settings) -> Iterator[Session]:
             yield db
             db.commit()
     except SQLAlchemyError as exc:
-        _fail(f"cannot use the database {cfg.database_url.split('@')[-1]}: "
-              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        _fail(
+            f"cannot use the database {cfg.database_url.split('@')[-1]}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
     finally:
         engine.dispose()
 
 
-def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool,
-          demo: int) -> None:
+def serve(
+    cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool, demo: int
+) -> None:
     """Migrate, make sure an admin exists, start the parts, serve until stopped.
 
     The web app always gets a broker target for its live feed; only `run` (broker=True)
@@ -126,8 +128,7 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
         target, embedded = _broker(cfg, start=broker)
         models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
         if ingest:
-            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url,
-                                                    cfg.LOG_LEVEL))
+            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
             supervisor.start()
         if models:
             _run_demo_live(models, target, demo_stop)
@@ -145,14 +146,23 @@ def serve(cfg: Settings, *, host: str | None, port: int | None, ingest: bool, br
         port = port or cfg.PORT
         log.info("meterhub web on http://%s:%d", host, port)
         # Trusted proxies come from uvicorn's FORWARDED_ALLOW_IPS (default 127.0.0.1).
-        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
-                    ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            proxy_headers=True,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+            ws_max_size=65536,
+        )
     finally:
         _stop(demo_stop, supervisor, embedded)
 
 
-def _stop(demo_stop: threading.Event, supervisor: Supervisor | None,
-          embedded: EmbeddedBroker | None) -> None:
+def _stop(
+    demo_stop: threading.Event, supervisor: Supervisor | None, embedded: EmbeddedBroker | None
+) -> None:
     """Stop demo meters, ingest and the embedded broker (idempotent)."""
     demo_stop.set()
     if supervisor is not None:
@@ -172,16 +182,20 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
         log.info("using the MQTT broker at %s", target.display_url)
         return target, None
     if not start:
-        log.warning("no MQTT broker answers at %s yet; the live feed keeps trying",
-                    target.display_url)
+        log.warning(
+            "no MQTT broker answers at %s yet; the live feed keeps trying", target.display_url
+        )
         return target, None
     from meterhub.broker.embedded import start_embedded_broker
 
     try:
         # Persistent sessions: ingest's subscriptions survive a broker restart, so what
         # meters publish while ingest reconnects is queued for it.
-        embedded = start_embedded_broker(cfg.MQTT_PORT, log_path=cfg.data_dir / "broker.log",
-                                         persistence_path=cfg.data_dir / "broker-sessions.db")
+        embedded = start_embedded_broker(
+            cfg.MQTT_PORT,
+            log_path=cfg.data_dir / "broker.log",
+            persistence_path=cfg.data_dir / "broker-sessions.db",
+        )
     except BrokerStartError as exc:
         _fail(str(exc))
     log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
@@ -191,8 +205,11 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
 def _url(target: BrokerTarget) -> str:
     auth = ""
     if target.username:
-        auth = quote(target.username, safe="") + (
-            f":{quote(target.password, safe='')}" if target.password else "") + "@"
+        auth = (
+            quote(target.username, safe="")
+            + (f":{quote(target.password, safe='')}" if target.password else "")
+            + "@"
+        )
     return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
 
 
@@ -215,12 +232,18 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
         for n, serial in enumerate(serials):
             device = db.scalar(select(Device).where(Device.serial_number == serial))
             if device is None:
-                device = device_service.create(db, None, serial, name=f"Demo meter {n + 1}",
-                                               location=places[n % len(places)],
-                                               description="Simulated by meterhub --demo")
+                device = device_service.create(
+                    db,
+                    None,
+                    serial,
+                    name=f"Demo meter {n + 1}",
+                    location=places[n % len(places)],
+                    description="Simulated by meterhub --demo",
+                )
             energies[serial] = device.last_energy
-            seqs[serial] = db.scalar(select(func.max(Reading.seq)).where(
-                Reading.device_id == device.id))
+            seqs[serial] = db.scalar(
+                select(func.max(Reading.seq)).where(Reading.device_id == device.id)
+            )
     models = build_models(serials, "household", DEMO_SEED)
     fresh = [m for m in models if energies.get(m.serial) is None]
     for model in models:
@@ -234,8 +257,9 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
         log.info("writing %d days of demo history for %d meters", DEMO_HISTORY_DAYS, len(fresh))
         ctx = build_context(cfg)
         write = history_writer(TelemetryStore(ctx.engine))
-        for chunk in iter_model_history(fresh, now - DEMO_HISTORY_DAYS * 86400, now,
-                                        DEMO_HISTORY_INTERVAL_S):
+        for chunk in iter_model_history(
+            fresh, now - DEMO_HISTORY_DAYS * 86400, now, DEMO_HISTORY_INTERVAL_S
+        ):
             write(chunk)
         ctx.engine.dispose()
     return models
@@ -254,11 +278,17 @@ def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Even
         async def main() -> None:
             done = asyncio.Event()
             loop = asyncio.get_running_loop()
-            threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)),
-                             daemon=True).start()
-            await run_simulation(models, target, SimOptions(interval=DEMO_INTERVAL_S,
-                                                            seed=DEMO_SEED), stop=done,
-                                 stream=quiet)
+            threading.Thread(
+                target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True
+            ).start()
+            await run_simulation(
+                models,
+                target,
+                SimOptions(interval=DEMO_INTERVAL_S, seed=DEMO_SEED),
+                stop=done,
+                stream=quiet,
+            )
+
         try:
             asyncio.run(main())
         except Exception:
@@ -267,5 +297,4 @@ def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Even
             quiet.close()
 
     threading.Thread(target=live, name="demo-meters", daemon=True).start()
-    log.info("demo: %d simulated meters publishing every %.0f s", len(models),
-             DEMO_INTERVAL_S)
+    log.info("demo: %d simulated meters publishing every %.0f s", len(models), DEMO_INTERVAL_S)

@@ -29,8 +29,13 @@ class PublishError(Exception):
     """The message did not reach the broker; the text says why (for people)."""
 
 
-def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
-                 timeout: float = CONNECT_TIMEOUT_S) -> None:
+def publish_once(
+    target: BrokerTarget,
+    topic: str,
+    payload: bytes,
+    qos: int = 1,
+    timeout: float = CONNECT_TIMEOUT_S,
+) -> None:
     """Publish one message and return once the broker acknowledged it (QoS 1) or sent it
     (QoS 0); PublishError on any failure, within about 3 x `timeout`."""
     import paho.mqtt.client as mqtt
@@ -38,16 +43,20 @@ def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
 
     state: dict[str, Any] = {"connected": False, "refused": None}
 
-    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                   properties: Any) -> None:
+    def on_connect(
+        client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         if reason.is_failure:
             state["refused"] = str(reason)
         else:
             state["connected"] = True
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"meterhub-web-{uuid.uuid4().hex[:12]}",
-                         clean_session=True, protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"meterhub-web-{uuid.uuid4().hex[:12]}",
+        clean_session=True,
+        protocol=mqtt.MQTTv311,
+    )
     client.connect_timeout = timeout
     client.on_connect = on_connect
     if target.username:
@@ -60,8 +69,9 @@ def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
             client.connect(target.host, target.port, keepalive=max(5, int(timeout * 4)))
         except (OSError, ValueError) as exc:
             raise PublishError(f"MQTT broker {where} unreachable: {_reason(exc)}") from None
-        _run_until(client, lambda: state["connected"] or state["refused"] is not None, timeout,
-                   where)
+        _run_until(
+            client, lambda: state["connected"] or state["refused"] is not None, timeout, where
+        )
         if state["refused"] is not None:
             raise PublishError(f"MQTT broker {where} refused the connection: {state['refused']}")
         if not state["connected"]:
@@ -71,8 +81,9 @@ def publish_once(target: BrokerTarget, topic: str, payload: bytes, qos: int = 1,
             raise PublishError(f"publishing to {where} failed: {mqtt.error_string(info.rc)}")
         _run_until(client, info.is_published, timeout, where)
         if not info.is_published():
-            raise PublishError(f"MQTT broker {where} did not acknowledge the message within "
-                               f"{timeout:g} s")
+            raise PublishError(
+                f"MQTT broker {where} did not acknowledge the message within {timeout:g} s"
+            )
     finally:
         _close(client)
 

@@ -19,8 +19,12 @@ def raw_client(app: Any) -> Iterator[Any]:
     made: list[TestClient] = []
 
     def make(ip: str = "127.0.0.1", https: bool = False, **kwargs: Any) -> TestClient:
-        client = TestClient(app, base_url="https://testserver" if https else "http://testserver",
-                            client=(ip, 50000), **kwargs)
+        client = TestClient(
+            app,
+            base_url="https://testserver" if https else "http://testserver",
+            client=(ip, 50000),
+            **kwargs,
+        )
         made.append(client)  # no lifespan: see tests/conftest.py Api
         return client
 

@@ -129,11 +129,15 @@ def websocket_devices(api: Any, url: str) -> list[str] | None:
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(RULES), ids=lambda v: str(v))
-def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user: Any,
-                              make_api: Any, ctx: Any) -> None:
+def test_route_obeys_its_rule(
+    method: str, path: str, admin_api: Any, make_user: Any, make_api: Any, ctx: Any
+) -> None:
     device = admin_api.post("/api/devices", json={"serial_number": "A-1"}).json()
-    TelemetryStore(ctx.engine).write(decode_message(
-        "meter/A-1/data", b'{"voltage":230,"current":1,"power":230,"energy":1.5}', time.time()))
+    TelemetryStore(ctx.engine).write(
+        decode_message(
+            "meter/A-1/data", b'{"voltage":230,"current":1,"power":230,"energy":1.5}', time.time()
+        )
+    )
     admin_api.post("/api/devices", json={"serial_number": "B-1"})
     alice = make_user("alice", (device["id"],))
     bob = make_user("bob")
@@ -141,13 +145,26 @@ def test_route_obeys_its_rule(method: str, path: str, admin_api: Any, make_user:
     token = admin_api.post("/api/tokens", json={"name": "t"}).json()
     user_id = alice.user["id"] if path.endswith("/assign/{user_id}") else victim.user["id"]
     with ctx.sessions() as db:
-        db.add(DeviceCommand(id=COMMAND_ID, device_id=device["id"], cmd="identify", args={},
-                             status="pending", expires_at=utcnow()))
+        db.add(
+            DeviceCommand(
+                id=COMMAND_ID,
+                device_id=device["id"],
+                cmd="identify",
+                args={},
+                status="pending",
+                expires_at=utcnow(),
+            )
+        )
         db.commit()
     url = path.replace(":path}", "}").format(
-        device_id=device["id"], user_id=user_id, token_id=token["id"],
-        serial=device["serial_number"], command_id=COMMAND_ID, version="1.0.0",
-        file_path="manifest.json")
+        device_id=device["id"],
+        user_id=user_id,
+        token_id=token["id"],
+        serial=device["serial_number"],
+        command_id=COMMAND_ID,
+        version="1.0.0",
+        file_path="manifest.json",
+    )
     body = BODIES.get((method, path))
     if path.endswith("/assign") and method == "POST":
         body = {"user_id": bob.user["id"]}

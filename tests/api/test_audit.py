@@ -30,8 +30,11 @@ ACTIONS: dict[tuple[str, str], str] = {
 
 
 def test_every_admin_mutation_is_listed_here(app: Any) -> None:
-    mutating = {(m, p) for m, p in route_table(app)
-                if m in {"POST", "PUT", "PATCH", "DELETE"} and RULES.get((m, p)) == ADMIN}
+    mutating = {
+        (m, p)
+        for m, p in route_table(app)
+        if m in {"POST", "PUT", "PATCH", "DELETE"} and RULES.get((m, p)) == ADMIN
+    }
     assert mutating - set(ACTIONS) == set(), "admin routes without an audit check"
 
 
@@ -44,8 +47,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
     pending_id = admin_api.get("/api/devices", params={"status": "pending"}).json()[0]["id"]
     state: dict[str, Any] = {}
 
-    def step(method: str, path: str, call: Callable[[], Any], target: Callable[[Any], str]
-             ) -> None:
+    def step(method: str, path: str, call: Callable[[], Any], target: Callable[[Any], str]) -> None:
         before = {e["id"] for e in audit_entries(admin_api)}
         res = call()
         assert res.status_code < 300, (method, path, res.text)
@@ -60,40 +62,93 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         assert entry["ts"]
         state[action] = res
 
-    step("POST", "/api/users", lambda: admin_api.post(
-        "/api/users", json={"username": "eve", "password": "eve-pass-12"}),
-        lambda r: str(r.json()["id"]))
+    step(
+        "POST",
+        "/api/users",
+        lambda: admin_api.post("/api/users", json={"username": "eve", "password": "eve-pass-12"}),
+        lambda r: str(r.json()["id"]),
+    )
     uid = state["user.create"].json()["id"]
-    step("PUT", "/api/users/{user_id}", lambda: admin_api.put(
-        f"/api/users/{uid}", json={"full_name": "Eve", "password": "new-pass-123"}),
-        lambda r: str(uid))
-    step("POST", "/api/devices", lambda: admin_api.post(
-        "/api/devices", json={"serial_number": "AUD-1"}), lambda r: str(r.json()["id"]))
+    step(
+        "PUT",
+        "/api/users/{user_id}",
+        lambda: admin_api.put(
+            f"/api/users/{uid}", json={"full_name": "Eve", "password": "new-pass-123"}
+        ),
+        lambda r: str(uid),
+    )
+    step(
+        "POST",
+        "/api/devices",
+        lambda: admin_api.post("/api/devices", json={"serial_number": "AUD-1"}),
+        lambda r: str(r.json()["id"]),
+    )
     did = state["device.create"].json()["id"]
-    step("PUT", "/api/devices/{device_id}", lambda: admin_api.put(
-        f"/api/devices/{did}", json={"name": "n"}), lambda r: str(did))
-    step("POST", "/api/devices/{device_id}/assign", lambda: admin_api.post(
-        f"/api/devices/{did}/assign", json={"user_id": uid}), lambda r: str(did))
-    step("DELETE", "/api/devices/{device_id}/assign/{user_id}", lambda: admin_api.delete(
-        f"/api/devices/{did}/assign/{uid}"), lambda r: str(did))
+    step(
+        "PUT",
+        "/api/devices/{device_id}",
+        lambda: admin_api.put(f"/api/devices/{did}", json={"name": "n"}),
+        lambda r: str(did),
+    )
+    step(
+        "POST",
+        "/api/devices/{device_id}/assign",
+        lambda: admin_api.post(f"/api/devices/{did}/assign", json={"user_id": uid}),
+        lambda r: str(did),
+    )
+    step(
+        "DELETE",
+        "/api/devices/{device_id}/assign/{user_id}",
+        lambda: admin_api.delete(f"/api/devices/{did}/assign/{uid}"),
+        lambda r: str(did),
+    )
     ctx.extras["mqtt_publish"] = lambda target, topic, payload: None  # no broker needed
     ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1883)
-    step("POST", "/api/devices/{device_id}/commands", lambda: admin_api.post(
-        f"/api/devices/{did}/commands", json={"cmd": "identify"}), lambda r: str(did))
-    step("POST", "/api/ota/bundles", lambda: admin_api.post(
-        "/api/ota/bundles", files={"file": ("fw.tar.gz", tar_gz(bundle_entries()))}),
-        lambda r: r.json()["version"])
-    step("POST", "/api/devices/{device_id}/approve", lambda: admin_api.post(
-        f"/api/devices/{pending_id}/approve"), lambda r: str(pending_id))
-    step("DELETE", "/api/devices/{device_id}", lambda: admin_api.delete(
-        f"/api/devices/{did}"), lambda r: str(did))
-    step("POST", "/api/tokens", lambda: admin_api.post(
-        "/api/tokens", json={"name": "t"}), lambda r: str(r.json()["id"]))
+    step(
+        "POST",
+        "/api/devices/{device_id}/commands",
+        lambda: admin_api.post(f"/api/devices/{did}/commands", json={"cmd": "identify"}),
+        lambda r: str(did),
+    )
+    step(
+        "POST",
+        "/api/ota/bundles",
+        lambda: admin_api.post(
+            "/api/ota/bundles", files={"file": ("fw.tar.gz", tar_gz(bundle_entries()))}
+        ),
+        lambda r: r.json()["version"],
+    )
+    step(
+        "POST",
+        "/api/devices/{device_id}/approve",
+        lambda: admin_api.post(f"/api/devices/{pending_id}/approve"),
+        lambda r: str(pending_id),
+    )
+    step(
+        "DELETE",
+        "/api/devices/{device_id}",
+        lambda: admin_api.delete(f"/api/devices/{did}"),
+        lambda r: str(did),
+    )
+    step(
+        "POST",
+        "/api/tokens",
+        lambda: admin_api.post("/api/tokens", json={"name": "t"}),
+        lambda r: str(r.json()["id"]),
+    )
     tid = state["token.create"].json()["id"]
-    step("DELETE", "/api/tokens/{token_id}", lambda: admin_api.delete(
-        f"/api/tokens/{tid}"), lambda r: str(tid))
-    step("DELETE", "/api/users/{user_id}", lambda: admin_api.delete(
-        f"/api/users/{uid}"), lambda r: str(uid))
+    step(
+        "DELETE",
+        "/api/tokens/{token_id}",
+        lambda: admin_api.delete(f"/api/tokens/{tid}"),
+        lambda r: str(tid),
+    )
+    step(
+        "DELETE",
+        "/api/users/{user_id}",
+        lambda: admin_api.delete(f"/api/users/{uid}"),
+        lambda r: str(uid),
+    )
     assert set(state) == set(ACTIONS.values())
 
     entries = audit_entries(admin_api)
@@ -104,8 +159,9 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
 
 
 def test_logins_are_audited(admin_api: Any, raw_client: Any) -> None:
-    raw_client(ip="192.0.2.7").post("/api/auth/login", json={"username": "root",
-                                                             "password": "wrong-one"})
+    raw_client(ip="192.0.2.7").post(
+        "/api/auth/login", json={"username": "root", "password": "wrong-one"}
+    )
     actions = [(e["action"], e["client_ip"]) for e in audit_entries(admin_api)]
     assert ("auth.login_failed", "192.0.2.7") in actions
     assert any(a == "auth.login" for a, _ in actions)

@@ -17,8 +17,7 @@ from meterhub.security import passwords
 from meterhub.web.app import route_table
 from tests.api.conftest import login, session_cookie, with_cookie
 
-USER_FIELDS = {"id", "username", "email", "full_name", "role", "disabled",
-               "must_change_password"}
+USER_FIELDS = {"id", "username", "email", "full_name", "role", "disabled", "must_change_password"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -56,8 +55,9 @@ def test_not_logged_in_is_401_json(raw_client: Any) -> None:
 
 def test_cookie_flags_over_http(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
-    res = raw_client().post("/api/auth/login", json={"username": "alice",
-                                                      "password": "alice-pass-1"})
+    res = raw_client().post(
+        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1"}
+    )
     cookies = set_cookie_headers(res)
     session, csrf = cookies[SESSION_COOKIE].lower(), cookies[CSRF_COOKIE].lower()
     assert "httponly" in session and "samesite=lax" in session and "path=/" in session
@@ -113,8 +113,10 @@ def test_password_change_ends_every_session(raw_client: Any, add_user: Any) -> N
     login(here, "alice", "alice-pass-1")
     login(elsewhere, "alice", "alice-pass-1")
     old = session_cookie(here)
-    res = here.post("/api/auth/password", json={"current_password": "alice-pass-1",
-                                                "new_password": "alice-pass-2"})
+    res = here.post(
+        "/api/auth/password",
+        json={"current_password": "alice-pass-1", "new_password": "alice-pass-2"},
+    )
     assert res.status_code == 200, res.text
     assert session_cookie(here) != old  # this client got a fresh session ...
     here.headers["X-CSRF-Token"] = res.json()["csrf_token"]
@@ -140,34 +142,40 @@ def test_password_change_rules(raw_client: Any, add_user: Any) -> None:
         ("alice-pass-1", "alice-pass-1", "new_password"),
     ]
     for current, new, field in cases:
-        res = client.post("/api/auth/password", json={"current_password": current,
-                                                      "new_password": new})
+        res = client.post(
+            "/api/auth/password", json={"current_password": current, "new_password": new}
+        )
         assert res.status_code == 422, (new, res.text)
         assert res.json()["field"].endswith(field) or res.json()["field"] == "password", res.text
     # The username rule only bites at >= 8 characters too:
     add_user("bobbybobby")
     bob = raw_client()
     login(bob, "bobbybobby", "bobbybobby-pass-1")
-    res = bob.post("/api/auth/password", json={"current_password": "bobbybobby-pass-1",
-                                               "new_password": "BobbyBobby"})
+    res = bob.post(
+        "/api/auth/password",
+        json={"current_password": "bobbybobby-pass-1", "new_password": "BobbyBobby"},
+    )
     assert res.status_code == 422 and "username" in res.json()["error"]
 
 
-def test_disabling_a_user_ends_their_sessions(admin_api: Any, raw_client: Any,
-                                              add_user: Any) -> None:
+def test_disabling_a_user_ends_their_sessions(
+    admin_api: Any, raw_client: Any, add_user: Any
+) -> None:
     alice_id = add_user("alice")
     alice = raw_client()
     login(alice, "alice", "alice-pass-1")
     res = admin_api.put(f"/api/users/{alice_id}", json={"disabled": True})
     assert res.status_code == 200 and res.json()["disabled"] is True
     assert alice.get("/api/auth/me").status_code == 401
-    denied = raw_client().post("/api/auth/login", json={"username": "alice",
-                                                        "password": "alice-pass-1"})
+    denied = raw_client().post(
+        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1"}
+    )
     assert denied.status_code == 401
 
 
-def test_admin_password_reset_ends_their_sessions(admin_api: Any, raw_client: Any,
-                                                  add_user: Any) -> None:
+def test_admin_password_reset_ends_their_sessions(
+    admin_api: Any, raw_client: Any, add_user: Any
+) -> None:
     alice_id = add_user("alice")
     alice = raw_client()
     login(alice, "alice", "alice-pass-1")
@@ -178,8 +186,11 @@ def test_admin_password_reset_ends_their_sessions(admin_api: Any, raw_client: An
 
 
 def _state_changing_api_routes(app: Any) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in route_table(app)
-            if m in STATE_CHANGING and p.startswith("/api/") and p != "/api/auth/login"]
+    return [
+        (m, p)
+        for m, p in route_table(app)
+        if m in STATE_CHANGING and p.startswith("/api/") and p != "/api/auth/login"
+    ]
 
 
 def test_csrf_header_required_on_every_state_changing_route(app: Any, admin_api: Any) -> None:
@@ -195,8 +206,7 @@ def test_csrf_header_required_on_every_state_changing_route(app: Any, admin_api:
             assert res.json()["code"] == "csrf" and "X-CSRF-Token" in res.json()["error"]
     # A forged pair (cookie and header both chosen by an attacker) is refused too.
     admin_api.client.cookies.set(CSRF_COOKIE, "forged", domain="testserver.local")
-    res = admin_api.put("/api/auth/me", json={"full_name": "x"},
-                        headers={"X-CSRF-Token": "forged"})
+    res = admin_api.put("/api/auth/me", json={"full_name": "x"}, headers={"X-CSRF-Token": "forged"})
     assert res.status_code == 403
     admin_api.client.cookies.set(CSRF_COOKIE, token, domain="testserver.local")
     ok = admin_api.put("/api/auth/me", json={"full_name": "x"}, headers={"X-CSRF-Token": token})
@@ -207,27 +217,32 @@ def test_csrf_header_required_on_every_state_changing_route(app: Any, admin_api:
 def test_bearer_token_needs_no_csrf(admin_api: Any, raw_client: Any) -> None:
     token = admin_api.post("/api/tokens", json={"name": "script"}).json()["token"]
     script = raw_client()
-    res = script.post("/api/devices", json={"serial_number": "S-1"},
-                      headers={"Authorization": f"Bearer {token}"})
+    res = script.post(
+        "/api/devices", json={"serial_number": "S-1"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert res.status_code == 201, res.text
 
 
-def test_unknown_user_and_wrong_password_answer_alike(raw_client: Any, add_user: Any,
-                                                      admin_api: Any) -> None:
+def test_unknown_user_and_wrong_password_answer_alike(
+    raw_client: Any, add_user: Any, admin_api: Any
+) -> None:
     add_user("alice")
     disabled_id = add_user("dora")
     admin_api.put(f"/api/users/{disabled_id}", json={"disabled": True})
     answers = set()
-    for username, password in [("alice", "wrong-password"), ("nobody", "wrong-password"),
-                               ("dora", "dora-pass-1")]:
-        res = raw_client().post("/api/auth/login", json={"username": username,
-                                                         "password": password})
+    for username, password in [
+        ("alice", "wrong-password"),
+        ("nobody", "wrong-password"),
+        ("dora", "dora-pass-1"),
+    ]:
+        res = raw_client().post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
         answers.add((res.status_code, res.text))
     assert answers == {(401, '{"error":"invalid username or password"}')}
 
 
-def test_unknown_user_still_runs_argon2(raw_client: Any, add_user: Any,
-                                        monkeypatch: Any) -> None:
+def test_unknown_user_still_runs_argon2(raw_client: Any, add_user: Any, monkeypatch: Any) -> None:
     """The two failure paths must cost the same: count verifications, not seconds."""
     add_user("alice")
     calls: list[str] = []
@@ -237,8 +252,9 @@ def test_unknown_user_still_runs_argon2(raw_client: Any, add_user: Any,
             calls.append(str(hash))
             return super().verify(hash, password)
 
-    monkeypatch.setattr(passwords, "_hasher", CountingHasher(time_cost=1, memory_cost=1024,
-                                                             parallelism=1))
+    monkeypatch.setattr(
+        passwords, "_hasher", CountingHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
     client = raw_client()
     for username in ("nobody", "alice"):
         calls.clear()
@@ -272,8 +288,10 @@ def test_idle_and_old_sessions_expire(raw_client: Any, add_user: Any, ctx: AppCo
     login(client, "alice", "alice-pass-1")
     assert client.get("/api/auth/me").status_code == 200
     now = utcnow()
-    for change in ({"last_seen_at": now - SESSION_IDLE - timedelta(seconds=1)},
-                   {"expires_at": now - timedelta(seconds=1)}):
+    for change in (
+        {"last_seen_at": now - SESSION_IDLE - timedelta(seconds=1)},
+        {"expires_at": now - timedelta(seconds=1)},
+    ):
         with ctx.sessions() as db:
             db.execute(update(UserSession).values(last_seen_at=now, expires_at=now + SESSION_MAX))
             db.commit()

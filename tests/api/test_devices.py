@@ -7,25 +7,46 @@ from typing import Any
 from meterhub.api.context import AppContext
 from meterhub.db.models import DEVICE_PENDING, Device
 
-DEVICE_FIELDS = {"id", "serial_number", "name", "location", "description", "status", "online",
-                 "last_seen", "firmware_version", "ip_address", "assigned_users"}
+DEVICE_FIELDS = {
+    "id",
+    "serial_number",
+    "name",
+    "location",
+    "description",
+    "status",
+    "online",
+    "last_seen",
+    "firmware_version",
+    "ip_address",
+    "assigned_users",
+}
 
 
 def test_crud(admin_api: Any) -> None:
-    res = admin_api.post("/api/devices", json={"serial_number": "PZEM-1A2B3C", "name": "Kitchen",
-                                               "location": "Ground floor",
-                                               "description": "Fridge circuit"})
+    res = admin_api.post(
+        "/api/devices",
+        json={
+            "serial_number": "PZEM-1A2B3C",
+            "name": "Kitchen",
+            "location": "Ground floor",
+            "description": "Fridge circuit",
+        },
+    )
     assert res.status_code == 201, res.text
     device = res.json()
     assert set(device) >= DEVICE_FIELDS
     assert (device["status"], device["online"], device["assigned_users"]) == ("active", False, [])
     url = f"/api/devices/{device['id']}"
     assert admin_api.get(url).json()["name"] == "Kitchen"
-    res = admin_api.put(url, json={"name": "Kitchen 2", "description": None,
-                                   "serial_number": "PZEM-000001"})
+    res = admin_api.put(
+        url, json={"name": "Kitchen 2", "description": None, "serial_number": "PZEM-000001"}
+    )
     assert res.status_code == 200, res.text
     assert (res.json()["name"], res.json()["description"], res.json()["serial_number"]) == (
-        "Kitchen 2", None, "PZEM-000001")
+        "Kitchen 2",
+        None,
+        "PZEM-000001",
+    )
     assert [d["serial_number"] for d in admin_api.get("/api/devices").json()] == ["PZEM-000001"]
     assert admin_api.delete(url).status_code == 204
     assert admin_api.get(url).status_code == 404
@@ -64,8 +85,9 @@ def test_users_see_only_assigned_devices(admin_api: Any, make_user: Any) -> None
     hidden = alice.get(f"/api/devices/{other['id']}")
     missing = alice.get("/api/devices/987654")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json()["error"].replace(str(other["id"]), "N") == \
-        missing.json()["error"].replace("987654", "N")
+    assert hidden.json()["error"].replace(str(other["id"]), "N") == missing.json()["error"].replace(
+        "987654", "N"
+    )
 
     admin_view = admin_api.get(f"/api/devices/{mine['id']}").json()
     assert sorted(u["username"] for u in admin_view["assigned_users"]) == ["alice", "bob"]
@@ -89,8 +111,10 @@ def test_assign_and_unassign(admin_api: Any, make_user: Any) -> None:
     assert alice.get(url).status_code == 404
     assert admin_api.delete(f"{url}/assign/{alice.user['id']}").status_code == 404
     assert admin_api.post(f"{url}/assign", json={"user_id": 999999}).status_code == 404
-    assert admin_api.post("/api/devices/999999/assign",
-                          json={"user_id": alice.user["id"]}).status_code == 404
+    assert (
+        admin_api.post("/api/devices/999999/assign", json={"user_id": alice.user["id"]}).status_code
+        == 404
+    )
     bad = admin_api.post(f"{url}/assign", json={"user_id": "alice"})
     assert bad.status_code == 422 and bad.json()["field"] == "user_id"
 

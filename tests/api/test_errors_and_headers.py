@@ -37,7 +37,7 @@ def assert_security_headers(res: Any) -> None:
 
 
 def assert_no_trace(res: Any) -> None:
-    for leak in ("Traceback", "File \"", SECRET_DETAIL, "RuntimeError", "sqlalchemy"):
+    for leak in ("Traceback", 'File "', SECRET_DETAIL, "RuntimeError", "sqlalchemy"):
         assert leak not in res.text, res.text
 
 
@@ -53,13 +53,18 @@ def test_unknown_path_and_wrong_method(raw_client: Any) -> None:
 
 
 def test_bad_bodies_name_the_field(admin_api: Any) -> None:
-    res = admin_api.post("/api/devices", content=b'{"serial_number": ',
-                         headers={"content-type": "application/json"})
+    res = admin_api.post(
+        "/api/devices", content=b'{"serial_number": ', headers={"content-type": "application/json"}
+    )
     assert res.status_code == 422, res.text
     assert res.json()["field"] == "body" and "malformed JSON" in res.json()["error"]
     assert_security_headers(res)
-    for body, field in [([1, 2], "body"), ({"serial_number": 12}, "serial_number"),
-                        ({"serial_number": "S", "name": ["x"]}, "name"), ({}, "serial_number")]:
+    for body, field in [
+        ([1, 2], "body"),
+        ({"serial_number": 12}, "serial_number"),
+        ({"serial_number": "S", "name": ["x"]}, "name"),
+        ({}, "serial_number"),
+    ]:
         res = admin_api.post("/api/devices", json=body)
         assert res.status_code == 422, (body, res.text)
         assert res.json()["field"] == field, res.text
@@ -71,8 +76,7 @@ def test_bad_bodies_name_the_field(admin_api: Any) -> None:
     assert res.status_code == 422 and res.json()["field"] == "path.device_id"
 
 
-def test_internal_error_is_json_without_a_trace(admin_api: Any, app: Any,
-                                                monkeypatch: Any) -> None:
+def test_internal_error_is_json_without_a_trace(admin_api: Any, app: Any, monkeypatch: Any) -> None:
     from meterhub.services import devices
 
     def explode(*args: Any, **kwargs: Any) -> Any:
@@ -113,16 +117,33 @@ def test_internal_error_in_a_tiny_app() -> None:
 def test_security_headers_everywhere(admin_api: Any, raw_client: Any) -> None:
     client = raw_client()
     responses = [
-        client.get("/healthz"), client.get("/openapi.json"), client.get("/docs"),
-        client.get("/static/js/swagger-init.js"), client.get("/static/img/logo.svg"),
-        client.get("/static/swagger/swagger-ui-bundle.js"), client.get("/static/nope.js"),
-        client.get("/api/auth/me"), client.post("/api/auth/login", json={}),
-        admin_api.get("/api/devices"), admin_api.post("/api/devices", json={}),
+        client.get("/healthz"),
+        client.get("/openapi.json"),
+        client.get("/docs"),
+        client.get("/static/js/swagger-init.js"),
+        client.get("/static/img/logo.svg"),
+        client.get("/static/swagger/swagger-ui-bundle.js"),
+        client.get("/static/nope.js"),
+        client.get("/api/auth/me"),
+        client.post("/api/auth/login", json={}),
+        admin_api.get("/api/devices"),
+        admin_api.post("/api/devices", json={}),
     ]
     for res in responses:
         assert_security_headers(res)
-    assert [r.status_code for r in responses] == [200, 200, 200, 200, 200, 200, 404, 401, 422,
-                                                  200, 422]
+    assert [r.status_code for r in responses] == [
+        200,
+        200,
+        200,
+        200,
+        200,
+        200,
+        404,
+        401,
+        422,
+        200,
+        422,
+    ]
     assert "strict-transport-security" not in responses[0].headers  # http: no HSTS
 
 
@@ -131,14 +152,18 @@ def test_healthz(raw_client: Any) -> None:
     assert res.status_code == 200 and res.json()["status"] == "ok"
 
 
-def test_healthz_database_gone(raw_client: Any, ctx: AppContext, db_url: str, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthz_database_gone(
+    raw_client: Any, ctx: AppContext, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if db_url.startswith("sqlite"):
         (tmp_path / "not-a-dir").write_text("")
         broken = create_engine(f"sqlite:///{tmp_path / 'not-a-dir' / 'x.db'}")
     else:
-        broken = make_engine(make_url(db_url).set(database="meterhub_no_such_db")
-                             .render_as_string(hide_password=False))
+        broken = make_engine(
+            make_url(db_url)
+            .set(database="meterhub_no_such_db")
+            .render_as_string(hide_password=False)
+        )
     monkeypatch.setattr(ctx, "engine", broken)
     res = raw_client().get("/healthz")
     broken.dispose()

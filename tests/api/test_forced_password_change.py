@@ -11,8 +11,7 @@ from meterhub.web.app import route_table
 from tests.api.conftest import login
 from tests.api.test_access_matrix import OTA_TOKEN, PUBLIC, RULES
 
-ALLOWED = {("GET", "/api/auth/me"), ("POST", "/api/auth/password"),
-           ("POST", "/api/auth/logout")}
+ALLOWED = {("GET", "/api/auth/me"), ("POST", "/api/auth/password"), ("POST", "/api/auth/logout")}
 
 
 def _default_admin(ctx: AppContext) -> None:
@@ -22,8 +21,9 @@ def _default_admin(ctx: AppContext) -> None:
         db.commit()
 
 
-def test_every_other_route_says_change_your_password(app: Any, ctx: AppContext,
-                                                     raw_client: Any) -> None:
+def test_every_other_route_says_change_your_password(
+    app: Any, ctx: AppContext, raw_client: Any
+) -> None:
     _default_admin(ctx)
     client = raw_client()
     body = login(client, "admin", "admin123")
@@ -31,8 +31,11 @@ def test_every_other_route_says_change_your_password(app: Any, ctx: AppContext,
     assert body["user"]["role"] == "admin"
     checked = 0
     for method, path in route_table(app):
-        if method == "WEBSOCKET" or (method, path) in ALLOWED \
-                or RULES.get((method, path)) in (PUBLIC, OTA_TOKEN):
+        if (
+            method == "WEBSOCKET"
+            or (method, path) in ALLOWED
+            or RULES.get((method, path)) in (PUBLIC, OTA_TOKEN)
+        ):
             continue
         url = re.sub(r"\{[^}]+\}", "1", path)
         res = client.request(method, url, json={}, follow_redirects=False)
@@ -46,16 +49,16 @@ def test_every_other_route_says_change_your_password(app: Any, ctx: AppContext,
     assert checked >= 15
 
     assert client.get("/api/auth/me").status_code == 200
-    res = client.post("/api/auth/password", json={"current_password": "admin123",
-                                                  "new_password": "a-better-one"})
+    res = client.post(
+        "/api/auth/password", json={"current_password": "admin123", "new_password": "a-better-one"}
+    )
     assert res.status_code == 200, res.text
     assert res.json()["user"]["must_change_password"] is False
     client.headers["X-CSRF-Token"] = res.json()["csrf_token"]
     assert client.get("/api/users").status_code == 200
 
 
-def test_forced_change_also_binds_tokens_and_logout_works(ctx: AppContext,
-                                                          raw_client: Any) -> None:
+def test_forced_change_also_binds_tokens_and_logout_works(ctx: AppContext, raw_client: Any) -> None:
     _default_admin(ctx)
     client = raw_client()
     login(client, "admin", "admin123")

@@ -26,8 +26,9 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _body_fields(spec: dict[str, Any], op: dict[str, Any]) -> list[str]:
-    schema = (op.get("requestBody", {}).get("content", {}).get("application/json", {})
-              .get("schema", {}))
+    schema = (
+        op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    )
     ref = schema.get("$ref", "")
     if ref:
         schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
@@ -47,8 +48,9 @@ def test_hostile_inputs_never_cause_a_500(admin_api: Any, make_user: Any) -> Non
         sent += 1
         res = admin_api.request(method, url, **kwargs)
         if res.status_code >= 500 or (res.status_code >= 400 and "error" not in res.json()):
-            failures.append(f"{method} {url} {str(kwargs)[:80]} -> {res.status_code} "
-                            f"{res.text[:120]}")
+            failures.append(
+                f"{method} {url} {str(kwargs)[:80]} -> {res.status_code} {res.text[:120]}"
+            )
 
     for method, path, op in _operations(spec):
         if (method, path) in SKIP or (method, path) in KNOWN or path == "/api/auth/login":

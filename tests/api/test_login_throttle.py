@@ -14,8 +14,7 @@ def attempt(client: Any, username: str, password: str) -> Any:
     return client.post("/api/auth/login", json={"username": username, "password": password})
 
 
-def test_failures_lock_the_account_for_that_address_only(raw_client: Any,
-                                                         add_user: Any) -> None:
+def test_failures_lock_the_account_for_that_address_only(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     attacker, owner = raw_client(ip=ATTACKER), raw_client(ip=OWNER)
     for _ in range(MAX_FAILURES_PER_ACCOUNT_IP):

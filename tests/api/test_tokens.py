@@ -43,15 +43,19 @@ def test_token_lifecycle(admin_api: Any, raw_client: Any, ctx: AppContext) -> No
     assert res.status_code == 401 and "token" in res.json()["error"]
 
 
-def test_expired_and_unknown_tokens_are_401(admin_api: Any, raw_client: Any,
-                                            ctx: AppContext) -> None:
+def test_expired_and_unknown_tokens_are_401(
+    admin_api: Any, raw_client: Any, ctx: AppContext
+) -> None:
     created = admin_api.post("/api/tokens", json={"name": "short", "expires_days": 1}).json()
     assert created["expires_at"] is not None
     script = raw_client()
     assert script.get("/api/auth/me", headers=bearer(created["token"])).status_code == 200
     with ctx.sessions() as db:
-        db.execute(update(ApiToken).where(ApiToken.id == created["id"])
-                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.execute(
+            update(ApiToken)
+            .where(ApiToken.id == created["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         db.commit()
     assert script.get("/api/auth/me", headers=bearer(created["token"])).status_code == 401
     for junk in ("mh_not-a-token", "", "x" * 500):
@@ -59,8 +63,7 @@ def test_expired_and_unknown_tokens_are_401(admin_api: Any, raw_client: Any,
         assert res.status_code == 401 and "error" in res.json()
 
 
-def test_token_of_disabled_or_demoted_user(admin_api: Any, make_user: Any,
-                                           raw_client: Any) -> None:
+def test_token_of_disabled_or_demoted_user(admin_api: Any, make_user: Any, raw_client: Any) -> None:
     other = make_user("second", role="admin")
     token = other.post("/api/tokens", json={"name": "t"}).json()["token"]
     script = raw_client()

@@ -20,14 +20,31 @@ from tests.conftest import require
 
 # What each case must report (the keys scripts and docs/performance.md rely on).
 KEYS = {
-    "ingest": ["ingest_readings_per_s", "ingest_batch_readings_per_s",
-               "ingest_baseline_msgs_per_s", "ingest_lost", "embedded_readings_per_s",
-               "ingest_vs_baseline", "ingest_cpu_pct", "ingest_baseline_wire_msgs_per_s",
-               "ingest_vs_wire_baseline"],
-    "latency": ["latency_p50_ms", "latency_p99_ms", "latency_slow_client_p99_ms",
-                "latency_mqtt_p99_ms"],
-    "queries": ["summary_year_ms", "chart_year_ms", "stats_1000_devices_ms",
-                "chart_day_raw_ms", "stats_1000_devices_http_ms", "http_baseline_ms"],
+    "ingest": [
+        "ingest_readings_per_s",
+        "ingest_batch_readings_per_s",
+        "ingest_baseline_msgs_per_s",
+        "ingest_lost",
+        "embedded_readings_per_s",
+        "ingest_vs_baseline",
+        "ingest_cpu_pct",
+        "ingest_baseline_wire_msgs_per_s",
+        "ingest_vs_wire_baseline",
+    ],
+    "latency": [
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "latency_slow_client_p99_ms",
+        "latency_mqtt_p99_ms",
+    ],
+    "queries": [
+        "summary_year_ms",
+        "chart_year_ms",
+        "stats_1000_devices_ms",
+        "chart_day_raw_ms",
+        "stats_1000_devices_http_ms",
+        "http_baseline_ms",
+    ],
     "memory": ["rss_mb_10k_devices", "rss_mb_idle"],
 }
 

@@ -11,9 +11,11 @@ import time
 
 from meterhub.bench.memory import Footprint, tree_footprint
 
-PARENT = ("import subprocess, sys, time; "
-          "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
-          "print(c.pid, flush=True); time.sleep(30)")
+PARENT = (
+    "import subprocess, sys, time; "
+    "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+    "print(c.pid, flush=True); time.sleep(30)"
+)
 
 
 def test_a_tree_is_summed_over_the_process_and_its_children() -> None:

@@ -22,8 +22,12 @@ Received = queue.Queue[tuple[str, bytes, int]]
 
 def _client(port: int, client_id: str, *, clean: bool = True) -> tuple[mqtt.Client, Received]:
     inbox: Received = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv311, clean_session=clean)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=clean,
+    )
     client.on_message = lambda _c, _u, msg: inbox.put((msg.topic, msg.payload, msg.qos))
     client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()

@@ -53,10 +53,13 @@ class AppServer:
 
     def __init__(self, data_dir: Path, tz: str = "Europe/Berlin") -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.settings = load_settings({
-            "DATABASE_URL": f"sqlite:///{data_dir / 'meterhub.db'}",
-            "METERHUB_DATA_DIR": data_dir, "METERHUB_TZ": tz,
-        })
+        self.settings = load_settings(
+            {
+                "DATABASE_URL": f"sqlite:///{data_dir / 'meterhub.db'}",
+                "METERHUB_DATA_DIR": data_dir,
+                "METERHUB_TZ": tz,
+            }
+        )
         self.ctx: AppContext = build_context(self.settings)
         upgrade(self.ctx.engine)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -75,19 +78,25 @@ class AppServer:
 
         # create_app runs the live feed itself now; older trees needed it as a hook
         builtin_live = hasattr(app_module, "start_live")
-        app = create_app(ctx=self.ctx,
-                         start_hooks=[remember_loop] if builtin_live else [start_live,
-                                                                           remember_loop],
-                         stop_hooks=[] if builtin_live else [stop_live])
+        app = create_app(
+            ctx=self.ctx,
+            start_hooks=[remember_loop] if builtin_live else [start_live, remember_loop],
+            stop_hooks=[] if builtin_live else [stop_live],
+        )
         _ensure_routers(app)
         return app
 
     def start(self) -> AppServer:
-        config = uvicorn.Config(self.build_app(), host="127.0.0.1", port=self.port,
-                                log_level="warning", ws_ping_interval=None, lifespan="on")
+        config = uvicorn.Config(
+            self.build_app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws_ping_interval=None,
+            lifespan="on",
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="browser-app",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="browser-app", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -104,16 +113,23 @@ class AppServer:
         self.ctx.engine.dispose()
 
     # ---- data ------------------------------------------------------------------------
-    def add_user(self, name: str, password: str, role: str = "user",
-                 must_change: bool = False, **fields: Any) -> int:
+    def add_user(
+        self, name: str, password: str, role: str = "user", must_change: bool = False, **fields: Any
+    ) -> int:
         with self.ctx.sessions() as db:
-            user = user_service.create(db, None, name, password, role=role,
-                                       must_change_password=must_change, **fields)
+            user = user_service.create(
+                db, None, name, password, role=role, must_change_password=must_change, **fields
+            )
             db.commit()
             return user.id
 
-    def add_device(self, serial: str, name: str | None = None, location: str | None = None,
-                   users: Iterable[int] = ()) -> int:
+    def add_device(
+        self,
+        serial: str,
+        name: str | None = None,
+        location: str | None = None,
+        users: Iterable[int] = (),
+    ) -> int:
         with self.ctx.sessions() as db:
             device = device_service.create(db, None, serial, name=name, location=location)
             for user_id in users:
@@ -128,9 +144,15 @@ class AppServer:
             device.online = online
             db.commit()
 
-    def write_history(self, serials: list[str], days: float, interval_s: float = 300.0,
-                      profile: str = "household", seed: int = 7,
-                      end_ts: float | None = None) -> None:
+    def write_history(
+        self,
+        serials: list[str],
+        days: float,
+        interval_s: float = 300.0,
+        profile: str = "household",
+        seed: int = 7,
+        end_ts: float | None = None,
+    ) -> None:
         """Simulated readings for `serials` over the `days` before now, through the
         ingest store (rollups included)."""
         from meterhub.simulate import build_models, iter_model_history

@@ -110,9 +110,12 @@ def tab_factory(browser: Any, demo: Demo) -> Iterator[Any]:
     contexts: list[Any] = []
 
     def make(width: int = 1280, height: int = 860, dark: bool = False) -> Tab:
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      color_scheme="dark" if dark else "light",
-                                      locale="en-US", timezone_id="Europe/Berlin")
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            color_scheme="dark" if dark else "light",
+            locale="en-US",
+            timezone_id="Europe/Berlin",
+        )
         contexts.append(context)
         return Tab(context, demo.url)
 

@@ -71,8 +71,10 @@ def test_range_presets_and_custom_range(admin_tab: Tab) -> None:
             page.locator("#range-seg button", has_text=label).click()
         assert abs(_since(req.value.url) - hours) < 0.1, (label, req.value.url)
         assert "max_points=2000" in req.value.url
-        assert page.locator("#range-seg button", has_text=label).get_attribute(
-            "aria-pressed") == "true"
+        assert (
+            page.locator("#range-seg button", has_text=label).get_attribute("aria-pressed")
+            == "true"
+        )
     page.locator("#range-seg button", has_text="Custom").click()
     page.fill("#range-from", "2020-01-01T00:00")
     page.fill("#range-to", "2020-01-02T00:00")

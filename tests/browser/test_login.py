@@ -10,8 +10,10 @@ from tests.browser.conftest import USER, Demo
 def test_anonymous_is_sent_to_login_and_back(tab_factory: Any) -> None:
     tab = tab_factory()
     tab.goto("/devices?q=kit")
-    assert "/login?next=/devices%3Fq%3Dkit" in tab.page.url or "/login?next=/devices?q=kit" in \
-        tab.page.url.replace("%3F", "?").replace("%3D", "=")
+    assert (
+        "/login?next=/devices%3Fq%3Dkit" in tab.page.url
+        or "/login?next=/devices?q=kit" in tab.page.url.replace("%3F", "?").replace("%3D", "=")
+    )
     tab.page.fill("#username", USER[0])
     tab.page.fill("#password", USER[1])
     tab.page.click("#login-submit")

@@ -16,7 +16,8 @@ def test_overview_shows_fleet_and_cards(admin_tab: Tab) -> None:
     # the latest reading fills each card
     admin_tab.wait_until(
         "SERIALS.every(s => document.querySelector(`[data-serial='${s}'] [data-field=voltage]`)"
-        ".textContent.includes('V'))".replace("SERIALS", str(SERIALS)))
+        ".textContent.includes('V'))".replace("SERIALS", str(SERIALS))
+    )
     admin_tab.assert_clean()
 
 
@@ -25,8 +26,9 @@ def test_overview_updates_from_a_live_reading(admin_tab: Tab, demo: Demo) -> Non
     admin_tab.wait_until("document.querySelector('[data-conn]').dataset.state === 'live'")
     serial = SERIALS[2]
     card = page.locator(f'[data-device][data-serial="{serial}"]')
-    demo.server.publish_reading(serial, voltage=231.44, current=5.678, power=1234.5,
-                                energy=42.125, frequency=50.02, pf=0.91)
+    demo.server.publish_reading(
+        serial, voltage=231.44, current=5.678, power=1234.5, energy=42.125, frequency=50.02, pf=0.91
+    )
     card.locator('[data-field="power"]').filter(has_text="1,235").wait_for()
     assert card.locator('[data-field="voltage"]').inner_text().replace("\n", "") == "231.4V"
     assert card.locator('[data-field="current"]').inner_text().replace("\n", "") == "5.678A"
@@ -43,8 +45,9 @@ def test_live_page_updates(admin_tab: Tab, demo: Demo) -> None:
     admin_tab.goto("/live")
     page = admin_tab.page
     admin_tab.wait_until("document.querySelector('[data-conn]').dataset.state === 'live'")
-    demo.server.publish_reading(SERIALS[0], voltage=229.0, current=0.5, power=98.7,
-                                energy=1.5, frequency=50.0, pf=0.86)
+    demo.server.publish_reading(
+        SERIALS[0], voltage=229.0, current=0.5, power=98.7, energy=1.5, frequency=50.0, pf=0.86
+    )
     item = page.locator(f'[data-live][data-serial="{SERIALS[0]}"]')
     item.locator('[data-field="power"]').filter(has_text="98.7").wait_for()
     admin_tab.assert_clean()

@@ -55,10 +55,18 @@ def test_plotly_stylesheet_comes_from_the_bundle(client: TestClient) -> None:
     assert ".js-plotly-plot .plotly .modebar-btn" in res.text
 
 
-@pytest.mark.parametrize(("target", "expected"), [
-    ("/devices?q=1", "/devices?q=1"), (None, "/"), ("https://evil.example/", "/"),
-    ("//evil.example", "/"), ("/\\evil", "/"), ("/login?next=/x", "/"), ("javascript:1", "/"),
-])
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/devices?q=1", "/devices?q=1"),
+        (None, "/"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil", "/"),
+        ("/login?next=/x", "/"),
+        ("javascript:1", "/"),
+    ],
+)
 def test_safe_next(target: str | None, expected: str) -> None:
     assert safe_next(target) == expected
 
@@ -103,9 +111,19 @@ def test_every_template_renders_for_an_admin(client: TestClient, server: AppServ
     server.add_user("root", "root-pass-1", role="admin")
     server.add_device("A-1", "Alpha")
     login(client, "root", "root-pass-1")
-    pages: dict[str, Any] = {p: client.get(p) for p in (
-        "/", "/devices", "/devices/A-1", "/live", "/analytics", "/users", "/admin/devices",
-        "/settings")}
+    pages: dict[str, Any] = {
+        p: client.get(p)
+        for p in (
+            "/",
+            "/devices",
+            "/devices/A-1",
+            "/live",
+            "/analytics",
+            "/users",
+            "/admin/devices",
+            "/settings",
+        )
+    }
     for path, res in pages.items():
         assert res.status_code == 200, (path, res.text[:300])
         assert res.headers["cache-control"] == "no-store"

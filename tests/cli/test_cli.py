@@ -16,8 +16,17 @@ from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.security.passwords import verify_password
 from meterhub.services import users
 
-ENV_NAMES = ("PORT", "HOST", "SESSION_SECRET", "MQTT_BROKER_URL", "MQTT_PORT", "DATABASE_URL",
-             "METERHUB_DATA_DIR", "METERHUB_TZ", "LOG_LEVEL")
+ENV_NAMES = (
+    "PORT",
+    "HOST",
+    "SESSION_SECRET",
+    "MQTT_BROKER_URL",
+    "MQTT_PORT",
+    "DATABASE_URL",
+    "METERHUB_DATA_DIR",
+    "METERHUB_TZ",
+    "LOG_LEVEL",
+)
 
 
 @pytest.fixture
@@ -64,11 +73,18 @@ def test_init_db_creates_the_default_admin_once(cli: Any, db: Any) -> None:
 
 
 def test_users_add_list_passwd(cli: Any, db: Any) -> None:
-    res = cli("users", "add", "alice", "--password", "alice-pass-1", "--email",
-              "alice@example.com")
+    res = cli("users", "add", "alice", "--password", "alice-pass-1", "--email", "alice@example.com")
     assert res.exit_code == 0 and "created user alice" in res.stdout, res.output
-    res = cli("users", "add", "boss", "--password", "boss-pass-1", "--role", "admin",
-              "--must-change-password")
+    res = cli(
+        "users",
+        "add",
+        "boss",
+        "--password",
+        "boss-pass-1",
+        "--role",
+        "admin",
+        "--must-change-password",
+    )
     assert res.exit_code == 0, res.output
     listed = cli("users", "list")
     assert listed.exit_code == 0
@@ -88,17 +104,14 @@ def test_users_add_list_passwd(cli: Any, db: Any) -> None:
 
 def test_user_errors_are_one_line(cli: Any) -> None:
     assert cli("users", "add", "alice", "--password", "alice-pass-1").exit_code == 0
-    assert_one_line_error(cli("users", "add", "alice", "--password", "other-pass-1"),
-                          "taken")
+    assert_one_line_error(cli("users", "add", "alice", "--password", "other-pass-1"), "taken")
     assert_one_line_error(cli("users", "add", "bob", "--password", "short"), "at least 8")
-    assert_one_line_error(cli("users", "add", "bobbybobby", "--password", "bobbybobby"),
-                          "username")
-    assert_one_line_error(cli("users", "add", "bob", "--password", "bob-pass-1", "--role",
-                              "king"), "role")
-    assert_one_line_error(cli("users", "passwd", "nobody", "--password", "long-enough"),
-                          "nobody")
-    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"),
-                          "at least 8")
+    assert_one_line_error(cli("users", "add", "bobbybobby", "--password", "bobbybobby"), "username")
+    assert_one_line_error(
+        cli("users", "add", "bob", "--password", "bob-pass-1", "--role", "king"), "role"
+    )
+    assert_one_line_error(cli("users", "passwd", "nobody", "--password", "long-enough"), "nobody")
+    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"), "at least 8")
 
 
 def test_devices_add_list(cli: Any, db: Any) -> None:
@@ -122,16 +135,20 @@ def test_device_errors_are_one_line_and_change_nothing(cli: Any) -> None:
     assert "PZEM-9" not in cli("devices", "list").stdout  # the failed command left nothing
 
 
-@pytest.mark.parametrize(("env", "words"), [
-    ({"DATABASE_URL": "nosuchdb://somewhere"}, ("cannot open the database",)),
-    ({"DATABASE_URL": "postgresql://meterhub:hunter2@127.0.0.1:1/x"},
-     ("cannot open the database", "127.0.0.1:1/x")),
-    ({"METERHUB_TZ": "Mars/Olympus"}, ("METERHUB_TZ", "IANA")),
-    ({"SESSION_SECRET": "short"}, ("SESSION_SECRET",)),
-    ({"PORT": "http"}, ("PORT",)),
-])
-def test_bad_settings_are_one_line(cli: Any, env: dict[str, str], words: tuple[str, ...]
-                                   ) -> None:
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"DATABASE_URL": "nosuchdb://somewhere"}, ("cannot open the database",)),
+        (
+            {"DATABASE_URL": "postgresql://meterhub:hunter2@127.0.0.1:1/x"},
+            ("cannot open the database", "127.0.0.1:1/x"),
+        ),
+        ({"METERHUB_TZ": "Mars/Olympus"}, ("METERHUB_TZ", "IANA")),
+        ({"SESSION_SECRET": "short"}, ("SESSION_SECRET",)),
+        ({"PORT": "http"}, ("PORT",)),
+    ],
+)
+def test_bad_settings_are_one_line(cli: Any, env: dict[str, str], words: tuple[str, ...]) -> None:
     for args in (("init-db",), ("users", "list"), ("devices", "list")):
         result = cli(*args, env=env)
         assert_one_line_error(result, *words)
@@ -148,8 +165,16 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 def test_every_command_has_help(cli: Any) -> None:
     commands = _commands(typer.main.get_command(app))
     names = {" ".join(c) for c in commands}
-    assert {"init-db", "users add", "users list", "users passwd", "devices add",
-            "devices list", "run", "web"} <= names
+    assert {
+        "init-db",
+        "users add",
+        "users list",
+        "users passwd",
+        "devices add",
+        "devices list",
+        "run",
+        "web",
+    } <= names
     for command in commands:
         result = cli(*command, "--help")
         assert result.exit_code == 0, (command, result.output)

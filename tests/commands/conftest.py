@@ -66,8 +66,9 @@ class Listener:
         self.messages: list[dict[str, Any]] = []
         self.arrived = threading.Condition()
         subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-listener-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{uuid.uuid4().hex[:8]}"
+        )
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
@@ -98,8 +99,7 @@ def mosquitto() -> None:
 
 
 @pytest.fixture
-def control(mosquitto: None, serial: str, ctx: AppContext, admin_api: Any
-            ) -> Iterator[Listener]:
+def control(mosquitto: None, serial: str, ctx: AppContext, admin_api: Any) -> Iterator[Listener]:
     """What arrives on meter/<serial>/control; the app publishes to the local Mosquitto."""
     ctx.extras["broker_target"] = MOSQUITTO
     listener = Listener(f"meter/{serial}/control")
@@ -108,14 +108,21 @@ def control(mosquitto: None, serial: str, ctx: AppContext, admin_api: Any
 
 
 # -- bundles ----------------------------------------------------------------------------
-FILES = {"main.py": b"print('hello')\n", "lib/app.mpy": os.urandom(3000),
-         "lib/umqtt/simple.mpy": b"M\x06" + bytes(range(200))}
+FILES = {
+    "main.py": b"print('hello')\n",
+    "lib/app.mpy": os.urandom(3000),
+    "lib/umqtt/simple.mpy": b"M\x06" + bytes(range(200)),
+}
 
 
 def manifest_for(files: dict[str, bytes], version: str = "1.2.0") -> dict[str, Any]:
-    return {"version": version, "files": [
-        {"path": p, "sha256": hashlib.sha256(b).hexdigest(), "size": len(b)}
-        for p, b in files.items()]}
+    return {
+        "version": version,
+        "files": [
+            {"path": p, "sha256": hashlib.sha256(b).hexdigest(), "size": len(b)}
+            for p, b in files.items()
+        ],
+    }
 
 
 def tar_gz(entries: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
@@ -141,12 +148,18 @@ def zipped(entries: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def bundle_entries(files: dict[str, bytes] | None = None, version: str = "1.2.0",
-                   manifest: dict[str, Any] | None = None) -> dict[str, bytes]:
+def bundle_entries(
+    files: dict[str, bytes] | None = None,
+    version: str = "1.2.0",
+    manifest: dict[str, Any] | None = None,
+) -> dict[str, bytes]:
     files = dict(FILES if files is None else files)
     doc = manifest if manifest is not None else manifest_for(files, version)
-    return {**files, "boot.py": b"# not in the manifest\n",
-            "manifest.json": json.dumps(doc).encode()}
+    return {
+        **files,
+        "boot.py": b"# not in the manifest\n",
+        "manifest.json": json.dumps(doc).encode(),
+    }
 
 
 def upload(api: Any, data: bytes, name: str = "fw.tar.gz") -> Any:

@@ -28,8 +28,9 @@ def stored(ctx: Any, command_id: str) -> DeviceCommand:
         return row
 
 
-def answer(ctx: Any, serial: str, command_id: str, ok: bool = True,
-           error: str | None = None) -> None:
+def answer(
+    ctx: Any, serial: str, command_id: str, ok: bool = True, error: str | None = None
+) -> None:
     """The device's ack, as ingest decodes and writes it."""
     payload = orjson.dumps({"id": command_id, "ok": ok, "error": error})
     batch = decode_message(f"meter/{serial}/control/ack", payload, time.time())
@@ -38,8 +39,9 @@ def answer(ctx: Any, serial: str, command_id: str, ok: bool = True,
 
 
 # -- validation and access ----------------------------------------------------------------
-def test_bad_commands_are_422_and_not_stored(admin_api: Any, device: dict[str, Any],
-                                             ctx: Any) -> None:
+def test_bad_commands_are_422_and_not_stored(
+    admin_api: Any, device: dict[str, Any], ctx: Any
+) -> None:
     url = f"/api/devices/{device['id']}/commands"
     cases = [
         ({"cmd": "self_destruct"}, "cmd", "unknown command 'self_destruct'"),
@@ -47,8 +49,11 @@ def test_bad_commands_are_422_and_not_stored(admin_api: Any, device: dict[str, A
         ({"cmd": "set_interval"}, "args.seconds", "needs args.seconds"),
         ({"cmd": "set_alarm_threshold", "args": {"watts": 99999}}, "args.watts", "23000"),
         ({"cmd": "reboot", "args": {"force": 1}}, "args.force", "does not take force"),
-        ({"cmd": "ota", "args": {"version": "9.9.9"}}, "args.version",
-         "no firmware bundle '9.9.9' was uploaded"),
+        (
+            {"cmd": "ota", "args": {"version": "9.9.9"}},
+            "args.version",
+            "no firmware bundle '9.9.9' was uploaded",
+        ),
         ({"cmd": "identify", "extra": 1}, "extra", "Extra inputs are not permitted"),
         ({"cmd": "identify", "args": [1]}, "args", "valid dictionary"),
         ({"args": {}}, "cmd", "Field required"),
@@ -62,9 +67,9 @@ def test_bad_commands_are_422_and_not_stored(admin_api: Any, device: dict[str, A
         assert db.scalars(select(DeviceCommand)).all() == []
 
 
-def test_users_are_refused_and_unknown_devices_are_404(admin_api: Any, make_user: Any,
-                                                       device: dict[str, Any],
-                                                       ctx: Any) -> None:
+def test_users_are_refused_and_unknown_devices_are_404(
+    admin_api: Any, make_user: Any, device: dict[str, Any], ctx: Any
+) -> None:
     alice = make_user("alice", (device["id"],))  # may see the device, may not control it
     url = f"/api/devices/{device['id']}/commands"
     for api in (alice, make_user("bob")):
@@ -80,14 +85,16 @@ def test_users_are_refused_and_unknown_devices_are_404(admin_api: Any, make_user
 
 # -- the broker -----------------------------------------------------------------------------
 def test_command_reaches_the_device_topic_and_its_ack_is_recorded(
-        admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any) -> None:
+    admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any
+) -> None:
     url = f"/api/devices/{device['id']}/commands"
     res = admin_api.post(url, json={"cmd": "set_interval", "args": {"seconds": 30}})
     assert res.status_code == 202, res.text
     sent = res.json()
     assert sent["status"] == "pending" and sent["cmd"] == "set_interval"
     assert [m for m in control.wait(1)] == [
-        {"id": sent["id"], "cmd": "set_interval", "args": {"seconds": 30}}]
+        {"id": sent["id"], "cmd": "set_interval", "args": {"seconds": 30}}
+    ]
 
     assert admin_api.get(f"{url}/{sent['id']}").json()["status"] == "pending"
     answer(ctx, device["serial_number"], sent["id"])
@@ -98,12 +105,17 @@ def test_command_reaches_the_device_topic_and_its_ack_is_recorded(
     with ctx.sessions() as db:
         entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "device.command")).one()
         assert entry.actor_name == "root" and entry.target_id == str(device["id"])
-        assert entry.detail == {"command_id": sent["id"], "cmd": "set_interval",
-                                "args": {"seconds": 30}, "serial": device["serial_number"]}
+        assert entry.detail == {
+            "command_id": sent["id"],
+            "cmd": "set_interval",
+            "args": {"seconds": 30},
+            "serial": device["serial_number"],
+        }
 
 
-def test_a_failed_answer_keeps_the_devices_reason(admin_api: Any, device: dict[str, Any],
-                                                  control: Listener, ctx: Any) -> None:
+def test_a_failed_answer_keeps_the_devices_reason(
+    admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any
+) -> None:
     url = f"/api/devices/{device['id']}/commands"
     first = admin_api.post(url, json={"cmd": "reset_energy"}).json()
     second = admin_api.post(url, json={"cmd": "identify", "args": {"seconds": 2}}).json()
@@ -115,13 +127,15 @@ def test_a_failed_answer_keeps_the_devices_reason(admin_api: Any, device: dict[s
     # Another device's ack for this id changes nothing.
     answer(ctx, "SOMEONE-ELSE", second["id"])
     listed = admin_api.get(url).json()
-    assert [(c["id"], c["status"]) for c in listed] == [(second["id"], "pending"),
-                                                        (first["id"], "failed")]
+    assert [(c["id"], c["status"]) for c in listed] == [
+        (second["id"], "pending"),
+        (first["id"], "failed"),
+    ]
 
 
-def test_unanswered_commands_time_out_and_are_stored_so(admin_api: Any, device: dict[str, Any],
-                                                        control: Listener, ctx: Any,
-                                                        monkeypatch: Any) -> None:
+def test_unanswered_commands_time_out_and_are_stored_so(
+    admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any, monkeypatch: Any
+) -> None:
     url = f"/api/devices/{device['id']}/commands"
     monkeypatch.setattr(commands, "COMMAND_TIMEOUT_S", 0)
     late = admin_api.post(url, json={"cmd": "reboot"}).json()
@@ -138,8 +152,9 @@ def test_unanswered_commands_time_out_and_are_stored_so(admin_api: Any, device: 
     assert row.expires_at - row.created_at == timedelta(seconds=60)
 
 
-def test_broker_down_is_503_and_the_command_is_failed(admin_api: Any, device: dict[str, Any],
-                                                      ctx: Any) -> None:
+def test_broker_down_is_503_and_the_command_is_failed(
+    admin_api: Any, device: dict[str, Any], ctx: Any
+) -> None:
     url = f"/api/devices/{device['id']}/commands"
     ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", free_port())
     started = time.monotonic()
@@ -157,23 +172,28 @@ def test_broker_down_is_503_and_the_command_is_failed(admin_api: Any, device: di
     assert res.status_code == 503 and "no MQTT broker is configured" in res.json()["error"]
     assert stored(ctx, res.json()["id"]).status == "failed"
     with ctx.sessions() as db:  # both attempts are in the audit log
-        assert len(db.scalars(select(AuditEntry)
-                              .where(AuditEntry.action == "device.command")).all()) == 2
+        assert (
+            len(db.scalars(select(AuditEntry).where(AuditEntry.action == "device.command")).all())
+            == 2
+        )
 
 
-def test_unknown_command_id_is_404(admin_api: Any, device: dict[str, Any], control: Listener,
-                                   ctx: Any) -> None:
+def test_unknown_command_id_is_404(
+    admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any
+) -> None:
     other = admin_api.post("/api/devices", json={"serial_number": device["serial_number"] + "X"})
     url = f"/api/devices/{device['id']}/commands"
     sent = admin_api.post(url, json={"cmd": "reboot"}).json()
-    assert admin_api.get(f"/api/devices/{other.json()['id']}/commands/{sent['id']}"
-                         ).status_code == 404
+    assert (
+        admin_api.get(f"/api/devices/{other.json()['id']}/commands/{sent['id']}").status_code == 404
+    )
     res = admin_api.get(f"{url}/not-a-command")
     assert res.status_code == 404 and "not found" in res.json()["error"]
 
 
-def test_store_acks_directly(ctx: Any, admin_api: Any, device: dict[str, Any],
-                             control: Listener) -> None:
+def test_store_acks_directly(
+    ctx: Any, admin_api: Any, device: dict[str, Any], control: Listener
+) -> None:
     """The same path ingest takes, without decode_message: a Batch of CommandAck."""
     from meterhub.telemetry.payload import CommandAck
 
@@ -181,8 +201,9 @@ def test_store_acks_directly(ctx: Any, admin_api: Any, device: dict[str, Any],
     sent = admin_api.post(url, json={"cmd": "set_alarm_threshold", "args": {"watts": 2300}})
     assert sent.status_code == 202
     cid = sent.json()["id"]
-    TelemetryStore(ctx.engine).write(Batch(acks=[CommandAck(device["serial_number"], cid,
-                                                            True, None)]))
+    TelemetryStore(ctx.engine).write(
+        Batch(acks=[CommandAck(device["serial_number"], cid, True, None)])
+    )
     assert admin_api.get(f"{url}/{cid}").json()["status"] == "acked"
 
 
@@ -199,5 +220,9 @@ def test_the_publisher_can_be_swapped(admin_api: Any, device: dict[str, Any], ct
     ctx.extras["mqtt_publish"] = lambda target, topic, payload: sent.append((topic, payload))
     res = admin_api.post(f"/api/devices/{device['id']}/commands", json={"cmd": "reboot"})
     assert res.status_code == 202
-    assert sent == [(f"meter/{device['serial_number']}/control",
-                     orjson.dumps({"id": res.json()["id"], "cmd": "reboot", "args": {}}))]
+    assert sent == [
+        (
+            f"meter/{device['serial_number']}/control",
+            orjson.dumps({"id": res.json()["id"], "cmd": "reboot", "args": {}}),
+        )
+    ]

@@ -51,7 +51,9 @@ def test_upload_tar_gz_and_zip_then_list(admin_api: Any, ctx: Any) -> None:
     assert again.status_code == 409 and "already uploaded" in again.json()["error"]
     audit = admin_api.get("/api/audit").json()
     assert [e["target_id"] for e in audit if e["action"] == "ota.bundle_upload"] == [
-        "1.3.0-rc1", "1.2.0"]
+        "1.3.0-rc1",
+        "1.2.0",
+    ]
 
 
 def _broken(kind: str) -> bytes:
@@ -64,8 +66,12 @@ def _broken(kind: str) -> bytes:
     elif kind == "missing":
         del files["main.py"]
     elif kind in ("traversal", "absolute", "protected", "ota_state"):
-        name = {"traversal": "../../etc/cron.d/x", "absolute": "/etc/passwd",
-                "protected": "boot.py", "ota_state": "ota_state.json"}[kind]
+        name = {
+            "traversal": "../../etc/cron.d/x",
+            "absolute": "/etc/passwd",
+            "protected": "boot.py",
+            "ota_state": "ota_state.json",
+        }[kind]
         files = {name: b"x"}
         doc = manifest_for(files)
     elif kind == "archive_traversal":
@@ -87,23 +93,26 @@ def _broken(kind: str) -> bytes:
     return tar_gz({**files, "manifest.json": json.dumps(doc).encode()})
 
 
-@pytest.mark.parametrize(("kind", "words"), [
-    ("sha", "sha256 mismatch for lib/app.mpy"),
-    ("size", "size mismatch for main.py"),
-    ("missing", "manifest lists main.py but the bundle does not contain it"),
-    ("traversal", "'..' would leave the bundle"),
-    ("absolute", "refusing absolute path '/etc/passwd'"),
-    ("protected", "boot.py cannot be replaced over the air"),
-    ("ota_state", "cannot be replaced over the air"),
-    ("archive_traversal", "'..' would leave the bundle"),
-    ("archive_absolute", "refusing absolute path"),
-    ("symlink", "only regular files"),
-    ("no_manifest", "no manifest.json"),
-    ("bad_json", "not valid JSON"),
-    ("bad_version", "manifest version must be"),
-    ("not_archive", "must be a .zip or .tar.gz"),
-    ("truncated", "not a readable .tar.gz"),
-])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("sha", "sha256 mismatch for lib/app.mpy"),
+        ("size", "size mismatch for main.py"),
+        ("missing", "manifest lists main.py but the bundle does not contain it"),
+        ("traversal", "'..' would leave the bundle"),
+        ("absolute", "refusing absolute path '/etc/passwd'"),
+        ("protected", "boot.py cannot be replaced over the air"),
+        ("ota_state", "cannot be replaced over the air"),
+        ("archive_traversal", "'..' would leave the bundle"),
+        ("archive_absolute", "refusing absolute path"),
+        ("symlink", "only regular files"),
+        ("no_manifest", "no manifest.json"),
+        ("bad_json", "not valid JSON"),
+        ("bad_version", "manifest version must be"),
+        ("not_archive", "must be a .zip or .tar.gz"),
+        ("truncated", "not a readable .tar.gz"),
+    ],
+)
 def test_bad_bundles_are_refused(admin_api: Any, ctx: Any, kind: str, words: str) -> None:
     res = upload(admin_api, _broken(kind))
     assert res.status_code == 422, res.text
@@ -117,7 +126,7 @@ def test_zip_symlink_and_traversal_are_refused() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         info = zipfile.ZipInfo("lib/link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         archive.writestr(info, "/etc/passwd")
     with pytest.raises(Exception, match="only regular files"):
         ota.read_bundle(out.getvalue())
@@ -130,8 +139,11 @@ def test_upload_size_is_bounded(admin_api: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(ota, "MAX_BUNDLE_BYTES", len(big) - 1)
     res = upload(admin_api, big)
     assert res.status_code == 413 and "larger than" in res.json()["error"]
-    res = admin_api.post("/api/ota/bundles", content=b"x" * (3 * 1024 * 1024),
-                         headers={"content-type": "multipart/form-data; boundary=x"})
+    res = admin_api.post(
+        "/api/ota/bundles",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
     assert res.status_code == 413
     # unpacking is bounded too (a small archive of a large file)
     monkeypatch.setattr(ota, "MAX_BUNDLE_BYTES", 2 * 1024 * 1024)
@@ -170,8 +182,7 @@ def test_token_is_scoped_and_expires() -> None:
 
 
 # -- downloads ------------------------------------------------------------------------------
-def test_device_downloads_with_its_token(admin_api: Any, device: dict[str, Any],
-                                         ctx: Any) -> None:
+def test_device_downloads_with_its_token(admin_api: Any, device: dict[str, Any], ctx: Any) -> None:
     assert upload(admin_api, tar_gz(bundle_entries())).status_code == 201
     client = admin_api.client
     token = issue_token(ctx.secret, device["serial_number"], "1.2.0")
@@ -184,60 +195,69 @@ def test_device_downloads_with_its_token(admin_api: Any, device: dict[str, Any],
     # a session (even an admin's) is no OTA token
     res = client.get("/ota/1.2.0/manifest.json")
     assert res.status_code == 401 and "Bearer <OTA token>" in res.json()["error"]
-    assert client.get("/ota/1.2.0/lib/app.mpy",
-                      headers={"Authorization": "Bearer junk"}).status_code == 401
-    expired = issue_token(ctx.secret, device["serial_number"], "1.2.0",
-                          now=time.time() - ota.TOKEN_TTL_S - 1)
+    assert (
+        client.get("/ota/1.2.0/lib/app.mpy", headers={"Authorization": "Bearer junk"}).status_code
+        == 401
+    )
+    expired = issue_token(
+        ctx.secret, device["serial_number"], "1.2.0", now=time.time() - ota.TOKEN_TTL_S - 1
+    )
     res = client.get("/ota/1.2.0/main.py", headers={"Authorization": f"Bearer {expired}"})
     assert res.status_code == 401 and "expired" in res.json()["error"]
     other = issue_token(ctx.secret, device["serial_number"], "0.9.0")
     res = client.get("/ota/1.2.0/main.py", headers={"Authorization": f"Bearer {other}"})
     assert res.status_code == 403
     ghost = issue_token(ctx.secret, "NO-SUCH-DEVICE", "1.2.0")
-    assert client.get("/ota/1.2.0/main.py",
-                      headers={"Authorization": f"Bearer {ghost}"}).status_code == 401
+    assert (
+        client.get("/ota/1.2.0/main.py", headers={"Authorization": f"Bearer {ghost}"}).status_code
+        == 401
+    )
     # only the manifest and what it lists are served
     for path in ("boot.py", "../../session_secret", "lib/../../../session_secret", "lib"):
         assert client.get(f"/ota/1.2.0/{path}", headers=auth).status_code == 404, path
     token_x = issue_token(ctx.secret, device["serial_number"], "..")
-    assert client.get("/ota/../session_secret",
-                      headers={"Authorization": f"Bearer {token_x}"}).status_code in (401, 404)
+    assert client.get(
+        "/ota/../session_secret", headers={"Authorization": f"Bearer {token_x}"}
+    ).status_code in (401, 404)
 
 
-def test_ota_command_carries_url_and_token(admin_api: Any, device: dict[str, Any],
-                                           control: Listener, ctx: Any, app: Any) -> None:
+def test_ota_command_carries_url_and_token(
+    admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any, app: Any
+) -> None:
     assert upload(admin_api, tar_gz(bundle_entries())).status_code == 201
     url = f"/api/devices/{device['id']}/commands"
     res = admin_api.post(url, json={"cmd": "ota", "args": {"version": "1.2.0"}})
     assert res.status_code == 202, res.text
     sent = res.json()
-    assert sent["args"] == {"version": "1.2.0",
-                            "url": "http://testserver/ota/1.2.0/manifest.json"}
+    assert sent["args"] == {"version": "1.2.0", "url": "http://testserver/ota/1.2.0/manifest.json"}
     (message,) = control.wait(1)
     args = message["args"]
     assert args["url"] == sent["args"]["url"] and args["version"] == "1.2.0"
     assert check_token(ctx.secret, args["token"], "1.2.0") == device["serial_number"]
     assert "token" not in json.dumps(admin_api.get(url).json())  # never stored or shown
-    res = admin_api.client.get("/ota/1.2.0/manifest.json",
-                               headers={"Authorization": f"Bearer {args['token']}"})
+    res = admin_api.client.get(
+        "/ota/1.2.0/manifest.json", headers={"Authorization": f"Bearer {args['token']}"}
+    )
     assert res.status_code == 200
     row = admin_api.get(f"{url}/{sent['id']}").json()
     assert row["status"] == "pending"
     # an explicit address for devices; https (the firmware's http_get cannot) is refused
-    res = admin_api.post(url, json={"cmd": "ota", "args": {
-        "version": "1.2.0", "base_url": "http://192.168.1.10:3000"}})
+    res = admin_api.post(
+        url,
+        json={"cmd": "ota", "args": {"version": "1.2.0", "base_url": "http://192.168.1.10:3000"}},
+    )
     assert res.json()["args"]["url"] == "http://192.168.1.10:3000/ota/1.2.0/manifest.json"
     https = TestClient(app, base_url="https://testserver")  # no second lifespan
     try:
-        login = https.post("/api/auth/login", json={"username": "root",
-                                                    "password": ADMIN_PASSWORD})
+        login = https.post("/api/auth/login", json={"username": "root", "password": ADMIN_PASSWORD})
         https.headers["X-CSRF-Token"] = login.json()["csrf_token"]
         res = https.post(url, json={"cmd": "ota", "args": {"version": "1.2.0"}})
     finally:
         https.close()
     assert res.status_code == 422, res.text
-    assert "https://testserver, but the firmware downloads over plain http://" in \
-        res.json()["error"]
+    assert (
+        "https://testserver, but the firmware downloads over plain http://" in res.json()["error"]
+    )
 
 
 def test_a_real_firmware_build_is_accepted(tmp_path: Any) -> None:

@@ -39,13 +39,14 @@ class Mosquitto:
         self.port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
         self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "max_queued_messages 100000\nmax_inflight_messages 1000\n"
-                             f"persistence true\npersistence_location {tmp}/\n"
-                             "autosave_interval 1\n"
-                             # as root, Mosquitto would switch to its own user, which
-                             # cannot write its store into pytest's private tmp dir
-                             + ("user root\n" if os.geteuid() == 0 else ""))
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            "max_queued_messages 100000\nmax_inflight_messages 1000\n"
+            f"persistence true\npersistence_location {tmp}/\n"
+            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
+            # as root, Mosquitto would switch to its own user, which
+            # cannot write its store into pytest's private tmp dir
+        )
         self.log = tmp / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -55,8 +56,9 @@ class Mosquitto:
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for(lambda: _listening(self.port), 10, f"mosquitto did not start; see {self.log}")
 
     def stop(self) -> None:
@@ -74,8 +76,9 @@ def _listening(port: int) -> bool:
         return False
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, message: str = "",
-             step: float = 0.1) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, message: str = "", step: float = 0.1
+) -> Any:
     """Poll `predicate` until it is truthy; fail with `message` after `timeout` seconds."""
     end = time.monotonic() + timeout
     while True:
@@ -92,8 +95,12 @@ class Ingest:
 
     def __init__(self, broker_url: str, database_url: str, data_dir: Path) -> None:
         self.argv = [sys.executable, "-m", "meterhub", "ingest", "--broker", broker_url]
-        self.env = {**os.environ, "DATABASE_URL": database_url,
-                    "METERHUB_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "METERHUB_DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "INFO",
+        }
         self.log = data_dir / "ingest.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -101,11 +108,15 @@ class Ingest:
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.starts += 1
-        wait_for(lambda: self.log.read_text().count("ingest connected") >= self.starts, 20,
-                 f"ingest did not connect; see {self.log}")
+        wait_for(
+            lambda: self.log.read_text().count("ingest connected") >= self.starts,
+            20,
+            f"ingest did not connect; see {self.log}",
+        )
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no last commit, no acknowledgement."""
@@ -139,9 +150,19 @@ T0 = 1_790_000_000
 
 
 def reading(serial: str, seq: int) -> bytes:
-    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": T0 + seq,
-                         "voltage": 230.0 + (seq % 7) / 10, "current": 1.5, "power": 345.0,
-                         "energy": round(10 + seq * 0.0001, 4), "frequency": 50.0, "pf": 0.98})
+    return orjson.dumps(
+        {
+            "serial_number": serial,
+            "seq": seq,
+            "timestamp": T0 + seq,
+            "voltage": 230.0 + (seq % 7) / 10,
+            "current": 1.5,
+            "power": 345.0,
+            "energy": round(10 + seq * 0.0001, 4),
+            "frequency": 50.0,
+            "pf": 0.98,
+        }
+    )
 
 
 class Publisher(threading.Thread):
@@ -153,8 +174,9 @@ class Publisher(threading.Thread):
         self.serial = serial
         self.count, self.rate = count, rate
         self.acked = 0
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"e2e-pub-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"e2e-pub-{uuid.uuid4().hex[:8]}"
+        )
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish
@@ -179,8 +201,9 @@ class Publisher(threading.Thread):
 
 def counter(ctx: Any, name: str) -> int:
     with ctx.engine.connect() as conn:
-        value = conn.execute(text("SELECT value FROM ingest_counters WHERE name = :n"),
-                             {"n": name}).scalar()
+        value = conn.execute(
+            text("SELECT value FROM ingest_counters WHERE name = :n"), {"n": name}
+        ).scalar()
     return int(value or 0)
 
 
@@ -212,9 +235,16 @@ def ingest(mosquitto: Mosquitto, ctx: Any, db_url: str, tmp_path: Path) -> Itera
 def seqs(ctx: Any, serial: str) -> list[int]:
     """The seq of every stored reading of `serial`, in time order."""
     with ctx.engine.connect() as conn:
-        return [r[0] for r in conn.execute(text(
-            "SELECT r.seq FROM readings r JOIN devices d ON d.id = r.device_id "
-            "WHERE d.serial_number = :s ORDER BY r.ts"), {"s": serial})]
+        return [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT r.seq FROM readings r JOIN devices d ON d.id = r.device_id "
+                    "WHERE d.serial_number = :s ORDER BY r.ts"
+                ),
+                {"s": serial},
+            )
+        ]
 
 
 def contiguous(values: list[int]) -> bool:
@@ -226,18 +256,33 @@ def assert_rollups_match(ctx: Any, serial: str) -> int:
     the number of buckets."""
     with ctx.sessions() as db:
         device_id = db.scalar(select(Device.id).where(Device.serial_number == serial))
-        stored = {r.bucket: r for r in db.scalars(
-            select(Rollup15m).where(Rollup15m.device_id == device_id))}
+        stored = {
+            r.bucket: r
+            for r in db.scalars(select(Rollup15m).where(Rollup15m.device_id == device_id))
+        }
     with ctx.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT ts, voltage, current, power, energy, frequency, pf FROM readings "
-            "WHERE device_id = :d ORDER BY ts"), {"d": device_id}).all()
+        rows = conn.execute(
+            text(
+                "SELECT ts, voltage, current, power, energy, frequency, pf FROM readings "
+                "WHERE device_id = :d ORDER BY ts"
+            ),
+            {"d": device_id},
+        ).all()
     aggs, _ = reference_aggregate([(r[0] / 1000, *r[1:]) for r in rows], None)
     assert set(stored) == set(aggs), serial
     for bucket, want in aggs.items():
         got = stored[bucket]
-        for key in ("count", "energy_wh", "voltage_min", "voltage_max", "power_min",
-                    "power_max", "current_max", "pf_count", "frequency_count"):
+        for key in (
+            "count",
+            "energy_wh",
+            "voltage_min",
+            "voltage_max",
+            "power_min",
+            "power_max",
+            "current_max",
+            "pf_count",
+            "frequency_count",
+        ):
             assert getattr(got, key) == want[key], (serial, bucket, key)
         for key in ("voltage_sum", "current_sum", "power_sum", "pf_sum", "frequency_sum"):
             assert getattr(got, key) == pytest.approx(want[key], rel=1e-9), (serial, key)

@@ -27,8 +27,11 @@ from .conftest import Mosquitto, Publisher, contiguous, counter, seqs, wait_for
 
 def started(mosquitto: Mosquitto, ctx: Any, client_id: str | None = None) -> MqttIngest:
     """An in-process receiver (its writer a child process) subscribed to `mosquitto`."""
-    running = MqttIngest(parse_broker_url(mosquitto.url), ctx.settings.database_url,
-                         client_id or f"test-link-{uuid.uuid4().hex[:8]}")
+    running = MqttIngest(
+        parse_broker_url(mosquitto.url),
+        ctx.settings.database_url,
+        client_id or f"test-link-{uuid.uuid4().hex[:8]}",
+    )
     running.start()
     assert running.subscribed.wait(20), "ingest did not subscribe"
     return running
@@ -50,14 +53,18 @@ def stream(mosquitto: Mosquitto, ctx: Any, count: int, rate: float) -> tuple[Pub
 
 
 def all_stored(ctx: Any, serial: str, count: int, timeout: float = 40) -> None:
-    wait_for(lambda: len(seqs(ctx, serial)) >= count, timeout,
-             f"only {len(seqs(ctx, serial))} of {count} stored")
+    wait_for(
+        lambda: len(seqs(ctx, serial)) >= count,
+        timeout,
+        f"only {len(seqs(ctx, serial))} of {count} stored",
+    )
     values = seqs(ctx, serial)
     assert len(values) == count and contiguous(values)
 
 
-def test_broker_restart_mid_stream_loses_nothing(mosquitto: Mosquitto, receiver: MqttIngest,
-                                                 ctx: Any) -> None:
+def test_broker_restart_mid_stream_loses_nothing(
+    mosquitto: Mosquitto, receiver: MqttIngest, ctx: Any
+) -> None:
     count = 3000
     publisher, serial = stream(mosquitto, ctx, count, 1000)
     try:
@@ -93,8 +100,9 @@ def test_a_clean_stop_acknowledges_everything_stored(mosquitto: Mosquitto, ctx: 
     assert counter(ctx, "readings_duplicate") == 0
 
 
-def test_idle_connection_is_kept_alive_by_pings(mosquitto: Mosquitto, ctx: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_idle_connection_is_kept_alive_by_pings(
+    mosquitto: Mosquitto, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ingest_module, "KEEPALIVE_S", 2)  # Mosquitto drops it after 3 s
     running = started(mosquitto, ctx)
     try:
@@ -109,9 +117,9 @@ def test_idle_connection_is_kept_alive_by_pings(mosquitto: Mosquitto, ctx: Any,
         running.stop()
 
 
-def test_a_full_writer_pauses_reading_and_loses_nothing(mosquitto: Mosquitto, ctx: Any,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_a_full_writer_pauses_reading_and_loses_nothing(
+    mosquitto: Mosquitto, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(handoff, "MAX_UNCOMMITTED", 20)
     running = started(mosquitto, ctx)
     try:
@@ -126,9 +134,9 @@ def test_a_full_writer_pauses_reading_and_loses_nothing(mosquitto: Mosquitto, ct
     assert not running.failed.is_set()
 
 
-def test_a_long_pause_for_the_writer_keeps_the_connection(mosquitto: Mosquitto, ctx: Any,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_a_long_pause_for_the_writer_keeps_the_connection(
+    mosquitto: Mosquitto, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The writer stalls (SIGSTOP: as a database outage would hold it) for longer than the
     keepalive allows silence: the receiver stops reading but goes on pinging, and it does
     not mistake the unread answers for a dead broker."""
@@ -175,34 +183,46 @@ def test_two_ingests_with_one_client_id_back_off(mosquitto: Mosquitto, ctx: Any)
 def password_broker(tmp: Path) -> Mosquitto:
     passwords = tmp / "passwords"
     tmp.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "ingest", "s3cret-pw"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), "ingest", "s3cret-pw"],
+        check=True,
+        capture_output=True,
+    )
     passwords.chmod(0o600)
     broker = Mosquitto(tmp)
-    broker.conf.write_text(broker.conf.read_text().replace(
-        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"))
+    broker.conf.write_text(
+        broker.conf.read_text().replace(
+            "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"
+        )
+    )
     return broker
 
 
-def test_refused_credentials_are_named_and_retried(tmp_path: Path, ctx: Any,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_credentials_are_named_and_retried(
+    tmp_path: Path, ctx: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     broker = password_broker(tmp_path / "broker")
     broker.start()
     try:
-        wrong = MqttIngest(BrokerTarget("127.0.0.1", broker.port, "ingest", "wrong"),
-                           ctx.settings.database_url)
+        wrong = MqttIngest(
+            BrokerTarget("127.0.0.1", broker.port, "ingest", "wrong"), ctx.settings.database_url
+        )
         with caplog.at_level(logging.WARNING, logger="meterhub.telemetry.ingest"):
             wrong.start()
             try:
-                wait_for(lambda: "refused the connection" in caplog.text, 15,
-                         "no log line about the refusal")
+                wait_for(
+                    lambda: "refused the connection" in caplog.text,
+                    15,
+                    "no log line about the refusal",
+                )
                 assert not wrong.subscribed.is_set()
             finally:
                 wrong.stop()
         assert "not authorised" in caplog.text or "bad user name or password" in caplog.text
         assert caplog.text.count("refused the connection") == 1, "logged at every retry"
-        right = MqttIngest(BrokerTarget("127.0.0.1", broker.port, "ingest", "s3cret-pw"),
-                           ctx.settings.database_url)
+        right = MqttIngest(
+            BrokerTarget("127.0.0.1", broker.port, "ingest", "s3cret-pw"), ctx.settings.database_url
+        )
         right.start()
         try:
             assert right.subscribed.wait(20)

@@ -31,14 +31,19 @@ KILL_AFTER_STORED = 800
 
 
 @pytest.mark.parametrize("victim", ["receiver", "writer"])
-def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, ingest: Ingest,
-                                                         ctx: Any, victim: str) -> None:
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(
+    mosquitto: Mosquitto, ingest: Ingest, ctx: Any, victim: str
+) -> None:
     serial = f"KILL-{uuid.uuid4().hex[:8].upper()}"
     publisher = Publisher(mosquitto.port, serial, READINGS, RATE_PER_S)
     publisher.start()
     try:
-        wait_for(lambda: len(seqs(ctx, serial)) >= KILL_AFTER_STORED, 30,
-                 "ingest stored nothing", step=0.02)
+        wait_for(
+            lambda: len(seqs(ctx, serial)) >= KILL_AFTER_STORED,
+            30,
+            "ingest stored nothing",
+            step=0.02,
+        )
         stored_at_kill = len(seqs(ctx, serial))
         if victim == "receiver":
             ingest.kill()
@@ -50,20 +55,29 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(mosquitto: Mosquitto, i
         ingest.start()
         publisher.join(30)
         wait_for(lambda: publisher.acked == READINGS, 10, "the broker did not take them all")
-        wait_for(lambda: len(seqs(ctx, serial)) >= READINGS, 40,
-                 f"only {len(seqs(ctx, serial))} of {READINGS} stored")
+        wait_for(
+            lambda: len(seqs(ctx, serial)) >= READINGS,
+            40,
+            f"only {len(seqs(ctx, serial))} of {READINGS} stored",
+        )
         caught_up_s = time.monotonic() - killed_at
     finally:
         publisher.close()
     values = seqs(ctx, serial)
     assert len(values) == READINGS and contiguous(values)
     with ctx.engine.connect() as conn:
-        rows = conn.execute(text("SELECT count(*), count(DISTINCT seq) FROM readings r JOIN "
-                                 "devices d ON d.id = r.device_id WHERE d.serial_number = :s"),
-                            {"s": serial}).one()
+        rows = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT seq) FROM readings r JOIN "
+                "devices d ON d.id = r.device_id WHERE d.serial_number = :s"
+            ),
+            {"s": serial},
+        ).one()
     assert tuple(rows) == (READINGS, READINGS)
     assert_rollups_match(ctx, serial)
     redelivered = counter(ctx, "readings_duplicate")
-    print(f"kill -9 of the {victim}: {READINGS} published, {stored_at_kill} stored when killed, "
-          f"{len(values)} stored in the end, duplicates in the table 0, redeliveries "
-          f"filtered {redelivered}, all in {caught_up_s:.1f} s after the kill")
+    print(
+        f"kill -9 of the {victim}: {READINGS} published, {stored_at_kill} stored when killed, "
+        f"{len(values)} stored in the end, duplicates in the table 0, redeliveries "
+        f"filtered {redelivered}, all in {caught_up_s:.1f} s after the kill"
+    )

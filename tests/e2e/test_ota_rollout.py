@@ -27,8 +27,9 @@ PROBE = b"# installed over the air\nOTA_PROBE = 42\n"
 def http_server(app: Any) -> Iterator[str]:
     """The same app on a real socket, for the device's HTTP/1.0 downloads."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 10, "uvicorn did not start")
@@ -37,28 +38,30 @@ def http_server(app: Any) -> Iterator[str]:
     thread.join(10)
 
 
-def test_virtual_meter_installs_a_bundle(mosquitto: Mosquitto, ingest: Ingest, ctx: Any,
-                                         web_api: Any, http_server: str,
-                                         tmp_path: Path) -> None:
+def test_virtual_meter_installs_a_bundle(
+    mosquitto: Mosquitto, ingest: Ingest, ctx: Any, web_api: Any, http_server: str, tmp_path: Path
+) -> None:
     need_micropython()
     files = {"lib/ota_probe.py": PROBE, "main.py": b"# new main\n"}
     assert upload(web_api, tar_gz(bundle_entries(files, version="9.8.7"))).status_code == 201
-    fleet = VirtualFleet(1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True,
-                         log=lambda _: None)
+    fleet = VirtualFleet(
+        1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True, log=lambda _: None
+    )
     serial = serial_for(0)
     flash = fleet.flash_dir(0)
     fleet.start()
     try:
+
         def registered() -> dict[str, Any] | None:
             fleet.poll()
-            found = [d for d in web_api.get("/api/devices").json()
-                     if d["serial_number"] == serial]
+            found = [d for d in web_api.get("/api/devices").json() if d["serial_number"] == serial]
             return found[0] if found else None
 
         device = wait_for(registered, 30, "the virtual meter never published", step=0.3)
         url = f"/api/devices/{device['id']}/commands"
-        res = web_api.post(url, json={"cmd": "ota", "args": {"version": "9.8.7",
-                                                                "base_url": http_server}})
+        res = web_api.post(
+            url, json={"cmd": "ota", "args": {"version": "9.8.7", "base_url": http_server}}
+        )
         assert res.status_code == 202, res.text
 
         def answered() -> dict[str, Any] | None:
@@ -76,7 +79,9 @@ def test_virtual_meter_installs_a_bundle(mosquitto: Mosquitto, ingest: Ingest, c
             fleet.poll()
             marker = flash / "ota_result.json"
             return marker.exists() and json.loads(marker.read_text()) == {
-                "version": "9.8.7", "ok": True}
+                "version": "9.8.7",
+                "ok": True,
+            }
 
         wait_for(confirmed, 30, f"OTA not confirmed: {log.read_text()[-1500:]}", step=0.3)
         assert fleet.restarts == 1

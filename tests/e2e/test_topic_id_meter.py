@@ -28,14 +28,24 @@ TOPIC_ID = "ROOM-E2E"
 @pytest.fixture
 def meter(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[VirtualFleet]:
     need_micropython()
-    fleet = VirtualFleet(1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True,
-                         log=lambda _: None)
+    fleet = VirtualFleet(
+        1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True, log=lambda _: None
+    )
     flash = fleet.flash_dir(0)
     flash.mkdir(parents=True)
-    (flash / "config.json").write_text(json.dumps({
-        "wifi_ssid": "virtual", "wifi_password": "virtual", "mqtt_host": "127.0.0.1",
-        "mqtt_port": mosquitto.port, "serial_number": serial_for(0), "device_id": TOPIC_ID,
-        "reading_interval": 1}))
+    (flash / "config.json").write_text(
+        json.dumps(
+            {
+                "wifi_ssid": "virtual",
+                "wifi_password": "virtual",
+                "mqtt_host": "127.0.0.1",
+                "mqtt_port": mosquitto.port,
+                "serial_number": serial_for(0),
+                "device_id": TOPIC_ID,
+                "reading_interval": 1,
+            }
+        )
+    )
     fleet.start()
     yield fleet
     fleet.stop()
@@ -47,8 +57,14 @@ def device(ctx: Any, serial: str) -> Device | None:
         return found
 
 
-def test_a_meter_on_its_own_topic_id(mosquitto: Mosquitto, ingest: Ingest, meter: VirtualFleet,
-                                     ctx: Any, web_api: Any, tmp_path: Path) -> None:
+def test_a_meter_on_its_own_topic_id(
+    mosquitto: Mosquitto,
+    ingest: Ingest,
+    meter: VirtualFleet,
+    ctx: Any,
+    web_api: Any,
+    tmp_path: Path,
+) -> None:
     serial = serial_for(0)
     log = tmp_path / "meters" / f"{serial}.log"
 

@@ -104,8 +104,9 @@ class LiveServer:
     # -- data set-up, straight through the services -----------------------------------
     def add_user(self, name: str, role: str = "user", must_change: bool = False) -> int:
         with self.ctx.sessions() as db:
-            user = user_service.create(db, None, name, name + PASSWORD_SUFFIX, role=role,
-                                       must_change_password=must_change)
+            user = user_service.create(
+                db, None, name, name + PASSWORD_SUFFIX, role=role, must_change_password=must_change
+            )
             db.commit()
             return user.id
 
@@ -127,8 +128,9 @@ class LiveServer:
     def login(self, name: str) -> Browser:
         client = httpx.Client(base_url=self.base, timeout=10)
         self.clients.append(client)
-        res = client.post("/api/auth/login",
-                          json={"username": name, "password": name + PASSWORD_SUFFIX})
+        res = client.post(
+            "/api/auth/login", json={"username": name, "password": name + PASSWORD_SUFFIX}
+        )
         assert res.status_code == 200, res.text
         client.headers["X-CSRF-Token"] = res.json()["csrf_token"]
         return Browser(client, res.cookies["meterhub_session"], res.json()["user"])
@@ -195,8 +197,11 @@ def start_server(ctx: AppContext) -> Iterator[Callable[..., LiveServer]]:
 def publisher() -> Iterator[Callable[..., None]]:
     """publish(serial, kind="data", payload=dict|str): QoS 1, not retained, to Mosquitto."""
     require(port_open(MOSQUITTO[1]), "Mosquitto is not answering on 127.0.0.1:1883")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"lv-test-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"lv-test-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv311,
+    )
     client.connect(*MOSQUITTO)
     client.loop_start()
 
@@ -211,15 +216,23 @@ def publisher() -> Iterator[Callable[..., None]]:
 
 
 def data(power: float, ts: float | None = None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"voltage": 230.0, "current": 1.0, "power": power,
-                            "energy": 12.5, "frequency": 50.0, "pf": 0.95, **extra}
+    body: dict[str, Any] = {
+        "voltage": 230.0,
+        "current": 1.0,
+        "power": power,
+        "energy": 12.5,
+        "frequency": 50.0,
+        "pf": 0.95,
+        **extra,
+    }
     if ts is not None:
         body["timestamp"] = ts
     return body
 
 
-async def open_ws(live: LiveServer, cookie: str | None, origin: str | None = "same",
-                  **kw: Any) -> ClientConnection:
+async def open_ws(
+    live: LiveServer, cookie: str | None, origin: str | None = "same", **kw: Any
+) -> ClientConnection:
     headers: dict[str, str] = {}
     if cookie is not None:
         headers["Cookie"] = f"meterhub_session={cookie}"
@@ -237,8 +250,9 @@ class Inbox:
         self.ws = ws
         self.messages: list[dict[str, Any]] = []
 
-    async def until(self, check: Callable[[list[dict[str, Any]]], bool],
-                    timeout: float = 10) -> list[dict[str, Any]]:
+    async def until(
+        self, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 10
+    ) -> list[dict[str, Any]]:
         async def loop() -> None:
             while not check(self.messages):
                 frame = orjson.loads(await self.ws.recv())
@@ -254,8 +268,13 @@ class Inbox:
 
 def has(kind: str, serial: str, **fields: Any) -> Callable[[list[dict[str, Any]]], bool]:
     def check(messages: list[dict[str, Any]]) -> bool:
-        return any(m["type"] == kind and m.get("serial") == serial
-                   and all(m.get(k) == v for k, v in fields.items()) for m in messages)
+        return any(
+            m["type"] == kind
+            and m.get("serial") == serial
+            and all(m.get(k) == v for k, v in fields.items())
+            for m in messages
+        )
+
     return check
 
 

@@ -38,8 +38,9 @@ def serve(db: str, port: int) -> None:
     from meterhub.live.ws import router
     from meterhub.web.app import build_context, create_app
 
-    settings = load_settings({"DATABASE_URL": f"sqlite:///{db}",
-                              "METERHUB_DATA_DIR": str(Path(db).parent)})
+    settings = load_settings(
+        {"DATABASE_URL": f"sqlite:///{db}", "METERHUB_DATA_DIR": str(Path(db).parent)}
+    )
     ctx = build_context(settings)
     ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1883)
     app = create_app(ctx=ctx, start_hooks=[start_live], stop_hooks=[stop_live])
@@ -54,8 +55,11 @@ def seed(db: str, devices: list[str]) -> None:
     from meterhub.services import users
     from meterhub.web.app import build_context
 
-    ctx = build_context(load_settings({"DATABASE_URL": f"sqlite:///{db}",
-                                       "METERHUB_DATA_DIR": str(Path(db).parent)}))
+    ctx = build_context(
+        load_settings(
+            {"DATABASE_URL": f"sqlite:///{db}", "METERHUB_DATA_DIR": str(Path(db).parent)}
+        )
+    )
     upgrade(ctx.engine)
     with ctx.sessions() as s:
         users.create(s, None, "probe", "probe-pass-12345", role="admin")
@@ -65,8 +69,9 @@ def seed(db: str, devices: list[str]) -> None:
     ctx.engine.dispose()
 
 
-async def clients(n: int, url: str, origin: str, cookie: str, total: int,
-                  duration: float) -> tuple[list[float], int, int]:
+async def clients(
+    n: int, url: str, origin: str, cookie: str, total: int, duration: float
+) -> tuple[list[float], int, int]:
     latencies: list[float] = []
     frames = 0
     messages = 0
@@ -74,9 +79,11 @@ async def clients(n: int, url: str, origin: str, cookie: str, total: int,
 
     async def one() -> None:
         nonlocal frames, messages
-        async with connect(url, additional_headers={"Cookie": f"meterhub_session={cookie}",
-                                                    "Origin": origin},
-                           max_queue=None) as ws:
+        async with connect(
+            url,
+            additional_headers={"Cookie": f"meterhub_session={cookie}", "Origin": origin},
+            max_queue=None,
+        ) as ws:
             while time.time() < stop_at:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), 1.0)
@@ -114,8 +121,9 @@ def main() -> None:
         db = str(Path(tmp) / "probe.db")
         seed(db, serials)
         port = 20000 + os.getpid() % 20000
-        server = subprocess.Popen([sys.executable, "-m", "tests.live.latency_probe", "--serve",
-                                   db, str(port)])
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tests.live.latency_probe", "--serve", db, str(port)]
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(200):
@@ -125,8 +133,9 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.05)
             time.sleep(1.0)  # the feed subscribes
-            res = httpx.post(base + "/api/auth/login",
-                             json={"username": "probe", "password": "probe-pass-12345"})
+            res = httpx.post(
+                base + "/api/auth/login", json={"username": "probe", "password": "probe-pass-12345"}
+            )
             cookie = res.cookies["meterhub_session"]
             pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
             pub.connect("127.0.0.1", 1883)
@@ -134,8 +143,11 @@ def main() -> None:
             proc = psutil.Process(server.pid)
 
             async def run() -> tuple[list[float], int, int, float]:
-                task = asyncio.create_task(clients(args.clients, f"ws://127.0.0.1:{port}/ws",
-                                                   base, cookie, 0, args.seconds))
+                task = asyncio.create_task(
+                    clients(
+                        args.clients, f"ws://127.0.0.1:{port}/ws", base, cookie, 0, args.seconds
+                    )
+                )
                 await asyncio.sleep(1.0)
                 proc.cpu_percent(None)
                 interval = 1.0 / args.rate
@@ -145,8 +157,13 @@ def main() -> None:
                     due = int((time.monotonic() - start) / interval)
                     while sent < due:
                         serial = serials[sent % len(serials)]
-                        body = {"voltage": 230.0, "current": 1.0, "power": float(sent),
-                                "energy": 1.0, "timestamp": time.time()}
+                        body = {
+                            "voltage": 230.0,
+                            "current": 1.0,
+                            "power": float(sent),
+                            "energy": 1.0,
+                            "timestamp": time.time(),
+                        }
                         pub.publish(f"meter/{serial}/data", orjson.dumps(body), qos=0)
                         sent += 1
                     await asyncio.sleep(0.001)
@@ -162,11 +179,13 @@ def main() -> None:
             server.wait(10)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    print(f"clients={args.clients} rate={args.rate:.0f}/s devices={args.devices} "
-          f"seconds={args.seconds:.0f}: {messages} readings received in {frames} frames "
-          f"({messages / max(frames, 1):.1f}/frame); latency ms p50={q[49] * 1000:.1f} "
-          f"p90={q[89] * 1000:.1f} p99={q[98] * 1000:.1f} max={latencies[-1] * 1000:.1f}; "
-          f"server CPU {cpu:.0f}% of one core")
+    print(
+        f"clients={args.clients} rate={args.rate:.0f}/s devices={args.devices} "
+        f"seconds={args.seconds:.0f}: {messages} readings received in {frames} frames "
+        f"({messages / max(frames, 1):.1f}/frame); latency ms p50={q[49] * 1000:.1f} "
+        f"p90={q[89] * 1000:.1f} p99={q[98] * 1000:.1f} max={latencies[-1] * 1000:.1f}; "
+        f"server CPU {cpu:.0f}% of one core"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ def seed(ctx: AppContext) -> dict[str, Any]:
         for serial in ("A", "B", "P"):
             made[serial] = devices.create(db, None, serial)
         made["P"].status = DEVICE_PENDING
-        for name, role in (("alice", "user"), ("bob", "user"), ("carol", "user"),
-                           ("root", "admin")):
+        for name, role in (
+            ("alice", "user"),
+            ("bob", "user"),
+            ("carol", "user"),
+            ("root", "admin"),
+        ):
             made[name] = users.create(db, None, name, f"{name}-pass-1", role=role)
         devices.assign(db, None, made["A"], made["alice"])
         devices.assign(db, None, made["P"], made["alice"])
@@ -79,10 +83,16 @@ def test_ended_disabled_expired_and_idle_sessions_have_no_grant(ctx: AppContext)
     with ctx.sessions() as db:
         db.execute(delete(UserSession).where(UserSession.id == sid(ctx, cookies["alice"])))
         db.execute(update(User).where(User.id == ids["bob"]).values(disabled=True))
-        db.execute(update(UserSession).where(UserSession.id == sid(ctx, cookies["carol"]))
-                   .values(last_seen_at=utcnow() - SESSION_IDLE - timedelta(seconds=1)))
-        db.execute(update(UserSession).where(UserSession.id == sid(ctx, cookies["root"]))
-                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.execute(
+            update(UserSession)
+            .where(UserSession.id == sid(ctx, cookies["carol"]))
+            .values(last_seen_at=utcnow() - SESSION_IDLE - timedelta(seconds=1))
+        )
+        db.execute(
+            update(UserSession)
+            .where(UserSession.id == sid(ctx, cookies["root"]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         db.commit()
     assert load_grants(ctx.sessions, [sid(ctx, c) for c in cookies.values()]) == {}
     for cookie in cookies.values():
@@ -101,9 +111,14 @@ def test_refresher_closes_ended_sessions_and_moves_devices(ctx: AppContext) -> N
         for name in ("alice", "bob", "carol"):
             grant = grant_for_cookie(ctx.sessions, cookies[name], ctx.secret)
             transports[name] = RecordingTransport()
-            conns[name] = hub.register(transports[name], user_id=grant.user_id,
-                                       username=name, is_admin=grant.is_admin,
-                                       session_id=grant.session_id, serials=grant.serials)
+            conns[name] = hub.register(
+                transports[name],
+                user_id=grant.user_id,
+                username=name,
+                is_admin=grant.is_admin,
+                session_id=grant.session_id,
+                serials=grant.serials,
+            )
         with ctx.sessions() as db:
             users.end_sessions(db, ids["alice"])  # what logout/password change do
             user = users.get(db, ids["bob"])

@@ -28,8 +28,13 @@ NOW = 1795773600.0
 
 
 def payload(power: float, ts: float | None = None, **extra: Any) -> bytes:
-    body: dict[str, Any] = {"voltage": 230.0, "current": 1.0, "power": power, "energy": 2.0,
-                            **extra}
+    body: dict[str, Any] = {
+        "voltage": 230.0,
+        "current": 1.0,
+        "power": power,
+        "energy": 2.0,
+        **extra,
+    }
     if ts is not None:
         body["timestamp"] = ts
     return orjson.dumps(body)
@@ -65,18 +70,36 @@ def test_reading_first_says_online_then_publishes_the_message() -> None:
     assert spy.calls[0] == ("status", "M1", True)
     kind, serial, msg = spy.calls[1]
     assert (kind, serial) == ("reading", "M1")
-    assert msg == {"type": "reading", "serial": "M1", "ts": "2026-11-27T09:59:55.000Z",
-                   "voltage": 230.0, "current": 1.0, "power": 250.0, "energy": 2.0,
-                   "frequency": None, "pf": None}
+    assert msg == {
+        "type": "reading",
+        "serial": "M1",
+        "ts": "2026-11-27T09:59:55.000Z",
+        "voltage": 230.0,
+        "current": 1.0,
+        "power": 250.0,
+        "energy": 2.0,
+        "frequency": None,
+        "pf": None,
+    }
     feed.handle_message("meter/M1/data", payload(260.0), now=101.0, wall=NOW)
     assert [c[0] for c in spy.calls] == ["status", "reading", "reading"]
 
 
 def test_batch_publishes_only_its_newest_reading_and_late_ones_are_skipped() -> None:
     feed, spy = make_feed()
-    batch = {"serial_number": "M2", "readings": [
-        {"voltage": 230.0, "current": 1.0, "power": float(p), "energy": 1.0,
-         "timestamp": NOW - 100 + p} for p in (3, 1, 2)]}
+    batch = {
+        "serial_number": "M2",
+        "readings": [
+            {
+                "voltage": 230.0,
+                "current": 1.0,
+                "power": float(p),
+                "energy": 1.0,
+                "timestamp": NOW - 100 + p,
+            }
+            for p in (3, 1, 2)
+        ],
+    }
     feed.handle_message("meter/x/data", orjson.dumps(batch), now=1.0, wall=NOW)
     readings = [c[2] for c in spy.calls if c[0] == "reading"]
     assert [r["power"] for r in readings] == [3.0]
@@ -95,8 +118,9 @@ def test_rejects_are_counted_and_never_published() -> None:
 def test_silence_means_offline_after_three_intervals() -> None:
     feed, spy = make_feed()
     feed.handle_message("meter/M4/data", payload(1.0), now=0.0, wall=NOW)
-    feed.handle_message("meter/M5/status", orjson.dumps({"state": "online", "interval_s": 2}),
-                        now=0.0, wall=NOW)
+    feed.handle_message(
+        "meter/M5/status", orjson.dumps({"state": "online", "interval_s": 2}), now=0.0, wall=NOW
+    )
     feed.handle_message("meter/M5/data", payload(1.0), now=0.0, wall=NOW)
     spy.calls.clear()
     assert feed.sweep(now=5.0) == []
@@ -141,8 +165,11 @@ def private_broker(tmp_path: Path) -> Iterator[Any]:
             self.port = port
 
         def start(self) -> None:
-            procs.append(subprocess.Popen([binary, "-c", str(conf)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
             deadline = time.monotonic() + 10
             while not port_open(port):
                 assert time.monotonic() < deadline, "mosquitto did not start"
@@ -168,9 +195,9 @@ def publish_once(port: int, topic: str, body: bytes) -> None:
     client.loop_stop()
 
 
-def test_feed_survives_broker_outages_and_logs_once(private_broker: Any,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_feed_survives_broker_outages_and_logs_once(
+    private_broker: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(feed_module, "RECONNECT_MIN_S", 0.05)
     monkeypatch.setattr(feed_module, "RECONNECT_MAX_S", 0.2)
     caplog.set_level(logging.INFO, logger="meterhub.live.feed")
@@ -184,24 +211,23 @@ def test_feed_survives_broker_outages_and_logs_once(private_broker: Any,
     async def scenario() -> RecordingTransport:
         hub = LiveHub(flush_interval=0.01)
         transport = RecordingTransport()
-        hub.register(transport, user_id=1, username="u", is_admin=True, session_id="s",
-                     serials={"OUT1"})
+        hub.register(
+            transport, user_id=1, username="u", is_admin=True, session_id="s", serials={"OUT1"}
+        )
         feed = MqttLiveFeed(hub, "127.0.0.1", private_broker.port)
         await feed.start()  # broker not there yet: must neither raise nor block
         await asyncio.sleep(0.6)  # several attempts
         assert not feed.connected and feed.outages == 1
         private_broker.start()
         await until(feed.subscribed.is_set, "subscription")
-        await asyncio.to_thread(publish_once, private_broker.port, "meter/OUT1/data",
-                                payload(1.0))
+        await asyncio.to_thread(publish_once, private_broker.port, "meter/OUT1/data", payload(1.0))
         await until(lambda: any(m.get("power") == 1.0 for m in transport.messages), "reading 1")
         private_broker.stop()
         await until(lambda: not feed.connected, "the loss to be noticed")
         await asyncio.sleep(0.5)
         private_broker.start()
         await until(feed.subscribed.is_set, "re-subscription")
-        await asyncio.to_thread(publish_once, private_broker.port, "meter/OUT1/data",
-                                payload(2.0))
+        await asyncio.to_thread(publish_once, private_broker.port, "meter/OUT1/data", payload(2.0))
         await until(lambda: any(m.get("power") == 2.0 for m in transport.messages), "reading 2")
         await feed.stop()
         await hub.close_all()
@@ -214,9 +240,9 @@ def test_feed_survives_broker_outages_and_logs_once(private_broker: Any,
     assert "lost MQTT broker" in warnings[1].getMessage()
 
 
-def test_feed_with_nothing_listening_keeps_trying_quietly(monkeypatch: pytest.MonkeyPatch,
-                                                          caplog: pytest.LogCaptureFixture
-                                                          ) -> None:
+def test_feed_with_nothing_listening_keeps_trying_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(feed_module, "RECONNECT_MIN_S", 0.01)
     monkeypatch.setattr(feed_module, "RECONNECT_MAX_S", 0.05)
     with socket.socket() as sock:

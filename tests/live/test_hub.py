@@ -17,15 +17,30 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
 
 
 def reading(serial: str, power: float, ts: float = TS) -> dict[str, Any]:
-    return reading_message(serial, ts, {"voltage": 230.0, "current": 1.0, "power": power,
-                                        "energy": 1.5, "frequency": 50.0, "pf": 0.9})
+    return reading_message(
+        serial,
+        ts,
+        {
+            "voltage": 230.0,
+            "current": 1.0,
+            "power": power,
+            "energy": 1.5,
+            "frequency": 50.0,
+            "pf": 0.9,
+        },
+    )
 
 
-def connect(hub: LiveHub, transport: RecordingTransport, serials: set[str],
-            name: str = "u") -> Any:
-    return hub.register(transport, user_id=1, username=name, is_admin=False,
-                        session_id=f"s-{name}", serials=serials,
-                        hello={"type": "hello", "user": name, "devices": sorted(serials)})
+def connect(hub: LiveHub, transport: RecordingTransport, serials: set[str], name: str = "u") -> Any:
+    return hub.register(
+        transport,
+        user_id=1,
+        username=name,
+        is_admin=False,
+        session_id=f"s-{name}",
+        serials=serials,
+        hello={"type": "hello", "user": name, "devices": sorted(serials)},
+    )
 
 
 async def settle(hub: LiveHub, times: int = 4) -> None:
@@ -34,9 +49,17 @@ async def settle(hub: LiveHub, times: int = 4) -> None:
 
 def test_reading_message_shape() -> None:
     msg = reading("S1", 250.5, ts=TS + 0.25)
-    assert msg == {"type": "reading", "serial": "S1", "ts": "2026-11-27T10:00:00.250Z",
-                   "voltage": 230.0, "current": 1.0, "power": 250.5, "energy": 1.5,
-                   "frequency": 50.0, "pf": 0.9}
+    assert msg == {
+        "type": "reading",
+        "serial": "S1",
+        "ts": "2026-11-27T10:00:00.250Z",
+        "voltage": 230.0,
+        "current": 1.0,
+        "power": 250.5,
+        "energy": 1.5,
+        "frequency": 50.0,
+        "pf": 0.9,
+    }
     assert iso_utc(TS) == "2026-11-27T10:00:00.000Z"
 
 
@@ -93,8 +116,7 @@ def test_outbox_is_bounded_and_drops_the_oldest() -> None:
         assert hub.stats()["messages_dropped"] == 3
         slow.gate.set()
         await settle(hub)
-        assert [m["serial"] for m in slow.messages if m["type"] == "reading"] == [
-            "S3", "S4", "S5"]
+        assert [m["serial"] for m in slow.messages if m["type"] == "reading"] == ["S3", "S4", "S5"]
         await hub.close_all()
 
     run(body)
@@ -110,8 +132,9 @@ def test_one_frame_per_window_holds_a_json_array() -> None:
         for i in range(50):
             hub.publish_reading(f"S{i}", reading(f"S{i}", float(i)))
         await settle(hub, 3)
-        assert t.frames[0] == [{"type": "hello", "user": "u",
-                                "devices": sorted(f"S{i}" for i in range(50))}]
+        assert t.frames[0] == [
+            {"type": "hello", "user": "u", "devices": sorted(f"S{i}" for i in range(50))}
+        ]
         assert len(t.frames) == 2 and len(t.frames[1]) == 50
         stats = hub.stats()
         assert stats["frames_sent"] == 2 and stats["messages_sent"] == 51
@@ -220,5 +243,11 @@ def test_pong_and_control_messages_are_bounded() -> None:
 
 def test_stats_keys() -> None:
     assert set(LiveHub().stats()) == {
-        "connections", "messages_published", "messages_sent", "frames_sent",
-        "messages_coalesced", "messages_dropped", "outbox_pending"}
+        "connections",
+        "messages_published",
+        "messages_sent",
+        "frames_sent",
+        "messages_coalesced",
+        "messages_dropped",
+        "outbox_pending",
+    }

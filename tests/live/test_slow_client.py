@@ -23,11 +23,14 @@ def raw_ws_that_never_reads(live: LiveServer, cookie: str) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", live.port))
-    sock.sendall((
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\nOrigin: {live.origin}\r\n"
-        f"Cookie: meterhub_session={cookie}\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {live.origin}\r\n"
+            f"Cookie: meterhub_session={cookie}\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(1)
@@ -38,8 +41,9 @@ def raw_ws_that_never_reads(live: LiveServer, cookie: str) -> socket.socket:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_slow_client_does_not_delay_a_fast_one(start_server: Any, publisher: Any,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_client_does_not_delay_a_fast_one(
+    start_server: Any, publisher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", LIMIT)
     live = start_server(sndbuf=4096)  # small kernel buffers: the slow socket fills fast
     serials = [unique("LVS") for _ in range(SERIALS)]
@@ -83,7 +87,9 @@ def test_slow_client_does_not_delay_a_fast_one(start_server: Any, publisher: Any
     assert slow.sent < fast_frames, "the slow client received as much as the fast one"
     assert stats["messages_coalesced"] >= slow.coalesced
     assert stats["messages_dropped"] >= slow.dropped
-    print(f"\nfast client: {len(inbox.of('reading'))} readings, latest of all "
-          f"{SERIALS} devices {lag * 1000:.0f} ms after the last publish; slow client: "
-          f"sent {slow.sent}, coalesced {slow.coalesced}, dropped {slow.dropped}, "
-          f"outbox {len(slow.outbox)}/{LIMIT}")
+    print(
+        f"\nfast client: {len(inbox.of('reading'))} readings, latest of all "
+        f"{SERIALS} devices {lag * 1000:.0f} ms after the last publish; slow client: "
+        f"sent {slow.sent}, coalesced {slow.coalesced}, dropped {slow.dropped}, "
+        f"outbox {len(slow.outbox)}/{LIMIT}"
+    )

@@ -24,6 +24,7 @@ def run(coro: Any) -> Any:
 
 async def closed_with(ws: Any, timeout: float = 10) -> tuple[int | None, str | None]:
     """Read until the server closes; the close code and reason."""
+
     async def drain() -> None:
         try:
             while True:
@@ -47,16 +48,27 @@ def setup_two_users(live: LiveServer) -> dict[str, Any]:
     names = {}
     with live.ctx.sessions() as db:
         from meterhub.db.models import User
+
         for uid in (alice, bob):
             user = db.get(User, uid)
             assert user is not None
             names[uid] = user.username
-    return {"a": a, "b": b, "p": p, "ids": ids, "alice": names[alice], "bob": names[bob],
-            "alice_id": alice, "bob_id": bob, "root": root}
+    return {
+        "a": a,
+        "b": b,
+        "p": p,
+        "ids": ids,
+        "alice": names[alice],
+        "bob": names[bob],
+        "alice_id": alice,
+        "bob_id": bob,
+        "root": root,
+    }
 
 
-def test_each_user_sees_only_their_devices_admin_sees_all(start_server: Any,
-                                                          publisher: Any) -> None:
+def test_each_user_sees_only_their_devices_admin_sees_all(
+    start_server: Any, publisher: Any
+) -> None:
     live = start_server()
     s = setup_two_users(live)
     a, b, p = s["a"], s["b"], s["p"]
@@ -78,15 +90,18 @@ def test_each_user_sees_only_their_devices_admin_sees_all(start_server: Any,
         publisher(b, {"state": "offline", "rssi": -60}, kind="status")
         await inboxes["alice"].until(has("status", a, online=False))
         await inboxes["bob"].until(has("status", b, online=False))
-        await inboxes["root"].until(lambda m: all(has("status", x, online=False)(m)
-                                                  for x in (a, b, p)))
+        await inboxes["root"].until(
+            lambda m: all(has("status", x, online=False)(m) for x in (a, b, p))
+        )
         for inbox in inboxes.values():
             await inbox.ws.close()
         return inboxes
 
     inboxes = run(scenario())
-    seen = {who: {m["serial"] for m in box.messages if m["type"] != "hello"}
-            for who, box in inboxes.items()}
+    seen = {
+        who: {m["serial"] for m in box.messages if m["type"] != "hello"}
+        for who, box in inboxes.items()
+    }
     assert seen == {"alice": {a}, "bob": {b}, "root": {a, b, p}}
     alice = inboxes["alice"]
     # "online" at the first reading may be coalesced away: the latest status wins
@@ -94,8 +109,17 @@ def test_each_user_sees_only_their_devices_admin_sees_all(start_server: Any,
     assert inboxes["bob"].of("status")[-1] == {"type": "status", "serial": b, "online": False}
     assert alice.of("reading")[-1]["power"] == 200.0
     reading = alice.of("reading")[-1]
-    assert set(reading) == {"type", "serial", "ts", "voltage", "current", "power", "energy",
-                            "frequency", "pf"}
+    assert set(reading) == {
+        "type",
+        "serial",
+        "ts",
+        "voltage",
+        "current",
+        "power",
+        "energy",
+        "frequency",
+        "pf",
+    }
     assert reading["ts"].endswith("Z") and reading["voltage"] == 230.0
 
 
@@ -108,15 +132,22 @@ def test_refusals_no_cookie_bad_cookie_wrong_origin_password_change(start_server
 
     async def scenario() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        cases = {"none": (None, "same"), "bad": ("not-a-session", "same"),
-                 "evil": (cookie, "https://evil.example"), "null": (cookie, "null"),
-                 "port": (cookie, f"http://127.0.0.1:{live.port + 1}"),
-                 "forced": (forced_cookie, "same")}
+        cases = {
+            "none": (None, "same"),
+            "bad": ("not-a-session", "same"),
+            "evil": (cookie, "https://evil.example"),
+            "null": (cookie, "null"),
+            "port": (cookie, f"http://127.0.0.1:{live.port + 1}"),
+            "forced": (forced_cookie, "same"),
+        }
         for case, (c, origin) in cases.items():
             ws = await open_ws(live, c, origin)
             out[case] = await closed_with(ws)
-        accepted: dict[str, str | None] = {"same": "same", "absent": None,
-                                           "https": f"https://127.0.0.1:{live.port}"}
+        accepted: dict[str, str | None] = {
+            "same": "same",
+            "absent": None,
+            "https": f"https://127.0.0.1:{live.port}",
+        }
         for case, allowed in accepted.items():
             ws = await open_ws(live, cookie, allowed)
             out[case] = Inbox(ws)
@@ -161,23 +192,26 @@ def test_logout_and_disabling_close_the_socket(start_server: Any) -> None:
         fred_closed = await closed_with(fred_ws)
         fred_after = time.monotonic() - started
         started = time.monotonic()
-        res = await asyncio.to_thread(admin.put, f"/api/users/{erin_id}",
-                                      json={"disabled": True})
+        res = await asyncio.to_thread(admin.put, f"/api/users/{erin_id}", json={"disabled": True})
         assert res.status_code == 200, res.text
         erin_closed = await closed_with(erin_ws)
-        return {"fred": fred_closed, "erin": erin_closed, "fred_s": fred_after,
-                "erin_s": time.monotonic() - started}
+        return {
+            "fred": fred_closed,
+            "erin": erin_closed,
+            "fred_s": fred_after,
+            "erin_s": time.monotonic() - started,
+        }
 
     out = run(scenario())
     assert out["fred"] == (4401, "session ended; log in again")
     assert out["erin"] == (4401, "session ended; log in again")
     assert out["fred_s"] < 10 and out["erin_s"] < 10  # generous: the refresh is 0.2 s here
     assert live.hub.stats()["connections"] == 0 or wait_for(
-        lambda: live.hub.stats()["connections"] == 0, 5, "connections to be forgotten")
+        lambda: live.hub.stats()["connections"] == 0, 5, "connections to be forgotten"
+    )
 
 
-def test_assignment_changes_take_effect_after_a_refresh(start_server: Any,
-                                                        publisher: Any) -> None:
+def test_assignment_changes_take_effect_after_a_refresh(start_server: Any, publisher: Any) -> None:
     live = start_server()
     a, b = unique("LVA"), unique("LVB")
     ida, idb = live.add_device(a), live.add_device(b)
@@ -191,13 +225,18 @@ def test_assignment_changes_take_effect_after_a_refresh(start_server: Any,
         inbox = Inbox(await open_ws(live, cookie))
         await inbox.until(bool)
         assert inbox.messages[0]["devices"] == [a]
-        res = await asyncio.to_thread(admin.post, f"/api/devices/{idb}/assign",
-                                      json={"user_id": gina_id})
+        res = await asyncio.to_thread(
+            admin.post, f"/api/devices/{idb}/assign", json={"user_id": gina_id}
+        )
         assert res.status_code == 200, res.text
         res = await asyncio.to_thread(admin.delete, f"/api/devices/{ida}/assign/{gina_id}")
         assert res.status_code in (200, 204), res.text
-        await asyncio.to_thread(wait_for, lambda: any(
-            c.serials == {b} for c in live.hub.connections()), 10, "the refresh")
+        await asyncio.to_thread(
+            wait_for,
+            lambda: any(c.serials == {b} for c in live.hub.connections()),
+            10,
+            "the refresh",
+        )
         publisher(a, data(1.0))
         publisher(b, data(2.0))
         await inbox.until(has("reading", b, power=2.0))

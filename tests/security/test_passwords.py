@@ -23,8 +23,9 @@ print(json.dumps({"params": passwords.parameters(), "type": h.type.name,
 
 
 def test_production_hasher_is_argon2id_with_strong_parameters() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
     probe = json.loads(out.stdout)
     time_cost, memory_kib, parallelism = probe["params"]
     assert probe["type"] == "ID"
@@ -59,14 +60,17 @@ def test_weaker_hashes_are_flagged_for_rehash() -> None:
     assert not passwords.needs_rehash(passwords.hash_password("pw-pw-pw-pw"))
 
 
-@pytest.mark.parametrize(("password", "username", "reason"), [
-    ("1234567", "alice", "at least 8"),
-    ("", "alice", "at least 8"),
-    ("x" * 257, "alice", "at most 256"),
-    ("alicealice", "alicealice", "username"),
-    ("AliceAlice", "alicealice", "username"),
-    (" alicealice ", "alicealice", "username"),
-])
+@pytest.mark.parametrize(
+    ("password", "username", "reason"),
+    [
+        ("1234567", "alice", "at least 8"),
+        ("", "alice", "at least 8"),
+        ("x" * 257, "alice", "at most 256"),
+        ("alicealice", "alicealice", "username"),
+        ("AliceAlice", "alicealice", "username"),
+        (" alicealice ", "alicealice", "username"),
+    ],
+)
 def test_policy_refuses(password: str, username: str, reason: str) -> None:
     with pytest.raises(PasswordPolicyError, match=reason):
         check_policy(password, username)

@@ -16,11 +16,13 @@ class Clock:
         return self.now
 
 
-def make(per_account_ip: int = 3, per_ip: int = 5, window_s: float = 60) -> tuple[
-        LoginThrottle, Clock]:
+def make(
+    per_account_ip: int = 3, per_ip: int = 5, window_s: float = 60
+) -> tuple[LoginThrottle, Clock]:
     clock = Clock()
-    return LoginThrottle(window_s=window_s, per_account_ip=per_account_ip, per_ip=per_ip,
-                         clock=clock), clock
+    return LoginThrottle(
+        window_s=window_s, per_account_ip=per_account_ip, per_ip=per_ip, clock=clock
+    ), clock
 
 
 def test_account_limit_is_per_address() -> None:

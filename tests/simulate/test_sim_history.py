@@ -17,8 +17,9 @@ def test_serials_are_distinct_stable_and_pzem_shaped() -> None:
 
 def test_iter_history_covers_the_days_in_chunks() -> None:
     meters = make_serials(3)
-    chunks = list(iter_history(meters, "household", days=2, interval=60, end_ts=END, seed=1,
-                               chunk_size=900))
+    chunks = list(
+        iter_history(meters, "household", days=2, interval=60, end_ts=END, seed=1, chunk_size=900)
+    )
     readings = [r for chunk in chunks for r in chunk]
     assert len(readings) == 3 * 2 * 1440
     assert all(len(chunk) <= 900 for chunk in chunks)

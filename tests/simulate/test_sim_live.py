@@ -30,8 +30,9 @@ def subscriber(embedded_broker: EmbeddedBroker) -> Iterator[Inbox]:
     """A paho (MQTT 3.1.1) client collecting everything under meter/#."""
     inbox: Inbox = queue.Queue()
     subscribed = queue.Queue[bool]()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+    )
     client.on_message = lambda _c, _u, m: inbox.put((m.topic, m.payload, m.retain))
     client.on_subscribe = lambda *_a: subscribed.put(True)
     client.connect("127.0.0.1", embedded_broker.port)
@@ -89,11 +90,20 @@ def test_outages_flush_as_batches_without_seq_gaps(
         assert statuses[serial][-1] == "offline"
 
 
-def test_cli_runs_against_a_given_broker(embedded_broker: EmbeddedBroker,
-                                         subscriber: Inbox) -> None:
+def test_cli_runs_against_a_given_broker(
+    embedded_broker: EmbeddedBroker, subscriber: Inbox
+) -> None:
     out = io.StringIO()
-    code = simulate_command(2, 0.2, f"mqtt://127.0.0.1:{embedded_broker.port}",
-                            profile="workshop", speed=5.0, duration=1.0, seed=3, stream=out)
+    code = simulate_command(
+        2,
+        0.2,
+        f"mqtt://127.0.0.1:{embedded_broker.port}",
+        profile="workshop",
+        speed=5.0,
+        duration=1.0,
+        seed=3,
+        stream=out,
+    )
     assert code == 0
     data = [m for m in _drain(subscriber) if m[0].endswith("/data")]
     assert data and "stopped:" in out.getvalue()
@@ -103,8 +113,15 @@ def test_cli_runs_against_a_given_broker(embedded_broker: EmbeddedBroker,
 
 def test_cli_backfill_hands_chunks_to_the_writer(embedded_broker: EmbeddedBroker) -> None:
     chunks: list[list[dict[str, Any]]] = []
-    code = simulate_command(2, 1.0, f"mqtt://127.0.0.1:{embedded_broker.port}", backfill=1.0,
-                            duration=0.3, history_writer=chunks.append, stream=io.StringIO())
+    code = simulate_command(
+        2,
+        1.0,
+        f"mqtt://127.0.0.1:{embedded_broker.port}",
+        backfill=1.0,
+        duration=0.3,
+        history_writer=chunks.append,
+        stream=io.StringIO(),
+    )
     assert code == 0
     # 1 day at the 60 s history interval, aligned to whole minutes
     assert sum(len(c) for c in chunks) in (2 * 1440, 2 * 1441)
@@ -144,4 +161,6 @@ def test_cli_unreachable_broker_fails_with_one_line(
     assert simulate_command(1, 1.0, f"mqtt://127.0.0.1:{free_port}", duration=0.1) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert len(errors) == 1
-    assert errors[0].startswith(f"error: cannot connect to MQTT broker mqtt://127.0.0.1:{free_port}")
+    assert errors[0].startswith(
+        f"error: cannot connect to MQTT broker mqtt://127.0.0.1:{free_port}"
+    )

@@ -41,9 +41,20 @@ def test_sample_by_sample_matches_the_grid() -> None:
 
 def test_reading_has_the_v1_fields() -> None:
     reading = MeterModel("PZEM-1A2B3C").sample(T0)
-    assert list(reading) == ["serial_number", "seq", "timestamp", "voltage", "current", "power",
-                             "energy", "frequency", "pf", "alarm", "firmware_version",
-                             "ip_address"]
+    assert list(reading) == [
+        "serial_number",
+        "seq",
+        "timestamp",
+        "voltage",
+        "current",
+        "power",
+        "energy",
+        "frequency",
+        "pf",
+        "alarm",
+        "firmware_version",
+        "ip_address",
+    ]
     assert reading["serial_number"] == "PZEM-1A2B3C"
     assert reading["seq"] == 1
     assert reading["timestamp"] == "2025-11-24T16:00:00Z"
@@ -95,12 +106,18 @@ def test_evening_power_exceeds_4am_power_over_weeks() -> None:
 
 def test_office_is_busier_on_weekdays() -> None:
     readings = _run(MeterModel("PZEM-O", "office", seed=6), T0, 14 * DAY, 300)
-    weekday = [r["power"] for r in readings
-               if dt.datetime.fromisoformat(r["timestamp"]).weekday() < 5
-               and 10 <= dt.datetime.fromisoformat(r["timestamp"]).hour < 16]
-    weekend = [r["power"] for r in readings
-               if dt.datetime.fromisoformat(r["timestamp"]).weekday() >= 5
-               and 10 <= dt.datetime.fromisoformat(r["timestamp"]).hour < 16]
+    weekday = [
+        r["power"]
+        for r in readings
+        if dt.datetime.fromisoformat(r["timestamp"]).weekday() < 5
+        and 10 <= dt.datetime.fromisoformat(r["timestamp"]).hour < 16
+    ]
+    weekend = [
+        r["power"]
+        for r in readings
+        if dt.datetime.fromisoformat(r["timestamp"]).weekday() >= 5
+        and 10 <= dt.datetime.fromisoformat(r["timestamp"]).hour < 16
+    ]
     assert sum(weekday) / len(weekday) > 2 * sum(weekend) / len(weekend)
 
 
@@ -110,8 +127,11 @@ def test_unknown_profile_is_a_clear_error() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(ts=st.floats(min_value=0, max_value=4e9), seed=st.integers(0, 2**32),
-       profile=st.sampled_from(sorted(PROFILES)))
+@given(
+    ts=st.floats(min_value=0, max_value=4e9),
+    seed=st.integers(0, 2**32),
+    profile=st.sampled_from(sorted(PROFILES)),
+)
 def test_any_moment_gives_a_valid_reading(ts: float, seed: int, profile: str) -> None:
     r = MeterModel("PZEM-H", profile, seed).sample(ts)
     assert 80 <= r["voltage"] <= 260 and 0 < r["pf"] <= 1 and r["power"] >= 0

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.mosquitto
 @pytest.fixture
 def mosquitto() -> BrokerTarget:
     """The local Mosquitto; skipped when absent, except in CI where it must exist."""
-    require(mqtt_answers("127.0.0.1", 1883),
-            "no MQTT broker on 127.0.0.1:1883 (install and start mosquitto)")
+    require(
+        mqtt_answers("127.0.0.1", 1883),
+        "no MQTT broker on 127.0.0.1:1883 (install and start mosquitto)",
+    )
     return BrokerTarget("127.0.0.1", 1883)
 
 
@@ -34,8 +36,9 @@ def test_publishes_readings_and_status_to_mosquitto(mosquitto: BrokerTarget) -> 
     serials = make_serials(2, seed=int(time.time()))  # fresh serials: no retained leftovers
     inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
     ready: queue.Queue[bool] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+    )
     client.on_message = lambda _c, _u, m: inbox.put((m.topic, m.payload))
     client.on_subscribe = lambda *_a: ready.put(True)
     client.connect(mosquitto.host, mosquitto.port)
@@ -44,8 +47,9 @@ def test_publishes_readings_and_status_to_mosquitto(mosquitto: BrokerTarget) -> 
         client.subscribe([(f"meter/{s}/#", 1) for s in serials])
         ready.get(timeout=5)
         options = SimOptions(interval=0.2, duration=1.2, outages=0.2, seed=5)
-        stats = asyncio.run(run_simulation(build_models(serials), mosquitto, options,
-                                           stream=io.StringIO()))
+        stats = asyncio.run(
+            run_simulation(build_models(serials), mosquitto, options, stream=io.StringIO())
+        )
         seen = 0
         deadline = time.monotonic() + 5
         while seen < stats.readings and time.monotonic() < deadline:

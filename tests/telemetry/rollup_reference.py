@@ -50,8 +50,9 @@ class Agg:
         return {name: getattr(self, name) for name in STAT_COLUMNS}
 
 
-def reference_aggregate(rows: list[Row], prev: tuple[float, float] | None
-                        ) -> tuple[dict[int, dict[str, Any]], list[tuple[float, str]]]:
+def reference_aggregate(
+    rows: list[Row], prev: tuple[float, float] | None
+) -> tuple[dict[int, dict[str, Any]], list[tuple[float, str]]]:
     """Aggregates by bucket start (as dicts) and the counter events (ts, kind)."""
     aggs: dict[int, Agg] = {}
     events: list[tuple[float, str]] = []

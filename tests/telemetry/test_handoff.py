@@ -19,9 +19,17 @@ T0 = 1_790_000_000
 
 
 def payload(serial: str, seq: int) -> bytes:
-    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": T0 + seq * 10,
-                         "voltage": 230.0, "current": 1.0, "power": 230.0,
-                         "energy": 1 + seq / 1000})
+    return orjson.dumps(
+        {
+            "serial_number": serial,
+            "seq": seq,
+            "timestamp": T0 + seq * 10,
+            "voltage": 230.0,
+            "current": 1.0,
+            "power": 230.0,
+            "energy": 1 + seq / 1000,
+        }
+    )
 
 
 def stored(ctx: Any) -> int:
@@ -73,8 +81,7 @@ def test_a_dead_writer_is_noticed_and_nothing_more_is_taken(ctx: Any) -> None:
         writer.stop()
 
 
-def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypatch: Any
-                                                             ) -> None:
+def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypatch: Any) -> None:
     """A bug in the decoder must not stop the writer (the message would be redelivered and
     stop it again): that message is kept as an `unstorable` dead letter, the rest stored."""
     import pickle
@@ -99,8 +106,9 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
     writer.start()
     serving = threading.Thread(target=writer_main.serve, args=(child, writer))
     serving.start()
-    receiver.send_bytes(pickle.dumps((7, [("meter/HO-9/data", payload("HO-9", n), time.time())
-                                          for n in (1, 2)])))
+    receiver.send_bytes(
+        pickle.dumps((7, [("meter/HO-9/data", payload("HO-9", n), time.time()) for n in (1, 2)]))
+    )
     assert receiver.poll(30) and int.from_bytes(receiver.recv_bytes(), "little") == 7
     receiver.send_bytes(pickle.dumps(None))
     serving.join(30)
@@ -108,5 +116,6 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
     with ctx.engine.connect() as conn:
         dead = conn.execute(text("SELECT reason, detail FROM ingest_rejects")).all()
     assert stored(ctx) == 1
-    assert [(r.reason, r.detail) for r in dead] == [("unstorable",
-                                                     "decoder error: KeyError: 'boom'")]
+    assert [(r.reason, r.detail) for r in dead] == [
+        ("unstorable", "decoder error: KeyError: 'boom'")
+    ]

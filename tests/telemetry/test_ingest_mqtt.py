@@ -55,8 +55,7 @@ def ingest(ctx: Any, broker: BrokerTarget) -> Iterator[MqttIngest]:
     assert not running.failed.is_set()
 
 
-def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]], retain: bool = False
-            ) -> None:
+def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.connect(broker.host, broker.port)
     client.loop_start()
@@ -81,29 +80,75 @@ def count(ctx: Any, sql: str) -> int:
         return int(conn.execute(text(sql)).scalar() or 0)
 
 
-def test_every_payload_form_reaches_the_database(ctx: Any, broker: BrokerTarget,
-                                                 ingest: MqttIngest) -> None:
+def test_every_payload_form_reaches_the_database(
+    ctx: Any, broker: BrokerTarget, ingest: MqttIngest
+) -> None:
     serial = f"T-{uuid.uuid4().hex[:8]}"
     now = int(time.time())
-    legacy = orjson.dumps({"serial_number": serial, "device_id": "esp8266-01",
-                           "voltage": 229.8, "current": 0.452, "power": 98.6,
-                           "energy": 12.345, "timestamp": now - 100})
-    v1 = orjson.dumps({"serial_number": serial, "seq": 2, "timestamp": now - 90,
-                       "voltage": 230.1, "current": 1.234, "power": 250.5, "energy": 12.346,
-                       "frequency": 50.0, "pf": 0.95, "alarm": False,
-                       "firmware_version": "1.0.0", "ip_address": "10.0.0.7"})
-    batch = orjson.dumps({"serial_number": serial, "readings": [
-        {"seq": 3 + i, "timestamp": now - 80 + i * 10, "voltage": 230.0, "current": 1.0,
-         "power": 230.0, "energy": 12.347 + i * 0.001} for i in range(5)]})
-    bad = [b"{broken", orjson.dumps({"serial_number": serial, "voltage": 999,
-                                     "current": 1, "power": 1, "energy": 1}),
-           b"z" * 70_000, orjson.dumps({"serial_number": serial, "voltage": "230",
-                                        "current": 1, "power": 1, "energy": 1})]
+    legacy = orjson.dumps(
+        {
+            "serial_number": serial,
+            "device_id": "esp8266-01",
+            "voltage": 229.8,
+            "current": 0.452,
+            "power": 98.6,
+            "energy": 12.345,
+            "timestamp": now - 100,
+        }
+    )
+    v1 = orjson.dumps(
+        {
+            "serial_number": serial,
+            "seq": 2,
+            "timestamp": now - 90,
+            "voltage": 230.1,
+            "current": 1.234,
+            "power": 250.5,
+            "energy": 12.346,
+            "frequency": 50.0,
+            "pf": 0.95,
+            "alarm": False,
+            "firmware_version": "1.0.0",
+            "ip_address": "10.0.0.7",
+        }
+    )
+    batch = orjson.dumps(
+        {
+            "serial_number": serial,
+            "readings": [
+                {
+                    "seq": 3 + i,
+                    "timestamp": now - 80 + i * 10,
+                    "voltage": 230.0,
+                    "current": 1.0,
+                    "power": 230.0,
+                    "energy": 12.347 + i * 0.001,
+                }
+                for i in range(5)
+            ],
+        }
+    )
+    bad = [
+        b"{broken",
+        orjson.dumps(
+            {"serial_number": serial, "voltage": 999, "current": 1, "power": 1, "energy": 1}
+        ),
+        b"z" * 70_000,
+        orjson.dumps(
+            {"serial_number": serial, "voltage": "230", "current": 1, "power": 1, "energy": 1}
+        ),
+    ]
     topic = f"meter/{serial}/data"
-    publish(broker, [(topic, legacy), (topic, v1), (topic, batch), (topic, v1)]
-            + [(topic, b) for b in bad])
-    wait_for(lambda: count(ctx, "SELECT count(*) FROM ingest_rejects") >= 4
-             and count(ctx, "SELECT count(*) FROM readings") >= 7)
+    publish(
+        broker,
+        [(topic, legacy), (topic, v1), (topic, batch), (topic, v1)] + [(topic, b) for b in bad],
+    )
+    wait_for(
+        lambda: (
+            count(ctx, "SELECT count(*) FROM ingest_rejects") >= 4
+            and count(ctx, "SELECT count(*) FROM readings") >= 7
+        )
+    )
     assert ingest.flush()
     assert count(ctx, "SELECT count(*) FROM readings") == 7  # the repeated v1 stored once
     with ctx.sessions() as db:
@@ -114,8 +159,7 @@ def test_every_payload_form_reaches_the_database(ctx: Any, broker: BrokerTarget,
     assert reasons == ["malformed_json", "out_of_range", "oversized", "wrong_type"]
 
 
-def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: BrokerTarget
-                                                        ) -> None:
+def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: BrokerTarget) -> None:
     serial = f"P-{uuid.uuid4().hex[:8]}"
     client_id = f"test-persist-{uuid.uuid4().hex[:8]}"
     first = consumer(ctx, broker, client_id)
@@ -123,9 +167,26 @@ def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: Broker
     assert first.subscribed.wait(20)
     first.stop()  # the session (and its subscriptions) stays on the broker
     now = time.time()
-    publish(broker, [(f"meter/{serial}/data", orjson.dumps({
-        "serial_number": serial, "seq": i, "timestamp": now - 100 + i, "voltage": 231,
-        "current": 1, "power": 231, "energy": 3 + i / 1000})) for i in range(20)])
+    publish(
+        broker,
+        [
+            (
+                f"meter/{serial}/data",
+                orjson.dumps(
+                    {
+                        "serial_number": serial,
+                        "seq": i,
+                        "timestamp": now - 100 + i,
+                        "voltage": 231,
+                        "current": 1,
+                        "power": 231,
+                        "energy": 3 + i / 1000,
+                    }
+                ),
+            )
+            for i in range(20)
+        ],
+    )
     second = consumer(ctx, broker, client_id)
     second.start()
     try:
@@ -134,16 +195,20 @@ def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: Broker
         second.stop()
 
 
-def test_status_and_last_will_set_online_state(ctx: Any, broker: BrokerTarget,
-                                               ingest: MqttIngest) -> None:
+def test_status_and_last_will_set_online_state(
+    ctx: Any, broker: BrokerTarget, ingest: MqttIngest
+) -> None:
     serial = f"W-{uuid.uuid4().hex[:8]}"
     device = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     device.will_set(f"meter/{serial}/status", "offline", qos=1, retain=True)
     device.connect(broker.host, broker.port, keepalive=5)
     device.loop_start()
-    device.publish(f"meter/{serial}/status", orjson.dumps({
-        "state": "online", "firmware_version": "2.0.1", "rssi": -58}), qos=1,
-        retain=True).wait_for_publish(5)
+    device.publish(
+        f"meter/{serial}/status",
+        orjson.dumps({"state": "online", "firmware_version": "2.0.1", "rssi": -58}),
+        qos=1,
+        retain=True,
+    ).wait_for_publish(5)
 
     def online() -> bool:
         with ctx.sessions() as db:

@@ -61,8 +61,14 @@ def encode_length(n: int) -> bytes:
             return bytes(out)
 
 
-def publish_bytes(topic: bytes, payload: bytes, qos: int, packet_id: int = 0,
-                  dup: bool = False, retain: bool = False) -> bytes:
+def publish_bytes(
+    topic: bytes,
+    payload: bytes,
+    qos: int,
+    packet_id: int = 0,
+    dup: bool = False,
+    retain: bool = False,
+) -> bytes:
     """A PUBLISH (section 3.3): 0x30 | DUP << 3 | QoS << 1 | RETAIN, remaining length,
     topic as a length-prefixed string, packet id at QoS > 0, payload."""
     first = PUBLISH << 4 | dup << 3 | qos << 1 | retain
@@ -111,18 +117,17 @@ CLIENT_ID = "00 08 69 6E 67 65 73 74 2D 31"  # "ingest-1"
         (False, None, None, f"10 14 {CONNECT_HEAD} 00 00 1E {CLIENT_ID}"),
         (False, "u1", None, f"10 18 {CONNECT_HEAD} 80 00 1E {CLIENT_ID} 00 02 75 31"),
         (True, "u1", None, f"10 18 {CONNECT_HEAD} 82 00 1E {CLIENT_ID} 00 02 75 31"),
-        (False, "u1", "pw",
-         f"10 1C {CONNECT_HEAD} C0 00 1E {CLIENT_ID} 00 02 75 31 00 02 70 77"),
-        (True, "u1", "pw",
-         f"10 1C {CONNECT_HEAD} C2 00 1E {CLIENT_ID} 00 02 75 31 00 02 70 77"),
+        (False, "u1", "pw", f"10 1C {CONNECT_HEAD} C0 00 1E {CLIENT_ID} 00 02 75 31 00 02 70 77"),
+        (True, "u1", "pw", f"10 1C {CONNECT_HEAD} C2 00 1E {CLIENT_ID} 00 02 75 31 00 02 70 77"),
         # 3.1.2.9: no password without a user name.
         (False, None, "pw", f"10 14 {CONNECT_HEAD} 00 00 1E {CLIENT_ID}"),
         # Strings are UTF-8, length in bytes: "ü" is C3 BC.
         (False, "ü", "pw", f"10 1C {CONNECT_HEAD} C0 00 1E {CLIENT_ID} 00 02 C3 BC 00 02 70 77"),
     ],
 )
-def test_connect_bytes(clean: bool, username: str | None, password: str | None,
-                       expected: str) -> None:
+def test_connect_bytes(
+    clean: bool, username: str | None, password: str | None, expected: str
+) -> None:
     assert connect_packet("ingest-1", 30, clean, username, password) == h(expected)
 
 
@@ -180,10 +185,12 @@ def test_encoder_here_matches_spec_table(length: int, spec_bytes: str) -> None:
 
 @pytest.mark.parametrize(
     ("length", "spec_bytes", "kind"),
-    [(length, spec_bytes, kind)
-     for length, spec_bytes in SPEC_LENGTHS[:-1]  # the last would need a 256 MB packet
-     for kind in ["qos0", "qos1", "control"]
-     if length or kind == "control"],  # no PUBLISH is that short
+    [
+        (length, spec_bytes, kind)
+        for length, spec_bytes in SPEC_LENGTHS[:-1]  # the last would need a 256 MB packet
+        for kind in ["qos0", "qos1", "control"]
+        if length or kind == "control"
+    ],  # no PUBLISH is that short
 )
 def test_reads_remaining_length_boundaries(length: int, spec_bytes: str, kind: str) -> None:
     expected_publish: Publish | None = None
@@ -202,8 +209,10 @@ def test_reads_remaining_length_boundaries(length: int, spec_bytes: str, kind: s
     assert packet[1:header] == h(spec_bytes)
     assert len(packet) == header + length
 
-    want = ([expected_publish] if expected_publish else [],
-            [expected_control] if expected_control else [])
+    want = (
+        [expected_publish] if expected_publish else [],
+        [expected_control] if expected_control else [],
+    )
     assert read_all(packet) == want
     # Cut after every byte of the fixed header, and one byte short of the end.
     for cut in [*range(1, header + 1), len(packet) - 1]:
@@ -227,8 +236,10 @@ def test_cut_inside_a_multi_byte_remaining_length() -> None:
     second = control_bytes(PINGRESP, b"")
     assert first[:3] == h("32 CF 01")
     stream = first + second
-    assert read_all(stream[:2], stream[2:]) == ([(b"a/b", b"p" * 200, 1, 9)],
-                                                [Control(PINGRESP, b"")])
+    assert read_all(stream[:2], stream[2:]) == (
+        [(b"a/b", b"p" * 200, 1, 9)],
+        [Control(PINGRESP, b"")],
+    )
 
 
 def test_byte_by_byte() -> None:
@@ -241,11 +252,17 @@ def test_byte_by_byte() -> None:
         control_bytes(PINGRESP, b""),
     ]
     stream = b"".join(packets)
-    assert read_all(*(stream[i:i + 1] for i in range(len(stream)))) == (
-        [(b"meter/1/data", b"{}", 1, 1), (b"meter/1/status", b"", 0, 0),
-         (b"meter/1/data", b"z" * 300, 1, 65_535)],
-        [Control(CONNACK, h("00 00")), Control(SUBACK, h("00 01 01 01 80")),
-         Control(PINGRESP, b"")],
+    assert read_all(*(stream[i : i + 1] for i in range(len(stream)))) == (
+        [
+            (b"meter/1/data", b"{}", 1, 1),
+            (b"meter/1/status", b"", 0, 0),
+            (b"meter/1/data", b"z" * 300, 1, 65_535),
+        ],
+        [
+            Control(CONNACK, h("00 00")),
+            Control(SUBACK, h("00 01 01 01 80")),
+            Control(PINGRESP, b""),
+        ],
     )
 
 
@@ -264,19 +281,20 @@ class Wire:
 @st.composite
 def payloads(draw: st.DrawFn) -> bytes:
     """Empty, short, or sized to straddle the one/two and two/three byte length limits."""
-    size = draw(st.one_of(
-        st.just(0),
-        st.integers(0, 40),
-        st.integers(100, 140),
-        st.integers(16_340, 16_400),
-    ))
+    size = draw(
+        st.one_of(
+            st.just(0),
+            st.integers(0, 40),
+            st.integers(100, 140),
+            st.integers(16_340, 16_400),
+        )
+    )
     return random_bytes(size, draw(st.integers(0, 2**32)))
 
 
 @st.composite
 def wires(draw: st.DrawFn) -> Wire:
-    kind = draw(st.sampled_from(["publish", "publish", "publish", "suback", "pingresp",
-                                 "connack"]))
+    kind = draw(st.sampled_from(["publish", "publish", "publish", "suback", "pingresp", "connack"]))
     if kind == "publish":
         topic = draw(st.text(max_size=12)).encode()
         payload = draw(payloads())
@@ -288,7 +306,8 @@ def wires(draw: st.DrawFn) -> Wire:
     else:
         if kind == "suback":
             body = draw(st.integers(1, 65_535)).to_bytes(2, "big") + bytes(
-                draw(st.lists(st.sampled_from([0, 1, 2, 0x80]), min_size=1, max_size=200)))
+                draw(st.lists(st.sampled_from([0, 1, 2, 0x80]), min_size=1, max_size=200))
+            )
             code = SUBACK
         elif kind == "connack":
             body, code = bytes((draw(st.integers(0, 1)), draw(st.integers(0, 5)))), CONNACK
@@ -319,8 +338,12 @@ def test_any_cuts_give_the_same_packets(packets: list[Wire], data: st.DataObject
 
     cuts = set(data.draw(st.lists(st.integers(0, len(stream)), max_size=12), label="cuts"))
     if inside_lengths:
-        cuts |= set(data.draw(st.lists(st.sampled_from(inside_lengths), min_size=1, max_size=3),
-                              label="cuts inside a remaining length"))
+        cuts |= set(
+            data.draw(
+                st.lists(st.sampled_from(inside_lengths), min_size=1, max_size=3),
+                label="cuts inside a remaining length",
+            )
+        )
     bounds = [0, *sorted(cuts), len(stream)]
 
     whole = read_all(stream)
@@ -364,7 +387,7 @@ def test_protocol_errors(stream: bytes) -> None:
     with pytest.raises(ProtocolError):
         read_all(stream)
     with pytest.raises(ProtocolError):  # however it arrives
-        read_all(*(stream[i:i + 1] for i in range(len(stream))))
+        read_all(*(stream[i : i + 1] for i in range(len(stream))))
 
 
 def test_error_after_good_packets_still_raises() -> None:
@@ -383,8 +406,10 @@ def test_connect_rejects_strings_over_65535_bytes(field: str) -> None:
     with pytest.raises(ValueError):
         connect_packet(args["client_id"], 30, False, args["username"], args["password"])
     args[field] = "x" * 65_535  # the longest allowed
-    assert len(connect_packet(args["client_id"], 30, False, args["username"],
-                              args["password"])) > 65_535
+    assert (
+        len(connect_packet(args["client_id"], 30, False, args["username"], args["password"]))
+        > 65_535
+    )
 
 
 def test_subscribe_rejects_a_filter_over_65535_bytes() -> None:

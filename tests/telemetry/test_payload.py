@@ -701,9 +701,13 @@ def test_out_of_range_is_always_rejected_with_its_field(
 
 
 def test_untimed_batch_readings_are_all_kept_in_order() -> None:
-    batch = {"serial_number": "PZEM-9", "readings": [
-        {"seq": i, "voltage": 230.0, "current": 1.0, "power": 230.0, "energy": 1.0 + i / 1000}
-        for i in range(3)]}
+    batch = {
+        "serial_number": "PZEM-9",
+        "readings": [
+            {"seq": i, "voltage": 230.0, "current": 1.0, "power": 230.0, "energy": 1.0 + i / 1000}
+            for i in range(3)
+        ],
+    }
     result = decode(batch)
     stamps = [r.ts_ms for r in result.readings]
     assert len(set(stamps)) == 3 and stamps == sorted(stamps)

@@ -277,12 +277,24 @@ def test_buckets_tile_the_range(zone: str, period: Period, start: datetime, hour
 
 def grid_of(buckets: list[Bucket]) -> PeriodGrid:
     bounds = (*(int(b.start_ts) for b in buckets), int(buckets[-1].end_ts)) if buckets else ()
-    return PeriodGrid(bounds, tuple(b.start.isoformat() for b in buckets),
-                      tuple(b.end.isoformat() for b in buckets))
+    return PeriodGrid(
+        bounds,
+        tuple(b.start.isoformat() for b in buckets),
+        tuple(b.end.isoformat() for b in buckets),
+    )
 
 
-@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kathmandu", "America/Santiago",
-                                  "America/Havana", "Pacific/Apia", "UTC"])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Europe/Berlin",
+        "Asia/Kathmandu",
+        "America/Santiago",
+        "America/Havana",
+        "Pacific/Apia",
+        "UTC",
+    ],
+)
 @pytest.mark.parametrize("period", ["day", "week", "month", "year"])
 def test_period_grid_is_period_buckets_as_plain_data(zone: str, period: Period) -> None:
     start, end = utc(2011, 3, 1, 7, 30), utc(2012, 11, 2, 5)

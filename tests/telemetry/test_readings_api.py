@@ -17,17 +17,28 @@ from meterhub.telemetry.store import Batch, TelemetryStore
 WH_PER_READING = 1  # each reading 10 s apart adds 1 Wh to the counter
 
 
-def fill(ctx: Any, serial: str, start: float, end: float, step: float = 60.0,
-         wh: int = WH_PER_READING) -> int:
+def fill(
+    ctx: Any, serial: str, start: float, end: float, step: float = 60.0, wh: int = WH_PER_READING
+) -> int:
     """Readings every `step` s over [start, end); returns how many."""
     store = TelemetryStore(ctx.engine)
     batch = Batch()
     n = 0
     t = start
     while t < end:
-        batch.readings.append(Reading(serial=serial, ts=t, ts_from_device=True, voltage=230.0,
-                                      current=1.0, power=360.0, energy=100 + n * wh / 1000,
-                                      frequency=50.0, pf=0.99))
+        batch.readings.append(
+            Reading(
+                serial=serial,
+                ts=t,
+                ts_from_device=True,
+                voltage=230.0,
+                current=1.0,
+                power=360.0,
+                energy=100 + n * wh / 1000,
+                frequency=50.0,
+                pf=0.99,
+            )
+        )
         n += 1
         t += step
     store.write(batch)
@@ -42,18 +53,26 @@ def device(admin_api: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize(("zone", "day", "hours"), [
-    ("Europe/Berlin", "2026-03-29", 23), ("Europe/Berlin", "2026-10-25", 25),
-    ("Asia/Kolkata", "2026-06-01", 24), ("Asia/Kathmandu", "2026-06-01", 24),
-    ("Asia/Ho_Chi_Minh", "2026-06-01", 24)])
-def test_daily_summary_in_zone(zone: str, day: str, hours: int, ctx: Any, admin_api: Any,
-                               device: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        ("Europe/Berlin", "2026-03-29", 23),
+        ("Europe/Berlin", "2026-10-25", 25),
+        ("Asia/Kolkata", "2026-06-01", 24),
+        ("Asia/Kathmandu", "2026-06-01", 24),
+        ("Asia/Ho_Chi_Minh", "2026-06-01", 24),
+    ],
+)
+def test_daily_summary_in_zone(
+    zone: str, day: str, hours: int, ctx: Any, admin_api: Any, device: dict[str, Any]
+) -> None:
     tz = ZoneInfo(zone)
     midnight = datetime.fromisoformat(day).replace(tzinfo=tz)
     start = midnight.timestamp() - 3600
     n = fill(ctx, "M-1", start, start + (hours + 2) * 3600)
-    res = admin_api.get("/api/readings/M-1/summary",
-                        params={"period": "day", "from": day, "to": day, "tz": zone})
+    res = admin_api.get(
+        "/api/readings/M-1/summary", params={"period": "day", "from": day, "to": day, "tz": zone}
+    )
     assert res.status_code == 200, res.text
     body = res.json()
     [bucket] = body["buckets"]
@@ -68,22 +87,28 @@ def test_daily_summary_in_zone(zone: str, day: str, hours: int, ctx: Any, admin_
     assert body["tz"] == zone and n > hours * 60
 
 
-def test_summary_weeks_start_monday_and_months(ctx: Any, admin_api: Any,
-                                               device: dict[str, Any]) -> None:
+def test_summary_weeks_start_monday_and_months(
+    ctx: Any, admin_api: Any, device: dict[str, Any]
+) -> None:
     start = datetime(2026, 1, 26, tzinfo=ZoneInfo("UTC")).timestamp()
     fill(ctx, "M-1", start, start + 21 * 86400, step=600)
-    res = admin_api.get("/api/readings/M-1/summary", params={
-        "period": "week", "from": "2026-01-26", "to": "2026-02-15", "tz": "UTC"})
+    res = admin_api.get(
+        "/api/readings/M-1/summary",
+        params={"period": "week", "from": "2026-01-26", "to": "2026-02-15", "tz": "UTC"},
+    )
     weeks = res.json()["buckets"]
     assert [w["start"][:10] for w in weeks] == ["2026-01-26", "2026-02-02", "2026-02-09"]
-    months = admin_api.get("/api/readings/M-1/summary", params={
-        "period": "month", "from": "2026-01-01", "to": "2026-02-28", "tz": "UTC"}).json()
+    months = admin_api.get(
+        "/api/readings/M-1/summary",
+        params={"period": "month", "from": "2026-01-01", "to": "2026-02-28", "tz": "UTC"},
+    ).json()
     assert [m["start"][:7] for m in months["buckets"]] == ["2026-01", "2026-02"]
     assert months["total_kwh"] == pytest.approx(sum(m["energy_kwh"] for m in months["buckets"]))
 
 
-def test_series_is_raw_when_it_fits_and_bucketed_otherwise(ctx: Any, admin_api: Any,
-                                                          device: dict[str, Any]) -> None:
+def test_series_is_raw_when_it_fits_and_bucketed_otherwise(
+    ctx: Any, admin_api: Any, device: dict[str, Any]
+) -> None:
     start = 1_780_000_000.0
     fill(ctx, "M-1", start, start + 3 * 86400, step=60)
     day = {"from": str(int(start)), "to": str(int(start + 3600))}
@@ -95,8 +120,9 @@ def test_series_is_raw_when_it_fits_and_bucketed_otherwise(ctx: Any, admin_api: 
     whole = {"from": str(int(start)), "to": str(int(start + 3 * 86400))}
     coarse = admin_api.get("/api/readings/M-1", params=whole | {"max_points": 50}).json()
     assert coarse["resolution"] == "7200s" and 36 <= len(coarse["points"]) <= 37  # hourly rollup
-    assert sum(p["energy_kwh"] for p in coarse["points"]) == pytest.approx(3 * 1440 / 1000,
-                                                                           abs=0.002)
+    assert sum(p["energy_kwh"] for p in coarse["points"]) == pytest.approx(
+        3 * 1440 / 1000, abs=0.002
+    )
 
 
 def test_bad_parameters_are_422_with_the_field(admin_api: Any, device: dict[str, Any]) -> None:
@@ -113,16 +139,18 @@ def test_export_streams_csv_with_units_and_safe_cells(ctx: Any, admin_api: Any) 
     admin_api.post("/api/devices", json={"serial_number": "-SUM"})
     start = 1_780_000_000.0
     fill(ctx, "-SUM", start, start + 600, step=10)
-    res = admin_api.get("/api/readings/-SUM/export",
-                        params={"from": str(int(start)), "to": str(int(start + 600))})
+    res = admin_api.get(
+        "/api/readings/-SUM/export", params={"from": str(int(start)), "to": str(int(start + 600))}
+    )
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(res.text)))
     assert rows[0][:5] == ["timestamp_utc", "serial", "voltage_V", "current_A", "power_W"]
     assert len(rows) == 61 and rows[1][1] == "'-SUM"
 
 
-def test_latest_and_stats_follow_the_data(ctx: Any, admin_api: Any, make_user: Any,
-                                          device: dict[str, Any]) -> None:
+def test_latest_and_stats_follow_the_data(
+    ctx: Any, admin_api: Any, make_user: Any, device: dict[str, Any]
+) -> None:
     import time
 
     now = time.time()
@@ -137,10 +165,13 @@ def test_latest_and_stats_follow_the_data(ctx: Any, admin_api: Any, make_user: A
     assert outsider.get("/api/readings/M-1/latest").status_code == 404
 
 
-def test_coverage_is_the_share_of_quarter_hours_with_data(ctx: Any, admin_api: Any,
-                                                          device: dict[str, Any]) -> None:
+def test_coverage_is_the_share_of_quarter_hours_with_data(
+    ctx: Any, admin_api: Any, device: dict[str, Any]
+) -> None:
     midnight = datetime(2026, 6, 1, tzinfo=ZoneInfo("UTC")).timestamp()
     fill(ctx, "M-1", midnight, midnight + 6 * 3600, step=300)  # 6 of 24 hours
-    [day] = admin_api.get("/api/readings/M-1/summary", params={
-        "period": "day", "from": "2026-06-01", "to": "2026-06-01", "tz": "UTC"}).json()["buckets"]
+    [day] = admin_api.get(
+        "/api/readings/M-1/summary",
+        params={"period": "day", "from": "2026-06-01", "to": "2026-06-01", "tz": "UTC"},
+    ).json()["buckets"]
     assert day["coverage"] == 0.25

@@ -41,10 +41,10 @@ def series(draw: list[tuple[float, ...]], start_kwh: float) -> list[Row]:
     return rows
 
 
-@given(st.lists(steps, min_size=1, max_size=120), st.floats(0.0, 9_999.9),
-       st.booleans())
-def test_fast_fold_equals_the_reference(draw: list[tuple[float, ...]], start: float,
-                                        with_prev: bool) -> None:
+@given(st.lists(steps, min_size=1, max_size=120), st.floats(0.0, 9_999.9), st.booleans())
+def test_fast_fold_equals_the_reference(
+    draw: list[tuple[float, ...]], start: float, with_prev: bool
+) -> None:
     rows = series(draw, start)
     prev = (T0 - 10.0, round(start, 3)) if with_prev else None
     fast, fast_events = aggregate(rows, prev)

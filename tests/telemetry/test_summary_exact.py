@@ -42,12 +42,30 @@ class Scenario:
 
 
 SCENARIOS = {
-    "spring-dst": Scenario(utc(2026, 3, 22), utc(2026, 4, 4), utc(2026, 3, 23, 5, 17),
-                           utc(2026, 4, 3, 13), utc(2026, 4, 1, 10, 7), 23),
-    "autumn-dst": Scenario(utc(2026, 10, 19), utc(2026, 10, 31), utc(2026, 10, 20, 21, 30),
-                           utc(2026, 10, 30, 2), utc(2026, 11, 2), 25),
-    "new-year": Scenario(utc(2025, 12, 24), utc(2026, 1, 8), utc(2025, 12, 26, 12),
-                         utc(2026, 1, 7, 18, 45), utc(2026, 1, 5, 3), 24),
+    "spring-dst": Scenario(
+        utc(2026, 3, 22),
+        utc(2026, 4, 4),
+        utc(2026, 3, 23, 5, 17),
+        utc(2026, 4, 3, 13),
+        utc(2026, 4, 1, 10, 7),
+        23,
+    ),
+    "autumn-dst": Scenario(
+        utc(2026, 10, 19),
+        utc(2026, 10, 31),
+        utc(2026, 10, 20, 21, 30),
+        utc(2026, 10, 30, 2),
+        utc(2026, 11, 2),
+        25,
+    ),
+    "new-year": Scenario(
+        utc(2025, 12, 24),
+        utc(2026, 1, 8),
+        utc(2025, 12, 26, 12),
+        utc(2026, 1, 7, 18, 45),
+        utc(2026, 1, 5, 3),
+        24,
+    ),
 }
 
 
@@ -67,10 +85,19 @@ def fill(ctx: Any, scenario: Scenario, seed: int) -> int:
         if not silent <= ts < silent + 5 * 3600:
             counter_wh += rng.randint(0, 40)
             power = round(rng.uniform(40.0, 3500.0), 1)
-            readings.append(Reading(serial=SERIAL, ts=ts, ts_from_device=True,
-                                    voltage=round(rng.uniform(215.0, 245.0), 1),
-                                    current=round(power / 230, 3), power=power,
-                                    energy=counter_wh / 1000, frequency=50.0, pf=0.95))
+            readings.append(
+                Reading(
+                    serial=SERIAL,
+                    ts=ts,
+                    ts_from_device=True,
+                    voltage=round(rng.uniform(215.0, 245.0), 1),
+                    current=round(power / 230, 3),
+                    power=power,
+                    energy=counter_wh / 1000,
+                    frequency=50.0,
+                    pf=0.95,
+                )
+            )
         ts += rng.randint(60, 540)
     TelemetryStore(ctx.engine).write(Batch(readings=readings))
     return device_id
@@ -87,16 +114,21 @@ class Raw:
 def raw_readings(ctx: Any, device_id: int) -> Raw:
     """The stored readings, each with the Wh it consumed since the one before."""
     with ctx.engine.connect() as conn:
-        rows = conn.execute(text("SELECT ts, power, voltage, energy FROM readings "
-                                 "WHERE device_id = :d ORDER BY ts"), {"d": device_id}).all()
+        rows = conn.execute(
+            text(
+                "SELECT ts, power, voltage, energy FROM readings WHERE device_id = :d ORDER BY ts"
+            ),
+            {"d": device_id},
+        ).all()
     wh = [0]
     for prev, cur in itertools.pairwise(rows):
         wh.append(counter_delta(prev[3], prev[0] / 1000, cur[3], cur[0] / 1000, cur[1]).wh)
     return Raw([r[0] / 1000 for r in rows], wh, [r[1] for r in rows], [r[2] for r in rows])
 
 
-def brute_force(raw: Raw, start: datetime, end: datetime, period: Period, zone: ZoneInfo,
-                now: datetime) -> list[dict[str, Any]]:
+def brute_force(
+    raw: Raw, start: datetime, end: datetime, period: Period, zone: ZoneInfo, now: datetime
+) -> list[dict[str, Any]]:
     """Each period's figures straight from the readings inside it."""
     out = []
     for bucket in period_buckets(start, end, period, zone):
@@ -105,12 +137,19 @@ def brute_force(raw: Raw, start: datetime, end: datetime, period: Period, zone: 
         inside = range(lo, hi)
         quarters = {int(raw.ts[i] // 900) for i in inside}
         elapsed = (min(bucket.end_ts, now.timestamp()) - bucket.start_ts) / 900
-        out.append({
-            "start": bucket.start.isoformat(), "end": bucket.end.isoformat(),
-            "energy_kwh": sum(raw.wh[i] for i in inside) / 1000, "readings": len(inside),
-            "power": [raw.power[i] for i in inside], "voltage": [raw.voltage[i] for i in inside],
-            "coverage": round(min(1.0, len(quarters) / elapsed), 4)
-            if elapsed > 0 and quarters else 0.0})
+        out.append(
+            {
+                "start": bucket.start.isoformat(),
+                "end": bucket.end.isoformat(),
+                "energy_kwh": sum(raw.wh[i] for i in inside) / 1000,
+                "readings": len(inside),
+                "power": [raw.power[i] for i in inside],
+                "voltage": [raw.voltage[i] for i in inside],
+                "coverage": round(min(1.0, len(quarters) / elapsed), 4)
+                if elapsed > 0 and quarters
+                else 0.0,
+            }
+        )
     return out
 
 
@@ -138,10 +177,18 @@ def test_summaries_equal_a_brute_force_sum_of_the_readings(name: str, ctx: Any) 
         for zone_name in ZONES:
             zone = ZoneInfo(zone_name)
             for period in PERIODS:
-                total, got = queries.summary(conn, device_id, scenario.query_from,
-                                             scenario.query_to, period, zone, scenario.now)
-                want = brute_force(raw, scenario.query_from, scenario.query_to, period,
-                                   zone, scenario.now)
+                total, got = queries.summary(
+                    conn,
+                    device_id,
+                    scenario.query_from,
+                    scenario.query_to,
+                    period,
+                    zone,
+                    scenario.now,
+                )
+                want = brute_force(
+                    raw, scenario.query_from, scenario.query_to, period, zone, scenario.now
+                )
                 assert len(got) == len(want), (zone_name, period)
                 for g, w in zip(got, want, strict=True):
                     assert_same(g, w)
@@ -171,9 +218,20 @@ def test_several_devices_add_up(ctx: Any) -> None:
     with ctx.sessions() as db:
         second = devices.create(db, None, "SUM-2").id
         db.commit()
-    copy = [Reading(serial="SUM-2", ts=t + 30, ts_from_device=True, voltage=230.0,
-                    current=1.0, power=200.0, energy=5 + n / 1000, frequency=50.0, pf=1.0)
-            for n, t in enumerate(raw_readings(ctx, first).ts[:2000])]
+    copy = [
+        Reading(
+            serial="SUM-2",
+            ts=t + 30,
+            ts_from_device=True,
+            voltage=230.0,
+            current=1.0,
+            power=200.0,
+            energy=5 + n / 1000,
+            frequency=50.0,
+            pf=1.0,
+        )
+        for n, t in enumerate(raw_readings(ctx, first).ts[:2000])
+    ]
     TelemetryStore(ctx.engine).write(Batch(readings=copy))
     days = period_buckets(scenario.data_from, scenario.data_to, "day", "Asia/Kathmandu")
     bounds = [*(int(b.start_ts) for b in days), int(days[-1].end_ts)]
@@ -195,10 +253,13 @@ def test_float_sums_come_back_bit_for_bit(ctx: Any) -> None:
     with ctx.engine.connect() as conn:
         sums = queries.period_sums(conn, [device_id], bounds)
         for acc, (lo, hi) in zip(sums, itertools.pairwise(bounds), strict=True):
-            direct = conn.execute(text(
-                "SELECT sum(power_sum), max(power_max), min(voltage_min), max(voltage_max) "
-                "FROM rollups_1h WHERE device_id = :d AND bucket >= :lo AND bucket < :hi"),
-                {"d": device_id, "lo": lo, "hi": hi}).one()
+            direct = conn.execute(
+                text(
+                    "SELECT sum(power_sum), max(power_max), min(voltage_min), max(voltage_max) "
+                    "FROM rollups_1h WHERE device_id = :d AND bucket >= :lo AND bucket < :hi"
+                ),
+                {"d": device_id, "lo": lo, "hi": hi},
+            ).one()
             if acc.count:
                 assert (acc.power_sum, acc.power_max, acc.v_min, acc.v_max) == tuple(direct)
     assert sum(1 for acc in sums if acc.count and acc.power_sum % 1) > 5  # not just .0

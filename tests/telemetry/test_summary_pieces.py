@@ -17,13 +17,15 @@ Q = 900
 START = 1_767_225_600  # 2026-01-01T00:00Z
 
 # Period lengths in quarter-hours: DST days, weeks, months, and anything else.
-lengths = st.lists(st.sampled_from([92, 96, 100, 672, 2976, 2880, 2972]) | st.integers(1, 3000),
-                   min_size=1, max_size=30)
+lengths = st.lists(
+    st.sampled_from([92, 96, 100, 672, 2976, 2880, 2972]) | st.integers(1, 3000),
+    min_size=1,
+    max_size=30,
+)
 
 
 def bounds_of(first: int, quarters: list[int]) -> tuple[int, ...]:
-    return tuple(START + Q * (first + total)
-                 for total in itertools.accumulate([0, *quarters]))
+    return tuple(START + Q * (first + total) for total in itertools.accumulate([0, *quarters]))
 
 
 @given(st.integers(0, 500), st.integers(1, 4000))
@@ -45,8 +47,9 @@ def test_pieces_cover_every_period_once(first: int, quarters: list[int]) -> None
     bounds = bounds_of(first, quarters)
     seen: list[tuple[int, int, int]] = []
     for width, values in queries._build_pieces(bounds):
-        for idx, lo, hi in (map(int, row) for row in re.findall(r"\((\d+), (\d+), (\d+)\)",
-                                                                  values)):
+        for idx, lo, hi in (
+            map(int, row) for row in re.findall(r"\((\d+), (\d+), (\d+)\)", values)
+        ):
             assert bounds[idx] <= lo < hi <= bounds[idx + 1]
             assert lo % width == 0 and hi % width == 0
             seen.append((lo, hi, idx))

@@ -24,9 +24,17 @@ def send(store: TelemetryStore, topic: str, payload: bytes | str) -> None:
 
 
 def data(serial: str, seq: int) -> bytes:
-    return orjson.dumps({"serial_number": serial, "seq": seq, "timestamp": time.time() - 60 + seq,
-                         "voltage": 230.0, "current": 1.0, "power": 230.0,
-                         "energy": 1.0 + seq / 1000})
+    return orjson.dumps(
+        {
+            "serial_number": serial,
+            "seq": seq,
+            "timestamp": time.time() - 60 + seq,
+            "voltage": 230.0,
+            "current": 1.0,
+            "power": 230.0,
+            "energy": 1.0 + seq / 1000,
+        }
+    )
 
 
 def devices(ctx: Any) -> dict[str, Device]:
@@ -74,8 +82,11 @@ def test_a_device_back_on_its_serial_forgets_the_old_topic_id(ctx: Any) -> None:
 def test_a_status_naming_its_serial_teaches_the_topic_id_too(ctx: Any) -> None:
     serial = f"PZEM-{uuid.uuid4().hex[:6].upper()}"
     store = TelemetryStore(ctx.engine)
-    send(store, "meter/HALL/status", orjson.dumps({"state": "online", "serial_number": serial,
-                                                   "firmware_version": "1.0.0"}))
+    send(
+        store,
+        "meter/HALL/status",
+        orjson.dumps({"state": "online", "serial_number": serial, "firmware_version": "1.0.0"}),
+    )
     assert devices(ctx)[serial].topic_id == "HALL"
     send(store, "meter/HALL/status", "offline")
     assert not devices(ctx)[serial].online

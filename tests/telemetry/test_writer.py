@@ -20,10 +20,23 @@ from meterhub.telemetry.writer import WorkItem, Writer
 
 
 def item(serial: str, i: int, acks: list[str]) -> WorkItem:
-    payload = orjson.dumps({"serial_number": serial, "seq": i, "timestamp": 1_790_000_000 + i,
-                            "voltage": 230, "current": 1, "power": 230, "energy": 1 + i / 1000})
-    return WorkItem(decode_message(f"meter/{serial}/data", payload, time.time()),
-                    lambda: acks.append(f"{serial}-{i}"), f"meter/{serial}/data", payload)
+    payload = orjson.dumps(
+        {
+            "serial_number": serial,
+            "seq": i,
+            "timestamp": 1_790_000_000 + i,
+            "voltage": 230,
+            "current": 1,
+            "power": 230,
+            "energy": 1 + i / 1000,
+        }
+    )
+    return WorkItem(
+        decode_message(f"meter/{serial}/data", payload, time.time()),
+        lambda: acks.append(f"{serial}-{i}"),
+        f"meter/{serial}/data",
+        payload,
+    )
 
 
 class FlakyStore(TelemetryStore):

@@ -22,21 +22,38 @@ from meterhub.live.hub import LiveHub, reading_message
 from tests.live.fakes import RecordingTransport
 
 # What only some commands or requests need: never loaded by the server at start.
-NOT_IN_SERVER = ("alembic", "mako", "pygments", "paho", "dns", "prometheus_client", "psutil",
-                 "meterhub.cli.main", "meterhub.bench", "meterhub.simulate",
-                 "meterhub.firmware")
+NOT_IN_SERVER = (
+    "alembic",
+    "mako",
+    "pygments",
+    "paho",
+    "dns",
+    "prometheus_client",
+    "psutil",
+    "meterhub.cli.main",
+    "meterhub.bench",
+    "meterhub.simulate",
+    "meterhub.firmware",
+)
 
 
 def python(code: str, **env: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
 def test_server_entry_leaves_out_what_it_does_not_need() -> None:
-    loaded = python("import sys, meterhub.web.__main__, meterhub.web.app; "
-                    "print(' '.join(sys.modules))").split()
+    loaded = python(
+        "import sys, meterhub.web.__main__, meterhub.web.app; print(' '.join(sys.modules))"
+    ).split()
     heavy = [m for m in loaded if any(m == p or m.startswith(p + ".") for p in NOT_IN_SERVER)]
     assert heavy == []
 
@@ -55,20 +72,27 @@ def test_a_current_database_is_not_migrated_with_alembic(tmp_path: Path) -> None
     migrate.upgrade(engine)
     assert migrate.is_current(engine)
     engine.dispose()
-    code = ("import sys; from meterhub.db.engine import make_engine; "
-            "from meterhub.db.migrate import upgrade; "
-            f"upgrade(make_engine({url!r})); print('alembic' in sys.modules)")
+    code = (
+        "import sys; from meterhub.db.engine import make_engine; "
+        "from meterhub.db.migrate import upgrade; "
+        f"upgrade(make_engine({url!r})); print('alembic' in sys.modules)"
+    )
     assert python(code) == "False"
 
 
-@pytest.mark.parametrize(("args", "extra"), [
-    (["web", "--port", "3999"], ["--port", "3999"]),
-    (["run", "--demo", "2", "--host", "127.0.0.1"],
-     ["--ingest", "--broker", "--demo", "2", "--host", "127.0.0.1"]),
-])
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["web", "--port", "3999"], ["--port", "3999"]),
+        (
+            ["run", "--demo", "2", "--host", "127.0.0.1"],
+            ["--ingest", "--broker", "--demo", "2", "--host", "127.0.0.1"],
+        ),
+    ],
+)
 def test_web_and_run_migrate_then_become_the_server(
-        args: list[str], extra: list[str], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    args: list[str], extra: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[list[str]] = []
 
     def execv(path: str, argv: list[str]) -> None:
@@ -77,8 +101,9 @@ def test_web_and_run_migrate_then_become_the_server(
 
     monkeypatch.setattr(os, "execv", execv)
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    res = CliRunner().invoke(cli_main.app, args, env={
-        "DATABASE_URL": url, "METERHUB_DATA_DIR": str(tmp_path)})
+    res = CliRunner().invoke(
+        cli_main.app, args, env={"DATABASE_URL": url, "METERHUB_DATA_DIR": str(tmp_path)}
+    )
     assert res.exit_code == 0, res.output
     assert calls == [[sys.executable, "-m", "meterhub.web", *extra]]
     engine = make_engine(url)
@@ -89,8 +114,14 @@ def test_web_and_run_migrate_then_become_the_server(
 def test_allocator_settings_apply_unless_the_environment_sets_them() -> None:
     code = "from meterhub.allocator import tune_malloc; print(','.join(tune_malloc()))"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     if sys.platform.startswith("linux") and done.stdout.strip():  # glibc (musl: nothing)
         assert done.stdout.split() == ["arena_max,mmap_threshold"]
         assert python(code, MALLOC_ARENA_MAX="4") == "mmap_threshold"
@@ -101,17 +132,23 @@ def reading(serial: str) -> dict[str, Any]:
     return reading_message(serial, 1795773600.0, {"power": 1.0})
 
 
-def test_broad_connections_get_their_serials_and_no_others(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broad_connections_get_their_serials_and_no_others(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_module, "INDEX_LIMIT", 2)
 
     async def body() -> None:
         hub = LiveHub(flush_interval=0.01)
         wide, narrow = RecordingTransport(), RecordingTransport()
-        admin = hub.register(wide, user_id=1, username="root", is_admin=True,
-                             session_id="s1", serials={"A", "B", "C"})
-        user = hub.register(narrow, user_id=2, username="u", is_admin=False,
-                            session_id="s2", serials={"A"})
+        admin = hub.register(
+            wide,
+            user_id=1,
+            username="root",
+            is_admin=True,
+            session_id="s1",
+            serials={"A", "B", "C"},
+        )
+        user = hub.register(
+            narrow, user_id=2, username="u", is_admin=False, session_id="s2", serials={"A"}
+        )
         assert hub._broad == {admin} and set(hub._viewers) == {"A"}
         assert (hub.viewers("A"), hub.viewers("C"), hub.viewers("Z")) == (2, 1, 0)
         assert hub.publish_reading("C", reading("C")) == 1

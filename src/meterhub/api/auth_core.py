@@ -80,10 +80,17 @@ def _by_token(db: Session, raw: str, secret: str) -> Principal:
 def _check_csrf(conn: HTTPConnection, session: UserSession | None) -> None:
     header = conn.headers.get(CSRF_HEADER, "")
     cookie = conn.cookies.get(CSRF_COOKIE, "")
-    if session is None or not header or not cookie or not same(header, cookie) \
-            or not same(header, session.csrf_token):
-        raise Forbidden("missing or wrong X-CSRF-Token header; send the meterhub_csrf cookie's "
-                        "value", code="csrf")
+    if (
+        session is None
+        or not header
+        or not cookie
+        or not same(header, cookie)
+        or not same(header, session.csrf_token)
+    ):
+        raise Forbidden(
+            "missing or wrong X-CSRF-Token header; send the meterhub_csrf cookie's value",
+            code="csrf",
+        )
 
 
 def close_session(db: Session, raw_cookie: str, secret: str) -> None:
@@ -99,10 +106,17 @@ def open_session(db: Session, user: User, secret: str, conn: HTTPConnection) -> 
     csrf = new_secret(24)
     now = utcnow()
     client = conn.client.host if conn.client else None
-    db.add(UserSession(
-        id=keyed_hash(secret, raw), user_id=user.id, csrf_token=csrf, created_at=now,
-        last_seen_at=now, expires_at=now + SESSION_MAX, client_ip=client,
-        user_agent=(conn.headers.get("user-agent") or "")[:256],
-    ))
+    db.add(
+        UserSession(
+            id=keyed_hash(secret, raw),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_MAX,
+            client_ip=client,
+            user_agent=(conn.headers.get("user-agent") or "")[:256],
+        )
+    )
     db.flush()
     return raw, csrf

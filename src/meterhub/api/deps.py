@@ -54,8 +54,10 @@ def get_principal(
 ) -> Principal:
     """The caller; 403 until a forced password change is done."""
     if principal.user.must_change_password:
-        raise Forbidden("you must change your password first (POST /api/auth/password)",
-                        code="password_change_required")
+        raise Forbidden(
+            "you must change your password first (POST /api/auth/password)",
+            code="password_change_required",
+        )
     return principal
 
 

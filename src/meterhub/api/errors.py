@@ -43,8 +43,11 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     fields = [_describe(e) for e in exc.errors()]
     first = fields[0] if fields else {"field": "body", "message": "invalid"}
     return JSONResponse(
-        {"error": f"{first['field']}: {first['message']}", "field": first["field"],
-         "fields": fields},
+        {
+            "error": f"{first['field']}: {first['message']}",
+            "field": first["field"],
+            "fields": fields,
+        },
         422,
     )
 
@@ -94,10 +97,16 @@ class CatchAll:
             if started:  # too late for a clean answer; the server closes the connection
                 raise
             body = orjson.dumps({"error": INTERNAL})
-            await send({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
 
 

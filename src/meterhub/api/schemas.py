@@ -116,8 +116,9 @@ class UserUpdateIn(Strict):
     password: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
     _tz = field_validator("timezone")(_zone)
-    _required = field_validator("role", "disabled", "must_change_password", "password",
-                                mode="before")(_not_null)
+    _required = field_validator(
+        "role", "disabled", "must_change_password", "password", mode="before"
+    )(_not_null)
 
 
 class AssignedUser(BaseModel):
@@ -142,7 +143,8 @@ class DeviceOut(BaseModel):
     reading_interval_s: int
     topic_id: str | None = Field(
         description="The <id> in the device's topics (meter/<id>/...) when it is not its "
-                    "serial: learned from its messages; commands are sent there.")
+        "serial: learned from its messages; commands are sent there."
+    )
     assigned_users: list[AssignedUser]
 
     @classmethod

@@ -60,19 +60,31 @@ class CaseResult:
         target = next((t for t in self.targets if t.key == key), None)
         verdict = target.met(value) if target else None
         shown = _fmt(value) + (f" {unit}" if unit and value is not None else "")
-        self.rows.append([label or key, shown, target.describe() if target else "",
-                          "" if verdict is None else ("yes" if verdict else "NO")])
+        self.rows.append(
+            [
+                label or key,
+                shown,
+                target.describe() if target else "",
+                "" if verdict is None else ("yes" if verdict else "NO"),
+            ]
+        )
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
     def as_json(self, size: Size) -> dict[str, Any]:
         return {
-            "case": self.case, "size": size, "machine": machine(), "versions": versions(),
+            "case": self.case,
+            "size": size,
+            "machine": machine(),
+            "versions": versions(),
             **self.figures,
-            "targets": {t.key: {"target": t.describe(), "met": t.met(self.figures.get(t.key))}
-                        for t in self.targets},
-            "notes": self.notes, "case_seconds": round(self.seconds, 1),
+            "targets": {
+                t.key: {"target": t.describe(), "met": t.met(self.figures.get(t.key))}
+                for t in self.targets
+            },
+            "notes": self.notes,
+            "case_seconds": round(self.seconds, 1),
         }
 
     def table(self) -> str:
@@ -80,8 +92,7 @@ class CaseResult:
         widths = [max(len(r[i]) for r in rows) for i in range(len(self.header))]
         lines = [f"== {self.case} ({self.seconds:.0f} s) =="]
         for row in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                         .rstrip())
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -105,9 +116,13 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cores": os.cpu_count(), "cpu_model": model,
-            "memory_mb": round(psutil.virtual_memory().total / 2**20),
-            "load_avg_1m": round(os.getloadavg()[0], 2), "platform": platform.platform()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_mb": round(psutil.virtual_memory().total / 2**20),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+    }
 
 
 _VERSIONS: dict[str, str | None] = {}
@@ -118,10 +133,23 @@ def versions() -> dict[str, str | None]:
     if not _VERSIONS:
         from importlib.metadata import PackageNotFoundError, version
 
-        _VERSIONS.update({"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                          "mosquitto": mosquitto_version(), "meterhub": __version__})
-        for dist in ("paho-mqtt", "gmqtt", "amqtt", "sqlalchemy", "uvicorn", "websockets",
-                     "fastapi"):
+        _VERSIONS.update(
+            {
+                "python": platform.python_version(),
+                "sqlite": sqlite3.sqlite_version,
+                "mosquitto": mosquitto_version(),
+                "meterhub": __version__,
+            }
+        )
+        for dist in (
+            "paho-mqtt",
+            "gmqtt",
+            "amqtt",
+            "sqlalchemy",
+            "uvicorn",
+            "websockets",
+            "fastapi",
+        ):
             try:
                 _VERSIONS[dist] = version(dist)
             except PackageNotFoundError:
@@ -133,8 +161,9 @@ def mosquitto_version() -> str | None:
     if not Path(MOSQUITTO).exists():
         return None
     try:
-        out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, timeout=5,
-                             check=False).stdout
+        out = subprocess.run(
+            [MOSQUITTO, "-h"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     words = out.split()
@@ -205,12 +234,14 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def child(argv: list[str], env: dict[str, str], log_path: Path,
-          cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def child(
+    argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """A child process (stdout/stderr to `log_path`), terminated (then killed) on exit."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, cwd=cwd)
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=cwd
+        )
         try:
             yield proc
         finally:
@@ -262,7 +293,6 @@ def cache_dir() -> Path:
     if root:
         path = Path(root)
     else:
-        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-            "meterhub-bench"
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meterhub-bench"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -50,15 +50,20 @@ def cheap_hashing() -> Iterator[None]:
 def make_fleet(db_path: Path, serials: list[str], users: int, per_user: int) -> Fleet:
     """Migrate, add an admin, `serials` as active devices and `users` users, user i seeing
     `per_user` devices starting at i * per_user (wrapping)."""
-    ctx = build_context(load_settings({"DATABASE_URL": f"sqlite:///{db_path}",
-                                       "METERHUB_DATA_DIR": db_path.parent,
-                                       "SESSION_SECRET": "bench-" + "x" * 40}))
+    ctx = build_context(
+        load_settings(
+            {
+                "DATABASE_URL": f"sqlite:///{db_path}",
+                "METERHUB_DATA_DIR": db_path.parent,
+                "SESSION_SECRET": "bench-" + "x" * 40,
+            }
+        )
+    )
     fleet = Fleet(db_path)
     try:
         upgrade(ctx.engine)
         with cheap_hashing(), ctx.sessions() as db:
-            user_service.create(db, None, fleet.admin, Fleet.password(fleet.admin),
-                                role="admin")
+            user_service.create(db, None, fleet.admin, Fleet.password(fleet.admin), role="admin")
             made = [device_service.create(db, None, s, name=f"Bench {s}") for s in serials]
             for n in range(users):
                 name = f"benchuser{n:03d}"
@@ -82,7 +87,12 @@ def register_devices(db_path: Path, serials: list[str]) -> None:
         upgrade(engine)
         if serials:
             with engine.begin() as conn:
-                conn.execute(insert(Device), [{"serial_number": s, "status": DEVICE_ACTIVE,
-                                               "name": f"Bench {s}"} for s in serials])
+                conn.execute(
+                    insert(Device),
+                    [
+                        {"serial_number": s, "status": DEVICE_ACTIVE, "name": f"Bench {s}"}
+                        for s in serials
+                    ],
+                )
     finally:
         engine.dispose()

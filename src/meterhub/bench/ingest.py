@@ -75,24 +75,33 @@ class Trial:
         return self.done / self.seconds if self.seconds > 0 else 0.0
 
 
-def plans(host: str, port: int, serials: list[str], per_meter: int, batch: int,
-          publishers: int) -> list[mqttload.Plan]:
+def plans(
+    host: str, port: int, serials: list[str], per_meter: int, batch: int, publishers: int
+) -> list[mqttload.Plan]:
     start = time.time() - per_meter * 10.0 - 86400
-    return [mqttload.Plan(host, port, group, per_meter, batch, start_ts=start)
-            for group in procs.split(serials, publishers)]
+    return [
+        mqttload.Plan(host, port, group, per_meter, batch, start_ts=start)
+        for group in procs.split(serials, publishers)
+    ]
 
 
-def bare_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
-               timeout: float, subscriber: Callable[..., None] = mqttload.bare_subscriber
-               ) -> Trial:
+def bare_trial(
+    host: str,
+    port: int,
+    broker_pid: int | None,
+    the_plans: list[mqttload.Plan],
+    timeout: float,
+    subscriber: Callable[..., None] = mqttload.bare_subscriber,
+) -> Trial:
     """The baseline: a QoS 1 subscriber that only counts, under the same load (paho, or
     with `mqttload.bare_wire_subscriber` ingest's own MQTT reader)."""
     ctx = mqttload.CTX
     messages = sum(p.messages for p in the_plans)
     readings = sum(p.readings for p in the_plans)
     ready, results = ctx.Event(), ctx.Queue()
-    sub = ctx.Process(target=subscriber,
-                      args=(host, port, messages, ready, results, timeout + 30), daemon=True)
+    sub = ctx.Process(
+        target=subscriber, args=(host, port, messages, ready, results, timeout + 30), daemon=True
+    )
     sub.start()
     try:
         if not ready.wait(60):
@@ -109,13 +118,25 @@ def bare_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqt
             sub.terminate()
     span = max(1e-6, summary["t_last"] - t0)
     per_message = readings / messages
-    return Trial(readings, int(summary["received"] * per_message), span,
-                 100 * summary["cpu_s"] / span, pub_rate,
-                 None if broker_s is None else 100 * broker_s / span)
+    return Trial(
+        readings,
+        int(summary["received"] * per_message),
+        span,
+        100 * summary["cpu_s"] / span,
+        pub_rate,
+        None if broker_s is None else 100 * broker_s / span,
+    )
 
 
-def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[mqttload.Plan],
-                 timeout: float, workdir: Path, name: str) -> Trial:
+def ingest_trial(
+    host: str,
+    port: int,
+    broker_pid: int | None,
+    the_plans: list[mqttload.Plan],
+    timeout: float,
+    workdir: Path,
+    name: str,
+) -> Trial:
     """`meterhub ingest` (its own process, SQLite) under the publishers' load."""
     db = workdir / f"{name}.db"
     readings = sum(p.readings for p in the_plans)
@@ -140,11 +161,19 @@ def ingest_trial(host: str, port: int, broker_pid: int | None, the_plans: list[m
         stored = procs.rows_of_others(db)
         rejected = procs.rejected(db)
     if rejected:
-        raise RuntimeError(f"ingest refused {rejected} messages (see the ingest_rejects table "
-                           f"in {db})")
-    return Trial(readings, stored, span, 100 * cpu_s / span, pub_rate,
-                 None if broker_s is None else 100 * broker_s / span, lost=readings - stored,
-                 receiver_cpu_pct=100 * own_s / span)
+        raise RuntimeError(
+            f"ingest refused {rejected} messages (see the ingest_rejects table in {db})"
+        )
+    return Trial(
+        readings,
+        stored,
+        span,
+        100 * cpu_s / span,
+        pub_rate,
+        None if broker_s is None else 100 * broker_s / span,
+        lost=readings - stored,
+        receiver_cpu_pct=100 * own_s / span,
+    )
 
 
 @contextlib.contextmanager
@@ -165,73 +194,138 @@ def run(size: Size, workdir: Path) -> CaseResult:
     serials = [f"BI{n:06d}" for n in range(s.meters)]
     trials: dict[str, Trial] = {}
     for kind, per_meter, batch, consumers in (
-            ("single", s.single_per_meter, 1, ("bare", "wire", "ingest")),
-            ("batch", s.batch_per_meter, s.batch, ("bare", "ingest"))):
+        ("single", s.single_per_meter, 1, ("bare", "wire", "ingest")),
+        ("batch", s.batch_per_meter, s.batch, ("bare", "ingest")),
+    ):
         for n in range(s.rounds):  # alternating, so that all meet the same noise
             for consumer in consumers:
                 with own_mosquitto(workdir) as broker:
-                    the_plans = plans(broker.host, broker.port, serials, per_meter, batch,
-                                      s.publishers)
+                    the_plans = plans(
+                        broker.host, broker.port, serials, per_meter, batch, s.publishers
+                    )
                     if consumer == "bare":
-                        trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
-                                           s.timeout)
+                        trial = bare_trial(
+                            broker.host, broker.port, broker.pid, the_plans, s.timeout
+                        )
                     elif consumer == "wire":
-                        trial = bare_trial(broker.host, broker.port, broker.pid, the_plans,
-                                           s.timeout, mqttload.bare_wire_subscriber)
+                        trial = bare_trial(
+                            broker.host,
+                            broker.port,
+                            broker.pid,
+                            the_plans,
+                            s.timeout,
+                            mqttload.bare_wire_subscriber,
+                        )
                     else:
-                        trial = ingest_trial(broker.host, broker.port, broker.pid, the_plans,
-                                             s.timeout, workdir, f"ingest-{kind}-{n}")
+                        trial = ingest_trial(
+                            broker.host,
+                            broker.port,
+                            broker.pid,
+                            the_plans,
+                            s.timeout,
+                            workdir,
+                            f"ingest-{kind}-{n}",
+                        )
                 key = f"{consumer}_{kind}"
                 if key not in trials or trial.rate > trials[key].rate:
                     trials[key] = trial
     embedded_serials = serials[: s.embedded_meters]
     with embedded_broker(workdir) as (host, port, pid):
-        emb = ingest_trial(host, port, pid,
-                           plans(host, port, embedded_serials, s.embedded_per_meter, 1,
-                                 s.publishers), s.timeout, workdir, "ingest-embedded")
+        emb = ingest_trial(
+            host,
+            port,
+            pid,
+            plans(host, port, embedded_serials, s.embedded_per_meter, 1, s.publishers),
+            s.timeout,
+            workdir,
+            "ingest-embedded",
+        )
 
     bare_s, ing_s = trials["bare_single"], trials["ingest_single"]
     bare_b, ing_b = trials["bare_batch"], trials["ingest_batch"]
-    result.add("ingest_readings_per_s", round(ing_s.rate), "ingest, single readings",
-               "readings/s")
-    result.add("ingest_baseline_msgs_per_s", round(bare_s.rate), "baseline: bare paho "
-               "subscriber, single", "msgs/s")
-    result.add("ingest_vs_baseline", r2(ing_s.rate / bare_s.rate if bare_s.rate else None),
-               "ingest / baseline (single)")
+    result.add("ingest_readings_per_s", round(ing_s.rate), "ingest, single readings", "readings/s")
+    result.add(
+        "ingest_baseline_msgs_per_s",
+        round(bare_s.rate),
+        "baseline: bare paho subscriber, single",
+        "msgs/s",
+    )
+    result.add(
+        "ingest_vs_baseline",
+        r2(ing_s.rate / bare_s.rate if bare_s.rate else None),
+        "ingest / baseline (single)",
+    )
     wire = trials["wire_single"]
-    result.add("ingest_baseline_wire_msgs_per_s", round(wire.rate), "bare subscriber on "
-               "ingest's own MQTT reader, single", "msgs/s")
-    result.add("ingest_vs_wire_baseline", r2(ing_s.rate / wire.rate if wire.rate else None),
-               "ingest / that (the cost of storing)")
+    result.add(
+        "ingest_baseline_wire_msgs_per_s",
+        round(wire.rate),
+        "bare subscriber on ingest's own MQTT reader, single",
+        "msgs/s",
+    )
+    result.add(
+        "ingest_vs_wire_baseline",
+        r2(ing_s.rate / wire.rate if wire.rate else None),
+        "ingest / that (the cost of storing)",
+    )
     result.add("ingest_wire_baseline_cpu_pct", r1(wire.cpu_pct), "its CPU (single)", "%")
     result.add("ingest_lost", ing_s.lost, "lost (single)")
-    result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest CPU, receiver + writer (single)",
-               "%")
-    result.add("ingest_receiver_cpu_pct", r1(ing_s.receiver_cpu_pct),
-               "  of which the MQTT receiver", "%")
+    result.add("ingest_cpu_pct", r1(ing_s.cpu_pct), "ingest CPU, receiver + writer (single)", "%")
+    result.add(
+        "ingest_receiver_cpu_pct", r1(ing_s.receiver_cpu_pct), "  of which the MQTT receiver", "%"
+    )
     result.add("ingest_baseline_cpu_pct", r1(bare_s.cpu_pct), "baseline CPU (single)", "%")
-    result.add("ingest_broker_cpu_pct", r1(ing_s.broker_cpu_pct),
-               "Mosquitto CPU during ingest (single)", "%")
-    result.add("ingest_publish_msgs_per_s", r1(ing_s.publish_msgs_per_s),
-               "publishers' acked rate during ingest (single)", "msgs/s")
-    result.add("ingest_batch_readings_per_s", round(ing_b.rate),
-               f"ingest, batches of {s.batch}", "readings/s")
-    result.add("ingest_batch_baseline_readings_per_s", round(bare_b.rate),
-               "baseline, batches", "readings/s")
-    result.add("ingest_batch_vs_baseline",
-               r2(ing_b.rate / bare_b.rate if bare_b.rate else None), "ingest / baseline (batch)")
+    result.add(
+        "ingest_broker_cpu_pct",
+        r1(ing_s.broker_cpu_pct),
+        "Mosquitto CPU during ingest (single)",
+        "%",
+    )
+    result.add(
+        "ingest_publish_msgs_per_s",
+        r1(ing_s.publish_msgs_per_s),
+        "publishers' acked rate during ingest (single)",
+        "msgs/s",
+    )
+    result.add(
+        "ingest_batch_readings_per_s",
+        round(ing_b.rate),
+        f"ingest, batches of {s.batch}",
+        "readings/s",
+    )
+    result.add(
+        "ingest_batch_baseline_readings_per_s",
+        round(bare_b.rate),
+        "baseline, batches",
+        "readings/s",
+    )
+    result.add(
+        "ingest_batch_vs_baseline",
+        r2(ing_b.rate / bare_b.rate if bare_b.rate else None),
+        "ingest / baseline (batch)",
+    )
     result.add("ingest_batch_lost", ing_b.lost, "lost (batch)")
-    result.add("ingest_batch_cpu_pct", r1(ing_b.cpu_pct), "ingest CPU, receiver + writer "
-               "(batch)", "%")
-    result.add("ingest_batch_receiver_cpu_pct", r1(ing_b.receiver_cpu_pct),
-               "  of which the MQTT receiver", "%")
-    result.add("embedded_readings_per_s", round(emb.rate), "ingest via embedded amqtt, "
-               "single", "readings/s")
+    result.add(
+        "ingest_batch_cpu_pct", r1(ing_b.cpu_pct), "ingest CPU, receiver + writer (batch)", "%"
+    )
+    result.add(
+        "ingest_batch_receiver_cpu_pct",
+        r1(ing_b.receiver_cpu_pct),
+        "  of which the MQTT receiver",
+        "%",
+    )
+    result.add(
+        "embedded_readings_per_s",
+        round(emb.rate),
+        "ingest via embedded amqtt, single",
+        "readings/s",
+    )
     result.add("embedded_lost", emb.lost, "lost (embedded)")
     result.add("embedded_broker_cpu_pct", r1(emb.broker_cpu_pct), "amqtt CPU", "%")
     result.add("ingest_readings", ing_s.readings, "readings published (single)")
     result.add("ingest_batch_readings", ing_b.readings, "readings published (batch)")
-    result.note(f"{len(serials)} meters, {s.publishers} publisher processes (raw-socket "
-                "MQTT, QoS 1, window 1,000); publishers, Mosquitto and the consumer share "
-                f"this machine's cores; best of {s.rounds} alternating trial(s) per consumer")
+    result.note(
+        f"{len(serials)} meters, {s.publishers} publisher processes (raw-socket "
+        "MQTT, QoS 1, window 1,000); publishers, Mosquitto and the consumer share "
+        f"this machine's cores; best of {s.rounds} alternating trial(s) per consumer"
+    )
     return result

@@ -77,8 +77,12 @@ def _arrival_delay_ms(now: float, ts: str) -> float:
 
 
 async def _client(url: str, name: str, cookie: str, box: Clients) -> None:
-    async with connect(url, additional_headers={"Cookie": f"meterhub_session={cookie}"},
-                       max_size=2**22, open_timeout=30) as ws:
+    async with connect(
+        url,
+        additional_headers={"Cookie": f"meterhub_session={cookie}"},
+        max_size=2**22,
+        open_timeout=30,
+    ) as ws:
         async for frame in ws:
             now = time.time()
             box.frames += 1
@@ -96,9 +100,14 @@ async def _slow_client(port: int, cookie: str, box: Clients) -> None:
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
     ws: ClientConnection
-    async with connect(f"ws://127.0.0.1:{port}/ws", sock=sock, max_queue=1, max_size=2**24,
-                       additional_headers={"Cookie": f"meterhub_session={cookie}"},
-                       open_timeout=30) as ws:
+    async with connect(
+        f"ws://127.0.0.1:{port}/ws",
+        sock=sock,
+        max_queue=1,
+        max_size=2**24,
+        additional_headers={"Cookie": f"meterhub_session={cookie}"},
+        open_timeout=30,
+    ) as ws:
         while True:
             await ws.recv()
             box.frames += 1
@@ -106,27 +115,37 @@ async def _slow_client(port: int, cookie: str, box: Clients) -> None:
 
 
 def _login(port: int, name: str) -> str:
-    res = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", timeout=30,
-                     json={"username": name, "password": Fleet.password(name)})
+    res = httpx.post(
+        f"http://127.0.0.1:{port}/api/auth/login",
+        timeout=30,
+        json={"username": name, "password": Fleet.password(name)},
+    )
     res.raise_for_status()
     return str(res.cookies["meterhub_session"])
 
 
-def _paced(host: str, port: int, serials: list[str], rate: float, seconds: float,
-           baseline: bool) -> dict[str, Any]:
+def _paced(
+    host: str, port: int, serials: list[str], rate: float, seconds: float, baseline: bool
+) -> dict[str, Any]:
     """Run the paced publisher (and the MQTT baseline subscriber); blocking."""
     ctx = mqttload.CTX
     results = ctx.Queue()
     sub = None
     if baseline:
         ready = ctx.Event()
-        sub = ctx.Process(target=mqttload.bare_subscriber, daemon=True,
-                          args=(host, port, 10**9, ready, results, seconds + 1.0, 0, True))
+        sub = ctx.Process(
+            target=mqttload.bare_subscriber,
+            daemon=True,
+            args=(host, port, 10**9, ready, results, seconds + 1.0, 0, True),
+        )
         sub.start()
         if not ready.wait(30):
             raise RuntimeError("the baseline subscriber did not subscribe")
-    pub = ctx.Process(target=mqttload.publish_paced, daemon=True,
-                      args=(host, port, tuple(serials), rate, seconds, results))
+    pub = ctx.Process(
+        target=mqttload.publish_paced,
+        daemon=True,
+        args=(host, port, tuple(serials), rate, seconds, results),
+    )
     pub.start()
     out: dict[str, Any] = {}
     try:
@@ -156,24 +175,29 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
         cookies = {name: await asyncio.to_thread(_login, port, name) for name in fleet.users}
         box = Clients()
         url = f"ws://127.0.0.1:{port}/ws"
-        tasks = [asyncio.create_task(_client(url, name, cookie, box))
-                 for name, cookie in cookies.items()]
+        tasks = [
+            asyncio.create_task(_client(url, name, cookie, box)) for name, cookie in cookies.items()
+        ]
         try:
             # Warm up until every client has had a reading (the feed is subscribed).
-            await asyncio.to_thread(_paced, broker.host, broker.port, serials, s.rate,
-                                    s.warmup_s, False)
+            await asyncio.to_thread(
+                _paced, broker.host, broker.port, serials, s.rate, s.warmup_s, False
+            )
             deadline = time.monotonic() + 30
             while len(box.ready) < len(cookies) and time.monotonic() < deadline:
-                await asyncio.to_thread(_paced, broker.host, broker.port, serials, s.rate,
-                                        1.0, False)
+                await asyncio.to_thread(
+                    _paced, broker.host, broker.port, serials, s.rate, 1.0, False
+                )
             if len(box.ready) < len(cookies):
-                raise RuntimeError(f"only {len(box.ready)} of {len(cookies)} clients got "
-                                   "readings within 30 s")
+                raise RuntimeError(
+                    f"only {len(box.ready)} of {len(cookies)} clients got readings within 30 s"
+                )
             # Phase A: everyone reads promptly.
             box.recording, cpu0 = True, cpu_seconds(web.pid)
             t0 = time.monotonic()
-            run_a = await asyncio.to_thread(_paced, broker.host, broker.port, serials,
-                                            s.rate, s.phase_s, True)
+            run_a = await asyncio.to_thread(
+                _paced, broker.host, broker.port, serials, s.rate, s.phase_s, True
+            )
             web_cpu = 100 * (cpu_seconds(web.pid) - cpu0) / (time.monotonic() - t0)
             await asyncio.sleep(0.3)
             box.recording = False
@@ -184,8 +208,9 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
             tasks.append(asyncio.create_task(_slow_client(port, admin_cookie, slow)))
             await asyncio.sleep(1.0)
             box.recording = True
-            run_b = await asyncio.to_thread(_paced, broker.host, broker.port, serials,
-                                            s.rate, s.phase_s, False)
+            run_b = await asyncio.to_thread(
+                _paced, broker.host, broker.port, serials, s.rate, s.phase_s, False
+            )
             await asyncio.sleep(0.3)
             box.recording = False
             with_slow = box.samples
@@ -201,22 +226,39 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
     result.add("latency_p50_ms", r1(percentile(normal, 50)), "publish -> browser p50", "ms")
     result.add("latency_p99_ms", r1(percentile(normal, 99)), "publish -> browser p99", "ms")
     result.add("latency_max_ms", r1(max(normal) if normal else None), "max", "ms")
-    result.add("latency_mqtt_p50_ms", r1(base.get("p50_ms")),
-               "baseline: publish -> bare MQTT subscriber p50", "ms")
+    result.add(
+        "latency_mqtt_p50_ms",
+        r1(base.get("p50_ms")),
+        "baseline: publish -> bare MQTT subscriber p50",
+        "ms",
+    )
     result.add("latency_mqtt_p99_ms", r1(base.get("p99_ms")), "baseline p99", "ms")
-    result.add("latency_slow_client_p50_ms", r1(percentile(with_slow, 50)),
-               "p50 of the others with a slow client", "ms")
-    result.add("latency_slow_client_p99_ms", r1(percentile(with_slow, 99)),
-               "p99 of the others with a slow client", "ms")
+    result.add(
+        "latency_slow_client_p50_ms",
+        r1(percentile(with_slow, 50)),
+        "p50 of the others with a slow client",
+        "ms",
+    )
+    result.add(
+        "latency_slow_client_p99_ms",
+        r1(percentile(with_slow, 99)),
+        "p99 of the others with a slow client",
+        "ms",
+    )
     result.add("latency_slow_client_frames", slow.frames, "frames the slow client read")
     result.add("latency_rate_per_s", r1(sent_a / s.phase_s), "readings published per s")
-    result.add("latency_delivered_ratio", r2(len(normal) / expected if expected else None),
-               "readings delivered / readings due (phase A)")
+    result.add(
+        "latency_delivered_ratio",
+        r2(len(normal) / expected if expected else None),
+        "readings delivered / readings due (phase A)",
+    )
     result.add("latency_web_cpu_pct", r1(web_cpu), "web process CPU (phase A)", "%")
     result.add("latency_clients", len(cookies), "WebSocket clients (users)")
     result.add("latency_samples", len(normal), "samples (phase A)")
-    result.note(f"{s.devices} devices, each user sees {s.per_user}; second phase: "
-                f"{run_b['paced']['sent']} readings with one slow admin client")
+    result.note(
+        f"{s.devices} devices, each user sees {s.per_user}; second phase: "
+        f"{run_b['paced']['sent']} readings with one slow admin client"
+    )
     return result
 
 

@@ -54,8 +54,9 @@ class Footprint:
     processes: int
 
     def __add__(self, other: Footprint) -> Footprint:
-        return Footprint(self.rss + other.rss, self.pss + other.pss,
-                         self.processes + other.processes)
+        return Footprint(
+            self.rss + other.rss, self.pss + other.pss, self.processes + other.processes
+        )
 
 
 def tree_footprint(pid: int) -> Footprint:
@@ -80,8 +81,12 @@ def tree_footprint(pid: int) -> Footprint:
 
 
 async def _watch(port: int, cookie: str, frames: list[int]) -> None:
-    async with connect(f"ws://127.0.0.1:{port}/ws", max_size=2**24, open_timeout=30,
-                       additional_headers={"Cookie": f"meterhub_session={cookie}"}) as ws:
+    async with connect(
+        f"ws://127.0.0.1:{port}/ws",
+        max_size=2**24,
+        open_timeout=30,
+        additional_headers={"Cookie": f"meterhub_session={cookie}"},
+    ) as ws:
         async for _ in ws:
             frames[0] += 1
 
@@ -110,19 +115,24 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
         broker = stack.enter_context(own_mosquitto(workdir))
         web = stack.enter_context(procs.web_process(db, port, broker.port, workdir))
         ingest = stack.enter_context(procs.ingest_process(broker.url, db, workdir))
-        probes = await asyncio.to_thread(procs.wait_ingest_ready, broker.host, broker.port,
-                                         db, ingest)
+        probes = await asyncio.to_thread(
+            procs.wait_ingest_ready, broker.host, broker.port, db, ingest
+        )
         res = await asyncio.to_thread(
-            httpx.post, f"http://127.0.0.1:{port}/api/auth/login", timeout=30,
-            json={"username": fleet.admin, "password": Fleet.password(fleet.admin)})
+            httpx.post,
+            f"http://127.0.0.1:{port}/api/auth/login",
+            timeout=30,
+            json={"username": fleet.admin, "password": Fleet.password(fleet.admin)},
+        )
         res.raise_for_status()
         watcher = asyncio.create_task(_watch(port, res.cookies["meterhub_session"], frames))
         try:
             await asyncio.sleep(1.0)
             idle = tree_footprint(web.pid) + tree_footprint(ingest.pid)
-            plans = [mqttload.Plan(broker.host, broker.port, group, 1,
-                                   start_ts=time.time() - 60)
-                     for group in procs.split(serials, s.publishers)]
+            plans = [
+                mqttload.Plan(broker.host, broker.port, group, 1, start_ts=time.time() - 60)
+                for group in procs.split(serials, s.publishers)
+            ]
             t0 = time.monotonic()
             with procs.publishers(plans, s.timeout) as group:
                 group.start()
@@ -137,24 +147,41 @@ async def _measure(size: Size, workdir: Path) -> CaseResult:
             with contextlib.suppress(BaseException):
                 await watcher
     total = web_mem + ingest_mem
-    result.add("rss_mb_10k_devices", r1(total.rss),
-               f"server RSS ({total.processes} processes), {s.devices:,} devices reported",
-               "MiB")
-    result.add("rss_mb_web", r1(web_mem.rss),
-               f"  meterhub web ({web_mem.processes} process(es); live feed, /ws)", "MiB")
-    result.add("rss_mb_ingest", r1(ingest_mem.rss),
-               f"  meterhub ingest ({ingest_mem.processes} process(es))", "MiB")
+    result.add(
+        "rss_mb_10k_devices",
+        r1(total.rss),
+        f"server RSS ({total.processes} processes), {s.devices:,} devices reported",
+        "MiB",
+    )
+    result.add(
+        "rss_mb_web",
+        r1(web_mem.rss),
+        f"  meterhub web ({web_mem.processes} process(es); live feed, /ws)",
+        "MiB",
+    )
+    result.add(
+        "rss_mb_ingest",
+        r1(ingest_mem.rss),
+        f"  meterhub ingest ({ingest_mem.processes} process(es))",
+        "MiB",
+    )
     result.add("pss_mb_10k_devices", r1(total.pss), "server PSS (shared pages split)", "MiB")
     result.add("pss_mb_web", r1(web_mem.pss), "  meterhub web", "MiB")
     result.add("pss_mb_ingest", r1(ingest_mem.pss), "  meterhub ingest", "MiB")
     result.add("rss_mb_idle", r1(idle.rss), "baseline: server RSS, idle", "MiB")
     result.add("pss_mb_idle", r1(idle.pss), "baseline: server PSS, idle", "MiB")
-    result.add("rss_mb_per_1k_devices", r1((total.rss - idle.rss) / s.devices * 1000),
-               "RSS growth per 1,000 devices", "MiB")
+    result.add(
+        "rss_mb_per_1k_devices",
+        r1((total.rss - idle.rss) / s.devices * 1000),
+        "RSS growth per 1,000 devices",
+        "MiB",
+    )
     result.add("memory_processes", total.processes, "processes measured")
     result.add("memory_devices_stored", stored, "devices whose reading was stored")
     result.add("memory_rejected", refused, "messages ingest refused (must be 0)")
     result.add("memory_ws_frames", frames[0], "frames the admin browser got")
-    result.note(f"{s.devices:,} registered devices published one reading each in {took:.1f} s; "
-                "RSS measured 2 s after the last was stored")
+    result.note(
+        f"{s.devices:,} registered devices published one reading each in {took:.1f} s; "
+        "RSS measured 2 s after the last was stored"
+    )
     return result

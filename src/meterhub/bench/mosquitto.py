@@ -45,17 +45,21 @@ def available() -> bool:
 def own_mosquitto(workdir: Path) -> Iterator[Broker]:
     """Start Mosquitto on a free port with the benchmark config; stop it on exit."""
     if not available():
-        raise RuntimeError(f"{MOSQUITTO} not found: install mosquitto (apt-get install "
-                           "mosquitto) to run this case")
+        raise RuntimeError(
+            f"{MOSQUITTO} not found: install mosquitto (apt-get install mosquitto) to run this case"
+        )
     port = free_port()
     conf = workdir / f"mosquitto-{port}.conf"
     log = workdir / f"mosquitto-{port}.log"
     conf.write_text(CONFIG.format(port=port, log=log))
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_until(lambda: proc.poll() is not None or port_answers(port), 10,
-                   "mosquitto to listen")
+        wait_until(lambda: proc.poll() is not None or port_answers(port), 10, "mosquitto to listen")
         if proc.poll() is not None:
             raise RuntimeError(f"mosquitto exited with {proc.returncode}; see {log}")
         yield Broker("127.0.0.1", port, proc.pid)

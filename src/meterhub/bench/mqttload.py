@@ -61,12 +61,22 @@ class Plan:
 def reading(serial: str, seq: int, ts: float, iso: bool = True) -> dict[str, Any]:
     """A plausible v1 reading (values vary with seq; energy only grows)."""
     power = 100.0 + (seq * 37 % 2000)
-    return {"serial_number": serial, "seq": seq,
-            "timestamp": (datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-                          if iso else round(ts, 3)),
-            "voltage": 229.0 + (seq % 7) * 0.3, "current": round(power / 230.0, 3),
-            "power": power, "energy": round(100.0 + seq * 0.005, 3), "frequency": 50.0,
-            "pf": 0.95, "alarm": False}
+    return {
+        "serial_number": serial,
+        "seq": seq,
+        "timestamp": (
+            datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+            if iso
+            else round(ts, 3)
+        ),
+        "voltage": 229.0 + (seq % 7) * 0.3,
+        "current": round(power / 230.0, 3),
+        "power": power,
+        "energy": round(100.0 + seq * 0.005, 3),
+        "frequency": 50.0,
+        "pf": 0.95,
+        "alarm": False,
+    }
 
 
 def build_messages(plan: Plan) -> list[tuple[str, bytes]]:
@@ -74,8 +84,10 @@ def build_messages(plan: Plan) -> list[tuple[str, bytes]]:
     for first in range(0, plan.per_meter, plan.batch):
         count = min(plan.batch, plan.per_meter - first)
         for serial in plan.serials:
-            items = [reading(serial, k + 1, plan.start_ts + k * plan.interval_s)
-                     for k in range(first, first + count)]
+            items = [
+                reading(serial, k + 1, plan.start_ts + k * plan.interval_s)
+                for k in range(first, first + count)
+            ]
             if plan.batch == 1:
                 payload = orjson.dumps(items[0])
             else:
@@ -87,8 +99,9 @@ def build_messages(plan: Plan) -> list[tuple[str, bytes]]:
 
 
 def _client(name: str) -> mqtt.Client:
-    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{name}-{os.getpid()}",
-                       protocol=mqtt.MQTTv311)
+    return mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-{name}-{os.getpid()}", protocol=mqtt.MQTTv311
+    )
 
 
 def _connect(client: mqtt.Client, host: str, port: int) -> None:
@@ -162,7 +175,7 @@ class RawPublisher:
                     self._cond.wait(0.5)
                 room = self.acked + self.window - sent
             take = max(1, min(room, chunk, len(packets) - sent))
-            self.sock.sendall(b"".join(packets[sent:sent + take]))
+            self.sock.sendall(b"".join(packets[sent : sent + take]))
             sent += take
         with self._cond:
             while self.acked < sent and time.monotonic() < deadline:
@@ -177,23 +190,40 @@ class RawPublisher:
 def publish_plan(plan: Plan, ready: Any, go: Any, results: Any, timeout: float) -> None:
     """Child process: prepare the messages, wait for `go`, send them all at QoS 1 and wait
     for every PUBACK (bounded by `timeout`); put a summary on `results`."""
-    packets = [publish_packet(topic, payload, i % 65535 + 1)
-               for i, (topic, payload) in enumerate(build_messages(plan))]
-    publisher = RawPublisher(plan.host, plan.port, f"bench-pub-{os.getpid()}",
-                             PUBLISHER_INFLIGHT)
+    packets = [
+        publish_packet(topic, payload, i % 65535 + 1)
+        for i, (topic, payload) in enumerate(build_messages(plan))
+    ]
+    publisher = RawPublisher(plan.host, plan.port, f"bench-pub-{os.getpid()}", PUBLISHER_INFLIGHT)
     ready.set()
     go.wait(timeout)
     cpu0, t0 = cpu_seconds(os.getpid()), time.time()
     publisher.send_all(packets, time.monotonic() + timeout)
     t1 = time.time()
-    results.put({"kind": "publisher", "messages": len(packets), "acked": publisher.acked,
-                 "t_start": t0, "t_end": t1, "cpu_s": cpu_seconds(os.getpid()) - cpu0})
+    results.put(
+        {
+            "kind": "publisher",
+            "messages": len(packets),
+            "acked": publisher.acked,
+            "t_start": t0,
+            "t_end": t1,
+            "cpu_s": cpu_seconds(os.getpid()) - cpu0,
+        }
+    )
     publisher.close()
 
 
-def bare_subscriber(host: str, port: int, expect: int, ready: Any, results: Any,
-                    timeout: float, qos: int = 1, latency: bool = False,
-                    topic: str = "meter/+/data") -> None:
+def bare_subscriber(
+    host: str,
+    port: int,
+    expect: int,
+    ready: Any,
+    results: Any,
+    timeout: float,
+    qos: int = 1,
+    latency: bool = False,
+    topic: str = "meter/+/data",
+) -> None:
     """Child process: subscribe, count messages until `expect` arrived (or `timeout` s
     after subscribing), put a summary on `results`. With `latency`, also the delay from
     each payload's numeric `timestamp` (publish time) to its arrival."""
@@ -227,15 +257,30 @@ def bare_subscriber(host: str, port: int, expect: int, ready: Any, results: Any,
     cpu0 = cpu_seconds(os.getpid())
     ready.set()
     done.wait(timeout)
-    results.put({"kind": "subscriber", "received": count, "t_first": first, "t_last": last,
-                 "cpu_s": cpu_seconds(os.getpid()) - cpu0,
-                 "p50_ms": percentile(delays, 50), "p99_ms": percentile(delays, 99)})
+    results.put(
+        {
+            "kind": "subscriber",
+            "received": count,
+            "t_first": first,
+            "t_last": last,
+            "cpu_s": cpu_seconds(os.getpid()) - cpu0,
+            "p50_ms": percentile(delays, 50),
+            "p99_ms": percentile(delays, 99),
+        }
+    )
     client.disconnect()
     client.loop_stop()
 
 
-def bare_wire_subscriber(host: str, port: int, expect: int, ready: Any, results: Any,
-                         timeout: float, topic: str = "meter/+/data") -> None:
+def bare_wire_subscriber(
+    host: str,
+    port: int,
+    expect: int,
+    ready: Any,
+    results: Any,
+    timeout: float,
+    topic: str = "meter/+/data",
+) -> None:
     """Child process: like `bare_subscriber`, on the MQTT reader ingest uses (everything
     one read brings parsed at once, its PUBACKs in one write), so that ingest's cost of
     storing shows apart from the cost of receiving."""
@@ -269,15 +314,31 @@ def bare_wire_subscriber(host: str, port: int, expect: int, ready: Any, results:
             first = first or last
             count += len(publishes)
             sock.sendall(mqtt_wire.puback_packets([mid for _, _, qos, mid in publishes if qos]))
-    results.put({"kind": "subscriber", "received": count, "t_first": first, "t_last": last,
-                 "cpu_s": cpu_seconds(os.getpid()) - cpu0, "p50_ms": None, "p99_ms": None})
+    results.put(
+        {
+            "kind": "subscriber",
+            "received": count,
+            "t_first": first,
+            "t_last": last,
+            "cpu_s": cpu_seconds(os.getpid()) - cpu0,
+            "p50_ms": None,
+            "p99_ms": None,
+        }
+    )
     with contextlib.suppress(OSError):
         sock.sendall(mqtt_wire.DISCONNECT_PACKET)
     sock.close()
 
 
-def publish_paced(host: str, port: int, serials: tuple[str, ...], rate: float,
-                  duration: float, results: Any, qos: int = 1) -> None:
+def publish_paced(
+    host: str,
+    port: int,
+    serials: tuple[str, ...],
+    rate: float,
+    duration: float,
+    results: Any,
+    qos: int = 1,
+) -> None:
     """Child process: `rate` readings/s round-robin over `serials` for `duration` s, each
     stamped with its publish time (numeric epoch seconds, ms resolution)."""
     client = _client("paced")

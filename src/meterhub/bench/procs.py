@@ -64,8 +64,11 @@ def publishers(plans: list[mqttload.Plan], timeout: float) -> Iterator[Publisher
     go, results = ctx.Event(), ctx.Queue()
     readies = [ctx.Event() for _ in plans]
     procs: list[BaseProcess] = [
-        ctx.Process(target=mqttload.publish_plan, args=(plan, ready, go, results, timeout),
-                    daemon=True) for plan, ready in zip(plans, readies, strict=True)]
+        ctx.Process(
+            target=mqttload.publish_plan, args=(plan, ready, go, results, timeout), daemon=True
+        )
+        for plan, ready in zip(plans, readies, strict=True)
+    ]
     for proc in procs:
         proc.start()
     try:
@@ -90,12 +93,14 @@ def split(serials: list[str], parts: int) -> list[tuple[str, ...]]:
 
 # -- the ingest process -------------------------------------------------------------------
 @contextlib.contextmanager
-def ingest_process(broker_url: str, db_path: Path, workdir: Path
-                   ) -> Iterator[subprocess.Popen[bytes]]:
+def ingest_process(
+    broker_url: str, db_path: Path, workdir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """`meterhub ingest` on `broker_url` into a SQLite file, stopped on exit."""
     env = child_env(DATABASE_URL=f"sqlite:///{db_path}", METERHUB_DATA_DIR=str(workdir))
-    with child(meterhub_argv("ingest", "--broker", broker_url), env,
-               workdir / "ingest.log") as proc:
+    with child(
+        meterhub_argv("ingest", "--broker", broker_url), env, workdir / "ingest.log"
+    ) as proc:
         yield proc
 
 
@@ -113,8 +118,9 @@ def db_scalar(db_path: Path, sql: str, *args: Any) -> Any:
 
 def stored_readings(db_path: Path) -> int:
     """ingest's running total of stored readings (O(1), for polling)."""
-    value = db_scalar(db_path, "SELECT value FROM ingest_counters WHERE name = ?",
-                      "readings_stored")
+    value = db_scalar(
+        db_path, "SELECT value FROM ingest_counters WHERE name = ?", "readings_stored"
+    )
     return int(value or 0)
 
 
@@ -125,27 +131,40 @@ def rejected(db_path: Path) -> int:
 
 def rows_of_others(db_path: Path, serial: str = PROBE_SERIAL) -> int:
     """Readings in the table that are not the probe's (the loss check)."""
-    return int(db_scalar(
-        db_path, "SELECT count(*) FROM readings r JOIN devices d ON d.id = r.device_id "
-        "WHERE d.serial_number != ?", serial) or 0)
+    return int(
+        db_scalar(
+            db_path,
+            "SELECT count(*) FROM readings r JOIN devices d ON d.id = r.device_id "
+            "WHERE d.serial_number != ?",
+            serial,
+        )
+        or 0
+    )
 
 
-def wait_ingest_ready(host: str, port: int, db_path: Path, proc: subprocess.Popen[bytes],
-                      timeout: float = 60) -> int:
+def wait_ingest_ready(
+    host: str, port: int, db_path: Path, proc: subprocess.Popen[bytes], timeout: float = 60
+) -> int:
     """Publish probe readings until ingest has stored one (so its subscription is live);
     returns how many probe readings are stored."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="bench-probe", protocol=mqtt.MQTTv311
+    )
     client.connect(host, port)
     client.loop_start()
     sent = 0
     try:
+
         def stored() -> bool:
             nonlocal sent
             if proc.poll() is not None:
                 raise RuntimeError(f"ingest exited with {proc.returncode}")
-            count = db_scalar(db_path, "SELECT count(*) FROM readings r JOIN devices d ON "
-                              "d.id = r.device_id WHERE d.serial_number = ?", PROBE_SERIAL)
+            count = db_scalar(
+                db_path,
+                "SELECT count(*) FROM readings r JOIN devices d ON "
+                "d.id = r.device_id WHERE d.serial_number = ?",
+                PROBE_SERIAL,
+            )
             if count:
                 return True
             sent += 1
@@ -164,22 +183,28 @@ def wait_ingest_ready(host: str, port: int, db_path: Path, proc: subprocess.Pope
 
 # -- the web server -----------------------------------------------------------------------
 @contextlib.contextmanager
-def web_process(db_path: Path, port: int, broker_port: int, workdir: Path
-                ) -> Iterator[subprocess.Popen[bytes]]:
+def web_process(
+    db_path: Path, port: int, broker_port: int, workdir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """`meterhub web` on 127.0.0.1:`port` (API, /ws, pages), its live feed subscribed to the
     broker on `broker_port`: what users run, not a bench-only server."""
-    env = child_env(DATABASE_URL=f"sqlite:///{db_path}", METERHUB_DATA_DIR=str(workdir),
-                    SESSION_SECRET="bench-" + "x" * 40,
-                    MQTT_BROKER_URL=f"mqtt://127.0.0.1:{broker_port}")
+    env = child_env(
+        DATABASE_URL=f"sqlite:///{db_path}",
+        METERHUB_DATA_DIR=str(workdir),
+        SESSION_SECRET="bench-" + "x" * 40,
+        MQTT_BROKER_URL=f"mqtt://127.0.0.1:{broker_port}",
+    )
     argv = meterhub_argv("web", "--host", "127.0.0.1", "--port", str(port))
     with child(argv, env, workdir / f"web-{port}.log") as proc:
+
         def up() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"the web server exited with {proc.returncode}; see "
-                                   f"{workdir / f'web-{port}.log'}")
+                raise RuntimeError(
+                    f"the web server exited with {proc.returncode}; see "
+                    f"{workdir / f'web-{port}.log'}"
+                )
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code \
-                    < 500
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500
             except httpx.HTTPError:
                 return False
 

@@ -90,32 +90,65 @@ def _year_chunks(serial: str, start: float, days: int) -> Iterator[list[Reading]
             power = 150 + 1800 * shape * shape + 120 * rng.random()
             energy += power * 10 / 3_600_000
             volts = 229 + 3 * rng.random()
-            chunk.append(Reading(serial, ts, True, round(volts, 1),
-                                 round(power / volts, 3), round(power, 1), round(energy, 3),
-                                 50.0, 0.95, False, day * 8640 + i + 1))
+            chunk.append(
+                Reading(
+                    serial,
+                    ts,
+                    True,
+                    round(volts, 1),
+                    round(power / volts, 3),
+                    round(power, 1),
+                    round(energy, 3),
+                    50.0,
+                    0.95,
+                    False,
+                    day * 8640 + i + 1,
+                )
+            )
         yield chunk
 
 
-def _fleet_rollups(conn: sqlite3.Connection, device_ids: list[int], start: int,
-                   end: int) -> int:
+def _fleet_rollups(conn: sqlite3.Connection, device_ids: list[int], start: int, end: int) -> int:
     rng = random.Random(7)
     rows = 0
     for device_id in device_ids:
         batch = []
         for bucket in range(start, end, QUARTER_HOUR_S):
             power = 100 + 900 * rng.random()
-            batch.append((device_id, bucket, 90, int(power / 4), 228.0, 233.0, 90 * 230.5,
-                          90 * power / 230, power / 200, 90 * power, power * 0.8,
-                          power * 1.2, 90 * 0.95, 90, 90 * 50.0, 90))
-        conn.executemany("INSERT OR IGNORE INTO rollups_15m (device_id, bucket, count, "
-                         "energy_wh, voltage_min, voltage_max, voltage_sum, current_sum, "
-                         "current_max, power_sum, power_min, power_max, pf_sum, pf_count, "
-                         "frequency_sum, frequency_count) VALUES "
-                         "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            batch.append(
+                (
+                    device_id,
+                    bucket,
+                    90,
+                    int(power / 4),
+                    228.0,
+                    233.0,
+                    90 * 230.5,
+                    90 * power / 230,
+                    power / 200,
+                    90 * power,
+                    power * 0.8,
+                    power * 1.2,
+                    90 * 0.95,
+                    90,
+                    90 * 50.0,
+                    90,
+                )
+            )
+        conn.executemany(
+            "INSERT OR IGNORE INTO rollups_15m (device_id, bucket, count, "
+            "energy_wh, voltage_min, voltage_max, voltage_sum, current_sum, "
+            "current_max, power_sum, power_min, power_max, pf_sum, pf_count, "
+            "frequency_sum, frequency_count) VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            batch,
+        )
         rows += len(batch)
     seen = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    conn.executemany("UPDATE devices SET online = 1, last_power = 500.0, last_seen = ? "
-                     "WHERE id = ?", [(seen, device_id) for device_id in device_ids])
+    conn.executemany(
+        "UPDATE devices SET online = 1, last_power = 500.0, last_seen = ? WHERE id = ?",
+        [(seen, device_id) for device_id in device_ids],
+    )
     return rows
 
 
@@ -123,9 +156,15 @@ def build(db_path: Path, s: Sizes, log: Callable[[str], None]) -> dict[str, Any]
     """Make the data set at `db_path`; returns its description (kept next to it)."""
     fleet_serials = [f"BQF{n:05d}" for n in range(s.fleet)]
     fleet = make_fleet(db_path, [YEAR_SERIAL, *fleet_serials], 0, 0)
-    ctx = build_context(load_settings({"DATABASE_URL": f"sqlite:///{db_path}",
-                                       "METERHUB_DATA_DIR": db_path.parent,
-                                       "SESSION_SECRET": "bench-" + "x" * 40}))
+    ctx = build_context(
+        load_settings(
+            {
+                "DATABASE_URL": f"sqlite:///{db_path}",
+                "METERHUB_DATA_DIR": db_path.parent,
+                "SESSION_SECRET": "bench-" + "x" * 40,
+            }
+        )
+    )
     now = time.time()
     end = math.floor(now / 86400) * 86400  # midnight UTC today
     start = end - s.days * 86400
@@ -134,28 +173,41 @@ def build(db_path: Path, s: Sizes, log: Callable[[str], None]) -> dict[str, Any]
     for n, chunk in enumerate(_year_chunks(YEAR_SERIAL, start, s.days), 1):
         store.write(Batch(readings=chunk))
         if n % 30 == 0:
-            log(f"  queries data: {n}/{s.days} days of the year device "
-                f"({n * 8640 / (time.monotonic() - t0):,.0f} readings/s)")
+            log(
+                f"  queries data: {n}/{s.days} days of the year device "
+                f"({n * 8640 / (time.monotonic() - t0):,.0f} readings/s)"
+            )
     with ctx.engine.connect() as conn:
-        ids = list(conn.execute(select(Device.id).where(
-            Device.serial_number.in_(fleet_serials))).scalars())
+        ids = list(
+            conn.execute(select(Device.id).where(Device.serial_number.in_(fleet_serials))).scalars()
+        )
     ctx.engine.dispose()
-    month = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
-                                                     microsecond=0)
+    month = datetime.fromtimestamp(now, UTC).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
     fleet_from = int((month - timedelta(days=1)).timestamp())
     with contextlib.closing(sqlite3.connect(db_path)) as raw:
-        rollups = _fleet_rollups(raw, ids, fleet_from, int(now) // QUARTER_HOUR_S *
-                                 QUARTER_HOUR_S)
+        rollups = _fleet_rollups(raw, ids, fleet_from, int(now) // QUARTER_HOUR_S * QUARTER_HOUR_S)
         raw.commit()
-    meta = {"version": DATA_VERSION, "year_serial": YEAR_SERIAL, "start": start, "end": end,
-            "days": s.days, "fleet": s.fleet, "fleet_rollups": rollups, "admin": fleet.admin,
-            "readings": s.days * 8640, "built_s": round(time.monotonic() - t0, 1)}
+    meta = {
+        "version": DATA_VERSION,
+        "year_serial": YEAR_SERIAL,
+        "start": start,
+        "end": end,
+        "days": s.days,
+        "fleet": s.fleet,
+        "fleet_rollups": rollups,
+        "admin": fleet.admin,
+        "readings": s.days * 8640,
+        "built_s": round(time.monotonic() - t0, 1),
+    }
     db_path.with_suffix(".json").write_bytes(orjson.dumps(meta))
     return meta
 
 
-def dataset(s: Sizes, workdir: Path, size: Size, log: Callable[[str], None]
-            ) -> tuple[Path, dict[str, Any], bool]:
+def dataset(
+    s: Sizes, workdir: Path, size: Size, log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any], bool]:
     """The cached data set for these sizes (built when missing); (path, meta, reused)."""
     month = time.strftime("%Y-%m", time.gmtime())
     root = workdir if size == "tiny" else cache_dir()
@@ -179,9 +231,15 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
     started = time.monotonic()
     db_path, meta, reused = dataset(s, workdir, size, log)
     build_s = time.monotonic() - started
-    ctx = build_context(load_settings({"DATABASE_URL": f"sqlite:///{db_path}",
-                                       "METERHUB_DATA_DIR": workdir,
-                                       "SESSION_SECRET": "bench-" + "x" * 40}))
+    ctx = build_context(
+        load_settings(
+            {
+                "DATABASE_URL": f"sqlite:///{db_path}",
+                "METERHUB_DATA_DIR": workdir,
+                "SESSION_SECRET": "bench-" + "x" * 40,
+            }
+        )
+    )
     upgrade(ctx.engine)  # a cached data set may predate the newest migrations
     zone = ZoneInfo(ZONE)
     start, end = float(meta["start"]), float(meta["end"])
@@ -196,23 +254,28 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
             assert device is not None and admin is not None
             conn = db.connection()
             dev_id = device.id
-            fleet_ids = [d.id for d in db.scalars(select(Device).where(
-                Device.serial_number != YEAR_SERIAL))]
+            fleet_ids = [
+                d.id for d in db.scalars(select(Device).where(Device.serial_number != YEAR_SERIAL))
+            ]
             start_ms, end_ms = int(start * 1000), int(end * 1000)
             day_ms = end_ms - 86400 * 1000
             from meterhub.api.routes import dashboard
 
             checks = {
                 "query_baseline": lambda: conn.execute(text("SELECT 1")).scalar(),
-                "summary_year": lambda: _summary(conn, dev_id, year_from, year_to, "day",
-                                                 zone, now),
-                "summary_year_monthly": lambda: _summary(conn, dev_id, year_from, year_to,
-                                                         "month", zone, now),
-                "summary_year_weekly": lambda: _summary(conn, dev_id, year_from, year_to,
-                                                        "week", zone, now),
+                "summary_year": lambda: _summary(
+                    conn, dev_id, year_from, year_to, "day", zone, now
+                ),
+                "summary_year_monthly": lambda: _summary(
+                    conn, dev_id, year_from, year_to, "month", zone, now
+                ),
+                "summary_year_weekly": lambda: _summary(
+                    conn, dev_id, year_from, year_to, "week", zone, now
+                ),
                 # +05:30: local midnights split UTC hours, so 15-minute rows are read too
-                "summary_year_kolkata": lambda: _summary(conn, dev_id, year_from, year_to,
-                                                         "day", ZoneInfo(SPLIT_ZONE), now),
+                "summary_year_kolkata": lambda: _summary(
+                    conn, dev_id, year_from, year_to, "day", ZoneInfo(SPLIT_ZONE), now
+                ),
                 "chart_year": lambda: queries.series(conn, dev_id, start_ms, end_ms, 2000),
                 "chart_day_raw": lambda: queries.series(conn, dev_id, day_ms, end_ms, 10000),
                 "stats_1000_devices_queries": lambda: _stats_queries(conn, fleet_ids, zone),
@@ -225,8 +288,10 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
             db.rollback()
         app = create_app(ctx=ctx)
         with TestClient(app, base_url="http://testserver") as client:
-            res = client.post("/api/auth/login", json={
-                "username": meta["admin"], "password": Fleet.password(meta["admin"])})
+            res = client.post(
+                "/api/auth/login",
+                json={"username": meta["admin"], "password": Fleet.password(meta["admin"])},
+            )
             res.raise_for_status()
             iso_from = year_from.isoformat().replace("+00:00", "Z")
             iso_to = year_to.isoformat().replace("+00:00", "Z")
@@ -234,14 +299,15 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
             http = {
                 "http_baseline": "/healthz",
                 "summary_year_http": f"/api/readings/{YEAR_SERIAL}/summary?period=day"
-                                     f"&from={iso_from}&to={iso_to}&tz={ZONE}",
+                f"&from={iso_from}&to={iso_to}&tz={ZONE}",
                 "chart_year_http": f"/api/readings/{YEAR_SERIAL}?from={iso_from}&to={iso_to}"
-                                   "&max_points=2000",
+                "&max_points=2000",
                 "chart_day_raw_http": f"/api/readings/{YEAR_SERIAL}?from={day_from}"
-                                      f"&to={iso_to}&max_points=10000",
+                f"&to={iso_to}&max_points=10000",
                 "stats_1000_devices_http": "/api/dashboard/stats",
             }
             for key, path in http.items():
+
                 def get(path: str = path) -> None:
                     client.get(path).raise_for_status()
 
@@ -277,15 +343,24 @@ def run(size: Size, workdir: Path, log: Callable[[str], None] = print) -> CaseRe
     result.figures["queries_dataset_reused"] = reused
     result.figures["queries_dataset_build_s"] = round(build_s, 1)
     result.header = ["measure", "p50", "target", "ok"]
-    result.note(f"{meta['readings']:,} readings ({meta['days']} days at 10 s) for one device; "
-                f"{meta['fleet']} devices with {meta['fleet_rollups']:,} rollup rows; "
-                f"p95 in the JSON; {s.repeats} runs each; data set "
-                f"{'reused from' if reused else 'built in'} {db_path}")
+    result.note(
+        f"{meta['readings']:,} readings ({meta['days']} days at 10 s) for one device; "
+        f"{meta['fleet']} devices with {meta['fleet_rollups']:,} rollup rows; "
+        f"p95 in the JSON; {s.repeats} runs each; data set "
+        f"{'reused from' if reused else 'built in'} {db_path}"
+    )
     return result
 
 
-def _summary(conn: Any, device_id: int, start: datetime, end: datetime, period: Period,
-             zone: ZoneInfo, now: datetime) -> Any:
+def _summary(
+    conn: Any,
+    device_id: int,
+    start: datetime,
+    end: datetime,
+    period: Period,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Any:
     """queries.summary, whichever of its recent signatures is installed (an older one also
     took the reading interval)."""
     extra: dict[str, Any] = {}

@@ -39,8 +39,14 @@ def run_case(name: str, size: Size, workdir: Path) -> CaseResult:
     return result
 
 
-def run(cases: list[str], size: Size, as_json: bool = False, out: Path | None = None,
-        keep: bool = False, stream: TextIO | None = None) -> list[CaseResult]:
+def run(
+    cases: list[str],
+    size: Size,
+    as_json: bool = False,
+    out: Path | None = None,
+    keep: bool = False,
+    stream: TextIO | None = None,
+) -> list[CaseResult]:
     """Run `cases` (all when empty) at `size`; tables go to stderr when `as_json`, and
     one JSON object per case to stdout. `out` receives all results as one JSON file."""
     stream = stream or sys.stdout
@@ -54,8 +60,11 @@ def run(cases: list[str], size: Size, as_json: bool = False, out: Path | None = 
     failed = False
     try:
         m = machine()
-        print(f"meterhub bench ({size}) on {m['cores']} cores, {m['cpu_model']}; "
-              f"versions {versions()}", file=table_stream)
+        print(
+            f"meterhub bench ({size}) on {m['cores']} cores, {m['cpu_model']}; "
+            f"versions {versions()}",
+            file=table_stream,
+        )
         for name in chosen:
             result = run_case(name, size, workdir)
             failed = failed or "error" in result.figures
@@ -79,8 +88,13 @@ def save(results: list[CaseResult], size: Size, out: Path) -> None:
     figures: dict[str, Any] = {}
     for r in results:
         figures.update({k: v for k, v in r.figures.items() if k != "error"})
-    doc = {"size": size, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": machine(), "versions": versions(), "figures": figures,
-           "cases": {r.case: r.as_json(size) for r in results}}
+    doc = {
+        "size": size,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "versions": versions(),
+        "figures": figures,
+        "cases": {r.case: r.as_json(size) for r in results},
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")

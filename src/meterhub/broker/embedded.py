@@ -109,17 +109,23 @@ def start_embedded_broker(
         open(log_path, "ab") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
     )
     command = [
-        sys.executable, "-m", "meterhub.broker",
-        "--port", str(port), "--host", host,
-        "--parent-pid", str(os.getpid()), "--log-level", log_level,
+        sys.executable,
+        "-m",
+        "meterhub.broker",
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--parent-pid",
+        str(os.getpid()),
+        "--log-level",
+        log_level,
     ]
     if password_file is not None:
         command += ["--password-file", str(password_file)]
     if persistence_path is not None:
         command += ["--persistence", str(persistence_path)]
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
-    )
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
     broker = EmbeddedBroker(process, host, port, log_file)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

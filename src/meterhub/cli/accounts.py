@@ -27,13 +27,22 @@ def users_add(
     role: Annotated[str, typer.Option(help="admin or user")] = "user",
     email: str | None = None,
     full_name: str | None = None,
-    must_change_password: Annotated[bool, typer.Option(help="Force a change at first login.")]
-    = False,
+    must_change_password: Annotated[
+        bool, typer.Option(help="Force a change at first login.")
+    ] = False,
 ) -> None:
     """Create a user."""
     with database(settings()) as db:
-        user = users.create(db, None, username, _password(password), role=role, email=email,
-                            full_name=full_name, must_change_password=must_change_password)
+        user = users.create(
+            db,
+            None,
+            username,
+            _password(password),
+            role=role,
+            email=email,
+            full_name=full_name,
+            must_change_password=must_change_password,
+        )
         typer.echo(f"created {user.role} {user.username} (id {user.id})")
 
 
@@ -41,8 +50,10 @@ def users_add(
 def users_list() -> None:
     """List users."""
     with database(settings()) as db:
-        rows = [[str(u.id), u.username, u.role, "disabled" if u.disabled else "active",
-                 u.email or ""] for u in users.list_all(db)]
+        rows = [
+            [str(u.id), u.username, u.role, "disabled" if u.disabled else "active", u.email or ""]
+            for u in users.list_all(db)
+        ]
     echo_table(rows, ["ID", "USERNAME", "ROLE", "STATE", "EMAIL"])
 
 
@@ -50,8 +61,9 @@ def users_list() -> None:
 def users_passwd(
     username: str,
     password: Annotated[str | None, typer.Option(help="Prompted for when omitted.")] = None,
-    must_change_password: Annotated[bool, typer.Option(help="Force a change at next login.")]
-    = False,
+    must_change_password: Annotated[
+        bool, typer.Option(help="Force a change at next login.")
+    ] = False,
 ) -> None:
     """Set a user's password (ends their sessions)."""
     with database(settings()) as db:
@@ -64,14 +76,18 @@ def users_passwd(
 
 
 @devices_app.command("add")
-def devices_add(serial: str, name: str | None = None, location: str | None = None,
-                description: str | None = None,
-                assign: Annotated[list[str] | None, typer.Option(help="Username to assign.")]
-                = None) -> None:
+def devices_add(
+    serial: str,
+    name: str | None = None,
+    location: str | None = None,
+    description: str | None = None,
+    assign: Annotated[list[str] | None, typer.Option(help="Username to assign.")] = None,
+) -> None:
     """Register a device by its serial number."""
     with database(settings()) as db:
-        device = devices.create(db, None, serial, name=name, location=location,
-                                description=description)
+        device = devices.create(
+            db, None, serial, name=name, location=location, description=description
+        )
         for username in assign or []:
             user = users.by_username(db, username)
             if user is None:
@@ -87,9 +103,17 @@ def devices_list() -> None:
         from sqlalchemy import select
 
         from meterhub.db.models import Device
-        rows = [[str(d.id), d.serial_number, d.name or "", d.status,
-                 "online" if d.online else "offline",
-                 d.last_seen.isoformat(timespec="seconds") if d.last_seen else "never",
-                 ",".join(u.username for u in d.users)]
-                for d in db.scalars(select(Device).order_by(Device.serial_number))]
+
+        rows = [
+            [
+                str(d.id),
+                d.serial_number,
+                d.name or "",
+                d.status,
+                "online" if d.online else "offline",
+                d.last_seen.isoformat(timespec="seconds") if d.last_seen else "never",
+                ",".join(u.username for u in d.users),
+            ]
+            for d in db.scalars(select(Device).order_by(Device.serial_number))
+        ]
     echo_table(rows, ["ID", "SERIAL", "NAME", "STATUS", "STATE", "LAST SEEN", "USERS"])

@@ -15,18 +15,29 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def bench(
-    cases: Annotated[list[str] | None, typer.Argument(
-        help=f"Cases to run (default: all): {', '.join(CASES)}.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Also print one JSON object per case on stdout (tables go to "
-                       "stderr).")] = False,
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="Smaller loads (about 3 minutes in all; figures less steady).")]
-    = False,
-    out: Annotated[Path | None, typer.Option(
-        help="Write all results to this JSON file (e.g. bench/results/latest.json).")] = None,
-    keep: Annotated[bool, typer.Option(
-        help="Keep the work directory (databases, logs).")] = False,
+    cases: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help=f"Cases to run (default: all): {', '.join(CASES)}.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Also print one JSON object per case on stdout (tables go to stderr)."
+        ),
+    ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Smaller loads (about 3 minutes in all; figures less steady)."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write all results to this JSON file (e.g. bench/results/latest.json)."),
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the work directory (databases, logs).")] = False,
 ) -> None:
     """Measure meterhub on this machine; every figure comes with a baseline measured in
     the same run, so ratios hold on a noisy machine."""
@@ -34,11 +45,15 @@ def bench(
 
     unknown = [c for c in cases or [] if c not in CASES]
     if unknown:
-        typer.secho(f"error: unknown case {unknown[0]!r}; choose from {', '.join(CASES)}",
-                    err=True, fg=typer.colors.RED)
+        typer.secho(
+            f"error: unknown case {unknown[0]!r}; choose from {', '.join(CASES)}",
+            err=True,
+            fg=typer.colors.RED,
+        )
         raise typer.Exit(2)
-    results = run(list(cases or []), "quick" if quick else "full", as_json=as_json, out=out,
-                  keep=keep)
+    results = run(
+        list(cases or []), "quick" if quick else "full", as_json=as_json, out=out, keep=keep
+    )
     if any("error" in r.figures for r in results):
         raise typer.Exit(1)
 

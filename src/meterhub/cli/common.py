@@ -40,8 +40,10 @@ def database(cfg: Settings, migrate: bool = True) -> Iterator[Session]:
         if migrate:
             upgrade(engine)
     except Exception as exc:
-        fail(f"cannot open the database {cfg.database_url.split('@')[-1]}: "
-             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        fail(
+            f"cannot open the database {cfg.database_url.split('@')[-1]}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
     with make_sessionmaker(engine)() as db:
         try:
             yield db
@@ -57,5 +59,6 @@ def echo_table(rows: list[list[str]], header: list[str]) -> None:
     """A plain aligned table on stdout."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        sys.stdout.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-                         .rstrip() + "\n")
+        sys.stdout.write(
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        )

@@ -9,8 +9,10 @@ import typer
 
 from meterhub.firmware.paths import FirmwareError
 
-app = typer.Typer(help="MicroPython firmware for the PZEM-004T meter: build, flash, upload, "
-                       "configure, test.", no_args_is_help=True)
+app = typer.Typer(
+    help="MicroPython firmware for the PZEM-004T meter: build, flash, upload, configure, test.",
+    no_args_is_help=True,
+)
 
 PortOpt = Annotated[str, typer.Option("--port", "-p", help="Serial port, e.g. /dev/ttyUSB0")]
 
@@ -27,8 +29,9 @@ def _say(msg: str) -> None:
 @app.command()
 def build(
     out: Annotated[Path | None, typer.Option(help="Output folder (default dist/firmware)")] = None,
-    march: Annotated[str | None, typer.Option(help="mpy-cross -march (default: portable bytecode)")]
-    = None,
+    march: Annotated[
+        str | None, typer.Option(help="mpy-cross -march (default: portable bytecode)")
+    ] = None,
 ) -> None:
     """Precompile the firmware (+ umqtt, microdot) to .mpy with a sha256 manifest."""
     from meterhub.firmware.build import build as do_build
@@ -38,8 +41,10 @@ def build(
         res = do_build(out, march, progress=_say)
     except FirmwareError as exc:
         raise _fail(exc) from exc
-    _say(f"built {res.version}: {len(res.files) + 1} files, {res.total_bytes} bytes "
-         f"(sources {res.source_bytes} bytes) in {res.out}")
+    _say(
+        f"built {res.version}: {len(res.files) + 1} files, {res.total_bytes} bytes "
+        f"(sources {res.source_bytes} bytes) in {res.out}"
+    )
 
 
 @app.command()
@@ -47,8 +52,9 @@ def flash(
     port: PortOpt,
     image: Annotated[Path, typer.Option("--image", help="MicroPython .bin from micropython.org")],
     baud: Annotated[int, typer.Option(help="Write speed")] = 460800,
-    offset: Annotated[str, typer.Option(help="Flash offset: 0x0 for ESP8266, 0x1000 for ESP32")]
-    = "0x0",
+    offset: Annotated[
+        str, typer.Option(help="Flash offset: 0x0 for ESP8266, 0x1000 for ESP32")
+    ] = "0x0",
 ) -> None:
     """Erase the board and write a MicroPython image (esptool)."""
     from meterhub.firmware.device import flash as do_flash
@@ -98,8 +104,16 @@ def configure(
     from meterhub.firmware.device import make_config
 
     try:
-        cfg = make_config(wifi_ssid, wifi_password, mqtt_host, mqtt_port, serial, interval,
-                          mqtt_user, mqtt_password)
+        cfg = make_config(
+            wifi_ssid,
+            wifi_password,
+            mqtt_host,
+            mqtt_port,
+            serial,
+            interval,
+            mqtt_user,
+            mqtt_password,
+        )
         do_configure(port, cfg, progress=_say)
     except FirmwareError as exc:
         raise _fail(exc) from exc
@@ -108,8 +122,9 @@ def configure(
 
 @app.command()
 def test(
-    filters: Annotated[list[str] | None, typer.Argument(help="Only tests whose name contains")]
-    = None,
+    filters: Annotated[
+        list[str] | None, typer.Argument(help="Only tests whose name contains")
+    ] = None,
     heapsize: Annotated[str | None, typer.Option(help="micropython -X heapsize, e.g. 512K")] = None,
 ) -> None:
     """Run the firmware test suite in MicroPython (prints `N passed, M failed`)."""
@@ -124,8 +139,9 @@ def test(
 
 @app.command()
 def heap(
-    broker: Annotated[str, typer.Option(help="host:port of a running MQTT broker")]
-    = "127.0.0.1:1883",
+    broker: Annotated[
+        str, typer.Option(help="host:port of a running MQTT broker")
+    ] = "127.0.0.1:1883",
 ) -> None:
     """Measure the smallest MicroPython heap on which the main loop runs (.mpy build)."""
     from meterhub.firmware.heap import smallest_heap
@@ -136,4 +152,3 @@ def heap(
     except (FirmwareError, RuntimeError) as exc:
         raise _fail(exc) from exc
     _say(f"smallest working heap: {n} bytes (Unix port, 64-bit objects)")
-

@@ -34,8 +34,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Configuration comes from the environment or a .env file (see the README)."""
 
@@ -63,8 +67,7 @@ def web(
 
 @app.command("run")
 def run(
-    demo: Annotated[int, typer.Option(help="Add N simulated meters with 30 days of history.")]
-    = 0,
+    demo: Annotated[int, typer.Option(help="Add N simulated meters with 30 days of history.")] = 0,
     host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
 ) -> None:
@@ -89,9 +92,13 @@ def _become_server(host: str | None, port: int | None, *extra: str) -> NoReturn:
 
 @app.command("ingest")
 def ingest(
-    broker: Annotated[str | None, typer.Option(
-        help="mqtt://[user:pass@]host:port; default: MQTT_BROKER_URL (auto/embedded mean "
-             "localhost:MQTT_PORT).")] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="mqtt://[user:pass@]host:port; default: MQTT_BROKER_URL (auto/embedded mean "
+            "localhost:MQTT_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
     from meterhub import logs

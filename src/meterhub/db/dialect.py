@@ -24,23 +24,25 @@ def _plain_sqlite(conn: Connection, table: Table) -> bool:
     return conn.dialect.name == "sqlite" and table.name in PLAIN_TABLES
 
 
-PLAIN_TABLES = frozenset({"readings", "rollups_15m", "rollups_1h", "rollups_1d",
-                          "ingest_counters"})
+PLAIN_TABLES = frozenset({"readings", "rollups_15m", "rollups_1h", "rollups_1d", "ingest_counters"})
 
 
 def _dicts(columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def insert_ignore(conn: Connection, table: Table, columns: tuple[str, ...],
-                  rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_ignore(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
     """Insert `rows` (tuples in `columns` order), skipping any that collide with the
     primary key."""
     if not rows:
         return
     if _plain_sqlite(conn, table):
-        sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-               f"VALUES ({', '.join('?' * len(columns))})")
+        sql = (
+            f"INSERT OR IGNORE INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
         conn.exec_driver_sql(sql, rows)
         return
     conn.execute(_insert(conn, table).on_conflict_do_nothing(), _dicts(columns, rows))
@@ -56,9 +58,16 @@ def greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
     return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
 
 
-def upsert_adding(conn: Connection, table: Table, columns: tuple[str, ...],
-                  rows: Sequence[tuple[Any, ...]], keys: tuple[str, ...], add: tuple[str, ...],
-                  low: tuple[str, ...] = (), high: tuple[str, ...] = ()) -> None:
+def upsert_adding(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    keys: tuple[str, ...],
+    add: tuple[str, ...],
+    low: tuple[str, ...] = (),
+    high: tuple[str, ...] = (),
+) -> None:
     """Insert `rows` (tuples in `columns` order); on a key collision add the `add` columns,
     keep the smaller `low` and the larger `high` ones (merging partial aggregates)."""
     if not rows:
@@ -68,9 +77,11 @@ def upsert_adding(conn: Connection, table: Table, columns: tuple[str, ...],
         sets = [f"{c} = {t}.{c} + excluded.{c}" for c in add]
         sets += [f"{c} = min({t}.{c}, excluded.{c})" for c in low]
         sets += [f"{c} = max({t}.{c}, excluded.{c})" for c in high]
-        sql = (f"INSERT INTO {t} ({', '.join(columns)}) "  # noqa: S608
-               f"VALUES ({', '.join('?' * len(columns))}) "
-               f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}")
+        sql = (
+            f"INSERT INTO {t} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}"
+        )
         conn.exec_driver_sql(sql, rows)
         return
     stmt = _insert(conn, table)
@@ -78,24 +89,34 @@ def upsert_adding(conn: Connection, table: Table, columns: tuple[str, ...],
     updates: dict[str, Any] = {c: table.c[c] + new[c] for c in add}
     updates |= {c: least(conn, table.c[c], new[c]) for c in low}
     updates |= {c: greatest(conn, table.c[c], new[c]) for c in high}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates),
-                 _dicts(columns, rows))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), _dicts(columns, rows)
+    )
 
 
-def upsert_replacing(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                     keys: tuple[str, ...]) -> None:
+def upsert_replacing(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> None:
     """Insert `rows`, replacing the non-key columns of rows that already exist."""
     if not rows:
         return
     stmt = _insert(conn, table)
     columns = [c for c in rows[0] if c not in keys]
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}), rows)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+        ),
+        rows,
+    )
 
 
-def aggregate_ranges(conn: Connection, table: str,
-                     aggregates: Sequence[tuple[str, Callable[[str], Any]]], where: str,
-                     ranges: str) -> list[tuple[Any, ...]]:
+def aggregate_ranges(
+    conn: Connection,
+    table: str,
+    aggregates: Sequence[tuple[str, Callable[[str], Any]]],
+    where: str,
+    ranges: str,
+) -> list[tuple[Any, ...]]:
     """(index, *aggregates) over the rows `r` of `table` meeting `where` whose `r.bucket`
     is in [lo, hi), for each (index, lo, hi) row of `ranges` (SQL VALUES rows) that
     holds any; `aggregates` pairs SQL over `r` with its type, int or float.
@@ -110,12 +131,19 @@ def aggregate_ranges(conn: Connection, table: str,
     where = f"{where} AND r.bucket >= p.lo AND r.bucket < p.hi"
     with_ranges = f"WITH p(i, lo, hi) AS (VALUES {ranges})"
     if conn.dialect.name == "postgresql":
-        sql = (f"{with_ranges} SELECT p.i, a.* FROM p CROSS JOIN LATERAL "  # noqa: S608
-               f"(SELECT {columns} FROM {table} r WHERE {where} HAVING count(*) > 0) a")
+        sql = (
+            f"{with_ranges} SELECT p.i, a.* FROM p CROSS JOIN LATERAL "  # noqa: S608
+            f"(SELECT {columns} FROM {table} r WHERE {where} HAVING count(*) > 0) a"
+        )
         return [tuple(row) for row in conn.exec_driver_sql(sql)]
     formats = " ".join("%d" if kind is int else "%!.17g" for _, kind in aggregates)
-    sql = (f"{with_ranges} SELECT p.i, (SELECT CASE WHEN count(*) > 0 "  # noqa: S608
-           f"THEN printf('{formats}', {columns}) END FROM {table} r WHERE {where}) FROM p")
+    sql = (
+        f"{with_ranges} SELECT p.i, (SELECT CASE WHEN count(*) > 0 "  # noqa: S608
+        f"THEN printf('{formats}', {columns}) END FROM {table} r WHERE {where}) FROM p"
+    )
     kinds = [kind for _, kind in aggregates]
-    return [(index, *map(call, kinds, packed.split(" ")))
-            for index, packed in conn.exec_driver_sql(sql).all() if packed is not None]
+    return [
+        (index, *map(call, kinds, packed.split(" ")))
+        for index, packed in conn.exec_driver_sql(sql).all()
+        if packed is not None
+    ]

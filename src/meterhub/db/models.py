@@ -259,9 +259,7 @@ class DeviceCommand(Base):
     __tablename__ = "device_commands"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    device_id: Mapped[int] = mapped_column(
-        ForeignKey("devices.id", ondelete="CASCADE"), index=True
-    )
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     cmd: Mapped[str] = mapped_column(String(32))
     args: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -69,7 +69,9 @@ def grant_for_cookie(sessions: sessionmaker[Session], raw_cookie: str, secret: s
         user = principal.user
         assert principal.session is not None
         grant = Grant(
-            user_id=user.id, username=user.username, is_admin=user.is_admin,
+            user_id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
             must_change_password=user.must_change_password,
             session_id=principal.session.id,
             serials=frozenset(visible_serials(db, user)),
@@ -91,11 +93,18 @@ def load_grants(sessions: sessionmaker[Session], session_ids: Iterable[str]) -> 
         rows: list[Any] = []
         for start in range(0, len(ids), _CHUNK):
             rows += db.execute(
-                select(UserSession.id, UserSession.expires_at, UserSession.last_seen_at,
-                       User.id, User.username, User.role, User.disabled,
-                       User.must_change_password)
+                select(
+                    UserSession.id,
+                    UserSession.expires_at,
+                    UserSession.last_seen_at,
+                    User.id,
+                    User.username,
+                    User.role,
+                    User.disabled,
+                    User.must_change_password,
+                )
                 .join(User, User.id == UserSession.user_id)
-                .where(UserSession.id.in_(ids[start:start + _CHUNK]))
+                .where(UserSession.id.in_(ids[start : start + _CHUNK]))
             ).all()
         live = [r for r in rows if r[1] > now and r[2] + SESSION_IDLE > now and not r[6]]
         user_ids = sorted({r[3] for r in live if r[5] != ROLE_ADMIN})
@@ -105,7 +114,7 @@ def load_grants(sessions: sessionmaker[Session], session_ids: Iterable[str]) -> 
         if any_admin:
             all_serials = set(db.scalars(select(Device.serial_number)))
         for start in range(0, len(user_ids), _CHUNK):
-            chunk = user_ids[start:start + _CHUNK]
+            chunk = user_ids[start : start + _CHUNK]
             for user_id, serial in db.execute(
                 select(DeviceAssignment.user_id, Device.serial_number)
                 .join(Device, Device.id == DeviceAssignment.device_id)
@@ -116,16 +125,23 @@ def load_grants(sessions: sessionmaker[Session], session_ids: Iterable[str]) -> 
     grants: dict[str, Grant] = {}
     for sid, _exp, _seen, uid, name, role, _disabled, must_change in live:
         admin = role == ROLE_ADMIN
-        grants[sid] = Grant(uid, name, admin, bool(must_change), sid,
-                            frozenset(all_serials if admin else by_user[uid]))
+        grants[sid] = Grant(
+            uid,
+            name,
+            admin,
+            bool(must_change),
+            sid,
+            frozenset(all_serials if admin else by_user[uid]),
+        )
     return grants
 
 
 class AccessRefresher:
     """Periodically re-checks the sessions and devices of the hub's connections."""
 
-    def __init__(self, hub: LiveHub, sessions: sessionmaker[Session],
-                 interval: float | None = None) -> None:
+    def __init__(
+        self, hub: LiveHub, sessions: sessionmaker[Session], interval: float | None = None
+    ) -> None:
         self.hub = hub
         self.sessions = sessions
         self.interval = REFRESH_INTERVAL_S if interval is None else interval
@@ -154,8 +170,11 @@ class AccessRefresher:
                 self._failing = False
             except Exception as exc:  # keep sockets; retry next round; log once per outage
                 if not self._failing:
-                    log.warning("live: access refresh failed (will retry every %.1f s): %s",
-                                self.interval, exc)
+                    log.warning(
+                        "live: access refresh failed (will retry every %.1f s): %s",
+                        self.interval,
+                        exc,
+                    )
                 self._failing = True
 
     async def refresh_once(self) -> None:
@@ -163,15 +182,15 @@ class AccessRefresher:
         conns = [c for c in self.hub.connections() if c.closing is None]
         if not conns:
             return
-        grants = await asyncio.to_thread(load_grants, self.sessions,
-                                         {c.session_id for c in conns})
+        grants = await asyncio.to_thread(load_grants, self.sessions, {c.session_id for c in conns})
         self.rounds += 1
         for conn in conns:
             grant = grants.get(conn.session_id)
             if grant is None:
                 self.closed += 1
-                self.hub.close_connection(conn, CLOSE_UNAUTHENTICATED,
-                                          "session ended; log in again")
+                self.hub.close_connection(
+                    conn, CLOSE_UNAUTHENTICATED, "session ended; log in again"
+                )
             elif grant.must_change_password:
                 self.closed += 1
                 self.hub.close_connection(conn, CLOSE_FORBIDDEN, "password change required")

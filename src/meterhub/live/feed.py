@@ -88,9 +88,16 @@ _gmqtt_log.addFilter(_QuietConnectLog())
 class MqttLiveFeed:
     """Subscribes to device data and status and publishes them to a :class:`LiveHub`."""
 
-    def __init__(self, hub: LiveHub, host: str, port: int = 1883, username: str | None = None,
-                 password: str | None = None, tls: bool = False,
-                 client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        host: str,
+        port: int = 1883,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        client_id: str | None = None,
+    ) -> None:
         self.hub = hub
         self.host = host
         self.port = port
@@ -118,8 +125,10 @@ class MqttLiveFeed:
     async def start(self) -> None:
         """Start connecting (in the background) and sweeping for silent devices."""
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run(), name="live-mqtt"),
-                       loop.create_task(self._sweeper(), name="live-sweep")]
+        self._tasks = [
+            loop.create_task(self._run(), name="live-mqtt"),
+            loop.create_task(self._sweeper(), name="live-sweep"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -131,9 +140,14 @@ class MqttLiveFeed:
         await self._close_client()
 
     def stats(self) -> dict[str, int]:
-        return {"mqtt_connected": int(self.connected), "mqtt_messages": self.received,
-                "mqtt_readings": self.readings, "mqtt_rejects": self.rejects,
-                "mqtt_outages": self.outages, "tracked_devices": len(self._tracks)}
+        return {
+            "mqtt_connected": int(self.connected),
+            "mqtt_messages": self.received,
+            "mqtt_readings": self.readings,
+            "mqtt_rejects": self.rejects,
+            "mqtt_outages": self.outages,
+            "tracked_devices": len(self._tracks),
+        }
 
     async def _run(self) -> None:
         delay = RECONNECT_MIN_S
@@ -150,15 +164,22 @@ class MqttLiveFeed:
                 if down_since is None:
                     down_since = time.monotonic()
                     self.outages += 1
-                    log.warning("live feed: MQTT broker %s unreachable (%s); retrying with "
-                                "back-off up to %.0f s", where, exc or type(exc).__name__,
-                                RECONNECT_MAX_S)
+                    log.warning(
+                        "live feed: MQTT broker %s unreachable (%s); retrying with "
+                        "back-off up to %.0f s",
+                        where,
+                        exc or type(exc).__name__,
+                        RECONNECT_MAX_S,
+                    )
                 await asyncio.sleep(delay * (0.8 + 0.4 * secrets.randbelow(1000) / 1000))
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             if down_since is not None:
-                log.info("live feed: MQTT broker %s back after %.0f s", where,
-                         time.monotonic() - down_since)
+                log.info(
+                    "live feed: MQTT broker %s back after %.0f s",
+                    where,
+                    time.monotonic() - down_since,
+                )
             else:
                 log.info("live feed: subscribed to %s at %s", ", ".join(TOPICS), where)
             down_since = None
@@ -182,8 +203,9 @@ class MqttLiveFeed:
         self._client = client
         self._lost.clear()
         context: ssl.SSLContext | bool = ssl.create_default_context() if self.tls else False
-        await client.connect(self.host, self.port, ssl=context, keepalive=KEEPALIVE_S,
-                             version=MQTTv311)
+        await client.connect(
+            self.host, self.port, ssl=context, keepalive=KEEPALIVE_S, version=MQTTv311
+        )
         self.connected = True
         client.subscribe([Subscription(topic, qos=0) for topic in TOPICS])
         await self.subscribed.wait()
@@ -210,8 +232,9 @@ class MqttLiveFeed:
         if client is self._client:
             self.subscribed.set()
 
-    def _on_message(self, client: Any, topic: str, payload: bytes, qos: int,
-                    properties: Any) -> int:
+    def _on_message(
+        self, client: Any, topic: str, payload: bytes, qos: int, properties: Any
+    ) -> int:
         try:
             self.handle_message(topic, payload)
         except Exception:  # a bug here must not take the subscription down
@@ -219,8 +242,9 @@ class MqttLiveFeed:
         return 0
 
     # -- pure-ish core (tests call these directly) -------------------------------------
-    def handle_message(self, topic: str, payload: bytes, now: float | None = None,
-                       wall: float | None = None) -> None:
+    def handle_message(
+        self, topic: str, payload: bytes, now: float | None = None, wall: float | None = None
+    ) -> None:
         """Decode one MQTT message and publish what browsers should see."""
         self.received += 1
         received_at = time.time() if wall is None else wall
@@ -258,9 +282,21 @@ class MqttLiveFeed:
             track.last_ts = reading.ts
         if not self.hub.viewers(serial):
             return
-        self.hub.publish_reading(serial, reading_message(serial, reading.ts, {
-            "voltage": reading.voltage, "current": reading.current, "power": reading.power,
-            "energy": reading.energy, "frequency": reading.frequency, "pf": reading.pf}))
+        self.hub.publish_reading(
+            serial,
+            reading_message(
+                serial,
+                reading.ts,
+                {
+                    "voltage": reading.voltage,
+                    "current": reading.current,
+                    "power": reading.power,
+                    "energy": reading.energy,
+                    "frequency": reading.frequency,
+                    "pf": reading.pf,
+                },
+            ),
+        )
 
     def _status(self, status: StatusUpdate) -> None:
         serial = status.serial
@@ -278,8 +314,11 @@ class MqttLiveFeed:
     def sweep(self, now: float | None = None) -> list[str]:
         """Publish ``offline`` for devices silent too long; returns their serials."""
         mono = time.monotonic() if now is None else now
-        silent = [s for s, t in self._tracks.items()
-                  if mono - t.last_reading > OFFLINE_AFTER_INTERVALS * t.interval_s]
+        silent = [
+            s
+            for s, t in self._tracks.items()
+            if mono - t.last_reading > OFFLINE_AFTER_INTERVALS * t.interval_s
+        ]
         for serial in silent:
             del self._tracks[serial]
             self.hub.publish_status(serial, False)

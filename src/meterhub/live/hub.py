@@ -72,8 +72,17 @@ def status_message(serial: str, online: bool) -> dict[str, Any]:
 class LiveConnection:
     """One WebSocket's state in the hub: what it may see, and its bounded outbox."""
 
-    def __init__(self, hub: LiveHub, transport: Transport, *, user_id: int, username: str,
-                 is_admin: bool, session_id: str, serials: Iterable[str]) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        transport: Transport,
+        *,
+        user_id: int,
+        username: str,
+        is_admin: bool,
+        session_id: str,
+        serials: Iterable[str],
+    ) -> None:
         self.hub = hub
         self.transport = transport
         self.user_id = user_id
@@ -166,8 +175,9 @@ class LiveConnection:
 class LiveHub:
     """Registry of live connections and the ``serial -> connections`` index."""
 
-    def __init__(self, flush_interval: float | None = None,
-                 outbox_limit: int | None = None) -> None:
+    def __init__(
+        self, flush_interval: float | None = None, outbox_limit: int | None = None
+    ) -> None:
         self.flush_interval = FLUSH_INTERVAL_S if flush_interval is None else flush_interval
         self.outbox_limit = OUTBOX_LIMIT if outbox_limit is None else outbox_limit
         self._connections: set[LiveConnection] = set()
@@ -180,18 +190,34 @@ class LiveHub:
         self.dropped = 0
 
     # -- registry --------------------------------------------------------------------------
-    def register(self, transport: Transport, *, user_id: int, username: str, is_admin: bool,
-                 session_id: str, serials: Iterable[str],
-                 hello: dict[str, Any] | None = None) -> LiveConnection:
+    def register(
+        self,
+        transport: Transport,
+        *,
+        user_id: int,
+        username: str,
+        is_admin: bool,
+        session_id: str,
+        serials: Iterable[str],
+        hello: dict[str, Any] | None = None,
+    ) -> LiveConnection:
         """Add a connection (its `hello` goes out first) and start its sender task."""
-        conn = LiveConnection(self, transport, user_id=user_id, username=username,
-                              is_admin=is_admin, session_id=session_id, serials=serials)
+        conn = LiveConnection(
+            self,
+            transport,
+            user_id=user_id,
+            username=username,
+            is_admin=is_admin,
+            session_id=session_id,
+            serials=serials,
+        )
         if hello is not None:
             conn.send_control(hello)
         self._connections.add(conn)
         self._index(conn)
         conn._task = asyncio.get_running_loop().create_task(
-            conn._run(), name=f"live-sender-{username}")
+            conn._run(), name=f"live-sender-{username}"
+        )
         return conn
 
     async def unregister(self, conn: LiveConnection) -> None:

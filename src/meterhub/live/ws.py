@@ -106,9 +106,15 @@ async def live_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_TRY_AGAIN, "live feed not running; try again later")
         return
     await websocket.accept()
-    conn = hub.register(websocket, user_id=grant.user_id, username=grant.username,
-                        is_admin=grant.is_admin, session_id=grant.session_id,
-                        serials=grant.serials, hello=hello)
+    conn = hub.register(
+        websocket,
+        user_id=grant.user_id,
+        username=grant.username,
+        is_admin=grant.is_admin,
+        session_id=grant.session_id,
+        serials=grant.serials,
+        hello=hello,
+    )
     try:
         await _receive_loop(websocket, conn, grant)
     finally:
@@ -138,9 +144,9 @@ async def _receive_loop(websocket: WebSocket, conn: LiveConnection, grant: Grant
         if data is None:
             data = message.get("bytes") or b""
         if len(data) > MAX_CLIENT_MESSAGE or (
-                isinstance(data, str) and len(data.encode()) > MAX_CLIENT_MESSAGE):
-            log.info("live: %s sent a %d-character message; closing", grant.username,
-                     len(data))
+            isinstance(data, str) and len(data.encode()) > MAX_CLIENT_MESSAGE
+        ):
+            log.info("live: %s sent a %d-character message; closing", grant.username, len(data))
             conn.request_close(CLOSE_TOO_BIG, "message too big")
             continue
         try:

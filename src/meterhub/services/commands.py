@@ -57,8 +57,15 @@ def _bad(message: str, field: str = "args") -> InvalidInput:
     return InvalidInput(message, field=field)
 
 
-def _number(args: dict[str, Any], name: str, low: float, high: float, cmd: str,
-            required: bool = True, whole: bool = True) -> int | float | None:
+def _number(
+    args: dict[str, Any],
+    name: str,
+    low: float,
+    high: float,
+    cmd: str,
+    required: bool = True,
+    whole: bool = True,
+) -> int | float | None:
     value = args.get(name)
     if value is None:
         if required:
@@ -69,8 +76,9 @@ def _number(args: dict[str, Any], name: str, low: float, high: float, cmd: str,
     if whole and value != int(value):
         raise _bad(f"args.{name} must be a whole number ({low:g}..{high:g})", f"args.{name}")
     if not low <= value <= high:
-        raise _bad(f"args.{name} must be between {low:g} and {high:g}, not {value:g}",
-                   f"args.{name}")
+        raise _bad(
+            f"args.{name} must be between {low:g} and {high:g}, not {value:g}", f"args.{name}"
+        )
     return int(value) if whole else value
 
 
@@ -78,8 +86,7 @@ def _only(args: dict[str, Any], cmd: str, allowed: tuple[str, ...]) -> None:
     extra = sorted(set(args) - set(allowed))
     if extra:
         takes = ", ".join(allowed) if allowed else "no arguments"
-        raise _bad(f"{cmd} does not take {', '.join(extra)} (it takes {takes})",
-                   f"args.{extra[0]}")
+        raise _bad(f"{cmd} does not take {', '.join(extra)} (it takes {takes})", f"args.{extra[0]}")
 
 
 def validate(cmd: str, args: dict[str, Any] | None) -> dict[str, Any]:
@@ -106,24 +113,46 @@ def validate(cmd: str, args: dict[str, Any] | None) -> dict[str, Any]:
     _only(args, cmd, ("version", "base_url"))
     version = args.get("version")
     if not isinstance(version, str) or not ota.VERSION_RE.match(version):
-        raise _bad("ota needs args.version: the firmware version of an uploaded bundle "
-                   "(GET /api/ota/bundles)", "args.version")
+        raise _bad(
+            "ota needs args.version: the firmware version of an uploaded bundle "
+            "(GET /api/ota/bundles)",
+            "args.version",
+        )
     out: dict[str, Any] = {"version": version}
     base = args.get("base_url")
     if base is not None:
-        if not isinstance(base, str) or not base.startswith("http://") or len(base) > 200 \
-                or len(base) < 8 or any(c in base for c in " ?#\\"):
-            raise _bad("args.base_url must be the http:// address devices reach this server "
-                       "at, e.g. http://192.168.1.10:3000 (the firmware downloads over plain "
-                       "http)", "args.base_url")
+        if (
+            not isinstance(base, str)
+            or not base.startswith("http://")
+            or len(base) > 200
+            or len(base) < 8
+            or any(c in base for c in " ?#\\")
+        ):
+            raise _bad(
+                "args.base_url must be the http:// address devices reach this server "
+                "at, e.g. http://192.168.1.10:3000 (the firmware downloads over plain "
+                "http)",
+                "args.base_url",
+            )
         out["base_url"] = base.rstrip("/")
     return out
 
 
 # -- sending ----------------------------------------------------------------------------
-def send(db: Session, actor: User, device: Device, cmd: str, args: dict[str, Any] | None, *,
-         target: BrokerTarget | None, secret: str, data_dir: Path, base_url: str,
-         client_ip: str | None = None, publish: Publisher = publish_once) -> DeviceCommand:
+def send(
+    db: Session,
+    actor: User,
+    device: Device,
+    cmd: str,
+    args: dict[str, Any] | None,
+    *,
+    target: BrokerTarget | None,
+    secret: str,
+    data_dir: Path,
+    base_url: str,
+    client_ip: str | None = None,
+    publish: Publisher = publish_once,
+) -> DeviceCommand:
     """Check, store (committed), audit and publish a command; BrokerUnavailable when the
     broker cannot take it (the command is then stored as failed with the reason)."""
     checked = validate(cmd, args)
@@ -132,51 +161,76 @@ def send(db: Session, actor: User, device: Device, cmd: str, args: dict[str, Any
     if cmd == "ota":
         version = checked["version"]
         if ota.load_manifest(data_dir, version) is None:
-            raise _bad(f"no firmware bundle {version!r} was uploaded; upload it with "
-                       "POST /api/ota/bundles", "args.version")
+            raise _bad(
+                f"no firmware bundle {version!r} was uploaded; upload it with "
+                "POST /api/ota/bundles",
+                "args.version",
+            )
         base = checked.pop("base_url", None) or base_url
         if not base.startswith("http://"):
-            raise _bad(f"this server was reached at {base.rstrip('/')}, but the firmware "
-                       "downloads over plain http://; pass args.base_url (the http:// address "
-                       "devices reach this server at)", "args.base_url")
+            raise _bad(
+                f"this server was reached at {base.rstrip('/')}, but the firmware "
+                "downloads over plain http://; pass args.base_url (the http:// address "
+                "devices reach this server at)",
+                "args.base_url",
+            )
         checked["url"] = ota.manifest_url(base, version)
         sent = {**checked, "token": ota.issue_token(secret, device.serial_number, version)}
         timeout = OTA_TIMEOUT_S
     now = utcnow()
-    command = DeviceCommand(id=str(uuid.uuid4()), device_id=device.id, cmd=cmd, args=checked,
-                            status=PENDING, created_by=actor.id, created_at=now,
-                            expires_at=now + timedelta(seconds=timeout))
+    command = DeviceCommand(
+        id=str(uuid.uuid4()),
+        device_id=device.id,
+        cmd=cmd,
+        args=checked,
+        status=PENDING,
+        created_by=actor.id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=timeout),
+    )
     db.add(command)
-    audit.record(db, actor, "device.command", "device", device.id,
-                 {"command_id": command.id, "cmd": cmd, "args": checked,
-                  "serial": device.serial_number}, client_ip)
+    audit.record(
+        db,
+        actor,
+        "device.command",
+        "device",
+        device.id,
+        {"command_id": command.id, "cmd": cmd, "args": checked, "serial": device.serial_number},
+        client_ip,
+    )
     db.commit()  # visible to ingest before the device can answer
-    payload = json.dumps({"id": command.id, "cmd": cmd, "args": sent},
-                         separators=(",", ":")).encode()
+    payload = json.dumps(
+        {"id": command.id, "cmd": cmd, "args": sent}, separators=(",", ":")
+    ).encode()
     try:
         if target is None:
-            raise PublishError("no MQTT broker is configured for the web process (start it "
-                               "with `meterhub run`, or set MQTT_BROKER_URL)")
+            raise PublishError(
+                "no MQTT broker is configured for the web process (start it "
+                "with `meterhub run`, or set MQTT_BROKER_URL)"
+            )
         publish(target, control_topic(device), payload)
     except PublishError as exc:
         command.status, command.error, command.answered_at = FAILED, str(exc)[:512], utcnow()
         db.commit()
-        raise BrokerUnavailable(f"command not sent: {exc}", id=command.id,
-                                status=FAILED) from None
+        raise BrokerUnavailable(f"command not sent: {exc}", id=command.id, status=FAILED) from None
     return command
 
 
 # -- status -----------------------------------------------------------------------------
 def expire_overdue(db: Session, device_id: int | None = None) -> int:
     """Store pending commands past their expiry as timed_out; returns how many."""
-    query = update(DeviceCommand).where(DeviceCommand.status == PENDING,
-                                        DeviceCommand.expires_at <= utcnow())
+    query = update(DeviceCommand).where(
+        DeviceCommand.status == PENDING, DeviceCommand.expires_at <= utcnow()
+    )
     if device_id is not None:
         query = query.where(DeviceCommand.device_id == device_id)
     result = db.execute(
-        query.values(status=TIMED_OUT, error="the device did not answer in time (offline, "
-                                              "or its firmware does not know the command)")
-        .execution_options(synchronize_session=False))
+        query.values(
+            status=TIMED_OUT,
+            error="the device did not answer in time (offline, "
+            "or its firmware does not know the command)",
+        ).execution_options(synchronize_session=False)
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -185,10 +239,11 @@ def get(db: Session, device: Device, command_id: str) -> DeviceCommand:
     if not COMMAND_ID_RE.match(command_id):  # cannot exist; NUL etc. never reach the database
         raise NotFound(f"command {command_id[:40]!r} not found for device {device.id}")
     expire_overdue(db, device.id)
-    command = db.scalar(select(DeviceCommand)
-                        .where(DeviceCommand.id == command_id,
-                               DeviceCommand.device_id == device.id)
-                        .execution_options(populate_existing=True))
+    command = db.scalar(
+        select(DeviceCommand)
+        .where(DeviceCommand.id == command_id, DeviceCommand.device_id == device.id)
+        .execution_options(populate_existing=True)
+    )
     if command is None:
         raise NotFound(f"command {command_id[:40]!r} not found for device {device.id}")
     return command
@@ -197,8 +252,12 @@ def get(db: Session, device: Device, command_id: str) -> DeviceCommand:
 def recent(db: Session, device: Device, limit: int = DEFAULT_LIMIT) -> list[DeviceCommand]:
     """The device's newest commands first, with current statuses."""
     expire_overdue(db, device.id)
-    return list(db.scalars(select(DeviceCommand)
-                           .where(DeviceCommand.device_id == device.id)
-                           .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id)
-                           .limit(limit)
-                           .execution_options(populate_existing=True)))
+    return list(
+        db.scalars(
+            select(DeviceCommand)
+            .where(DeviceCommand.device_id == device.id)
+            .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+    )

@@ -91,8 +91,11 @@ def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -
     check_serial(serial_number)
     if by_serial(db, serial_number) is not None:
         raise Conflict(f"a device with serial {serial_number!r} exists", field="serial_number")
-    device = Device(serial_number=serial_number, status=DEVICE_ACTIVE,
-                    **{k: v for k, v in fields.items() if k in EDITABLE})
+    device = Device(
+        serial_number=serial_number,
+        status=DEVICE_ACTIVE,
+        **{k: v for k, v in fields.items() if k in EDITABLE},
+    )
     db.add(device)
     db.flush()
     audit.record(db, actor, "device.create", "device", device.id, {"serial": serial_number})
@@ -117,8 +120,7 @@ def update(db: Session, actor: User | None, device: Device, changes: dict[str, A
 
 def delete_device(db: Session, actor: User | None, device: Device) -> None:
     """Delete the device with its readings and events."""
-    audit.record(db, actor, "device.delete", "device", device.id,
-                 {"serial": device.serial_number})
+    audit.record(db, actor, "device.delete", "device", device.id, {"serial": device.serial_number})
     db.delete(device)
     db.flush()
 
@@ -129,8 +131,7 @@ def approve(db: Session, actor: User | None, device: Device) -> Device:
         raise Conflict(f"device {device.serial_number!r} is not pending")
     device.status = DEVICE_ACTIVE
     device.updated_at = utcnow()
-    audit.record(db, actor, "device.approve", "device", device.id,
-                 {"serial": device.serial_number})
+    audit.record(db, actor, "device.approve", "device", device.id, {"serial": device.serial_number})
     db.flush()
     return device
 

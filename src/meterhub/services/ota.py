@@ -82,9 +82,10 @@ class Bundle:
         return sum(f.size for f in self.files)
 
     def manifest(self) -> dict[str, Any]:
-        return {"version": self.version,
-                "files": [{"path": f.path, "sha256": f.sha256, "size": f.size}
-                          for f in self.files]}
+        return {
+            "version": self.version,
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in self.files],
+        }
 
 
 # -- reading and checking a bundle (pure) ----------------------------------------------
@@ -101,21 +102,29 @@ def read_bundle(data: bytes) -> Bundle:
     members = _strip_top_folder(members)
     raw = members.get(MANIFEST)
     if raw is None:
-        raise InvalidInput("bundle has no manifest.json at its top (as written by "
-                           "`meterhub firmware build`)", field="file")
+        raise InvalidInput(
+            "bundle has no manifest.json at its top (as written by `meterhub firmware build`)",
+            field="file",
+        )
     version, files = parse_manifest(raw)
     contents: dict[str, bytes] = {}
     for entry in files:
         body = members.get(entry.path)
         if body is None:
-            raise InvalidInput(f"manifest lists {entry.path} but the bundle does not contain it",
-                               field="file")
+            raise InvalidInput(
+                f"manifest lists {entry.path} but the bundle does not contain it", field="file"
+            )
         if len(body) != entry.size:
-            raise InvalidInput(f"size mismatch for {entry.path}: manifest says {entry.size} "
-                               f"bytes, the file has {len(body)}", field="file")
+            raise InvalidInput(
+                f"size mismatch for {entry.path}: manifest says {entry.size} "
+                f"bytes, the file has {len(body)}",
+                field="file",
+            )
         if hashlib.sha256(body).hexdigest() != entry.sha256:
-            raise InvalidInput(f"sha256 mismatch for {entry.path}: the file is not the one the "
-                               "manifest describes", field="file")
+            raise InvalidInput(
+                f"sha256 mismatch for {entry.path}: the file is not the one the manifest describes",
+                field="file",
+            )
         contents[entry.path] = body
     return Bundle(version, files, contents)
 
@@ -130,8 +139,10 @@ def parse_manifest(raw: bytes) -> tuple[str, list[BundleFile]]:
         raise InvalidInput("manifest.json must be an object {version, files}", field="file")
     version = doc.get("version")
     if not isinstance(version, str) or not VERSION_RE.match(version):
-        raise InvalidInput("manifest version must be 1-32 characters of letters, digits and "
-                           ". _ + - (e.g. 1.2.0)", field="file")
+        raise InvalidInput(
+            "manifest version must be 1-32 characters of letters, digits and . _ + - (e.g. 1.2.0)",
+            field="file",
+        )
     entries = doc.get("files")
     if not isinstance(entries, list) or not entries:
         raise InvalidInput("manifest files must be a non-empty list", field="file")
@@ -150,8 +161,9 @@ def parse_manifest(raw: bytes) -> tuple[str, list[BundleFile]]:
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
             raise InvalidInput(f"manifest sha256 of {path} must be 64 hex digits", field="file")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInput(f"manifest size of {path} must be a whole number of bytes",
-                               field="file")
+            raise InvalidInput(
+                f"manifest size of {path} must be a whole number of bytes", field="file"
+            )
         files.append(BundleFile(path, digest.lower(), size))
     return version, files
 
@@ -159,29 +171,36 @@ def parse_manifest(raw: bytes) -> tuple[str, list[BundleFile]]:
 def check_device_path(path: str) -> None:
     """InvalidInput unless `path` is a relative path the firmware will install."""
     if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
-        raise InvalidInput(f"refusing absolute path {path[:MAX_PATH]!r} in the bundle",
-                           field="file")
+        raise InvalidInput(
+            f"refusing absolute path {path[:MAX_PATH]!r} in the bundle", field="file"
+        )
     parts = path.split("/")
     if ".." in parts:
-        raise InvalidInput(f"refusing path {path[:MAX_PATH]!r}: '..' would leave the bundle",
-                           field="file")
+        raise InvalidInput(
+            f"refusing path {path[:MAX_PATH]!r}: '..' would leave the bundle", field="file"
+        )
     if len(path) > MAX_PATH or not PATH_RE.match(path) or "." in parts:
-        raise InvalidInput(f"refusing path {path[:MAX_PATH]!r}: use letters, digits and "
-                           "_ . + - separated by /", field="file")
+        raise InvalidInput(
+            f"refusing path {path[:MAX_PATH]!r}: use letters, digits and _ . + - separated by /",
+            field="file",
+        )
     if path in PROTECTED or path.startswith("ota_"):
-        raise InvalidInput(f"{path} cannot be replaced over the air (the firmware refuses "
-                           "it)", field="file")
+        raise InvalidInput(
+            f"{path} cannot be replaced over the air (the firmware refuses it)", field="file"
+        )
 
 
 def _member_name(name: str) -> str | None:
     """An archive member's name, normalised; InvalidInput for names that could escape."""
     if "\x00" in name or "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise InvalidInput(f"refusing absolute path {name[:MAX_PATH]!r} in the bundle",
-                           field="file")
+        raise InvalidInput(
+            f"refusing absolute path {name[:MAX_PATH]!r} in the bundle", field="file"
+        )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise InvalidInput(f"refusing path {name[:MAX_PATH]!r}: '..' would leave the bundle",
-                           field="file")
+        raise InvalidInput(
+            f"refusing path {name[:MAX_PATH]!r}: '..' would leave the bundle", field="file"
+        )
     return "/".join(parts) or None
 
 
@@ -218,8 +237,9 @@ def _zip_members(data: bytes) -> dict[str, bytes]:
                 if info.is_dir() or name is None:
                     continue
                 if mode not in (0, 0o100000):  # symlinks, devices, ...
-                    raise InvalidInput(f"refusing {name}: only regular files may be in a "
-                                       "bundle", field="file")
+                    raise InvalidInput(
+                        f"refusing {name}: only regular files may be in a bundle", field="file"
+                    )
                 budget.member(info.file_size)
                 with archive.open(info) as handle:
                     body = handle.read(info.file_size + 1)
@@ -241,15 +261,19 @@ def _tar_members(data: bytes) -> dict[str, bytes]:
                 if info.isdir() or name is None:
                     continue
                 if not info.isfile():
-                    raise InvalidInput(f"refusing {name}: only regular files may be in a "
-                                       "bundle (no links or devices)", field="file")
+                    raise InvalidInput(
+                        f"refusing {name}: only regular files may be in a "
+                        "bundle (no links or devices)",
+                        field="file",
+                    )
                 budget.member(info.size)
                 handle = archive.extractfile(info)
                 body = handle.read() if handle is not None else b""
                 _add(members, name, body)
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        raise InvalidInput(f"bundle is not a readable .tar.gz archive: {exc}",
-                           field="file") from None
+        raise InvalidInput(
+            f"bundle is not a readable .tar.gz archive: {exc}", field="file"
+        ) from None
     return members
 
 
@@ -261,7 +285,7 @@ def _strip_top_folder(members: dict[str, bytes]) -> dict[str, bytes]:
     if len(tops) == 1:
         top = tops.pop() + "/"
         if top + MANIFEST in members:
-            return {name[len(top):]: body for name, body in members.items()}
+            return {name[len(top) :]: body for name, body in members.items()}
     return members
 
 
@@ -276,8 +300,11 @@ def store_bundle(data_dir: Path, bundle: Bundle) -> dict[str, Any]:
     root = bundles_dir(data_dir)
     target = root / bundle.version
     if target.exists():
-        raise Conflict(f"firmware {bundle.version} was already uploaded; bump the version "
-                       "(VERSION in firmware/lib/app.py) and build again", field="file")
+        raise Conflict(
+            f"firmware {bundle.version} was already uploaded; bump the version "
+            "(VERSION in firmware/lib/app.py) and build again",
+            field="file",
+        )
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".upload-{uuid.uuid4().hex}"
     try:
@@ -291,8 +318,9 @@ def store_bundle(data_dir: Path, bundle: Bundle) -> dict[str, Any]:
         try:
             os.rename(staging, target)
         except OSError:
-            raise Conflict(f"firmware {bundle.version} was already uploaded",
-                           field="file") from None
+            raise Conflict(
+                f"firmware {bundle.version} was already uploaded", field="file"
+            ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return bundle_info(target)
@@ -314,10 +342,13 @@ def bundle_info(folder: Path) -> dict[str, Any]:
     manifest = json.loads((folder / MANIFEST).read_bytes())
     files = manifest.get("files", [])
     stamp = (folder / MANIFEST).stat().st_mtime
-    return {"version": manifest.get("version", folder.name), "files": len(files),
-            "total_bytes": sum(int(f.get("size", 0)) for f in files),
-            "uploaded_at": datetime.fromtimestamp(stamp, UTC),
-            "manifest_path": f"{URL_PREFIX}/{folder.name}/{MANIFEST}"}
+    return {
+        "version": manifest.get("version", folder.name),
+        "files": len(files),
+        "total_bytes": sum(int(f.get("size", 0)) for f in files),
+        "uploaded_at": datetime.fromtimestamp(stamp, UTC),
+        "manifest_path": f"{URL_PREFIX}/{folder.name}/{MANIFEST}",
+    }
 
 
 def list_bundles(data_dir: Path) -> list[dict[str, Any]]:
@@ -325,8 +356,11 @@ def list_bundles(data_dir: Path) -> list[dict[str, Any]]:
     root = bundles_dir(data_dir)
     if not root.is_dir():
         return []
-    found = [bundle_info(d) for d in root.iterdir()
-             if VERSION_RE.match(d.name) and (d / MANIFEST).is_file()]
+    found = [
+        bundle_info(d)
+        for d in root.iterdir()
+        if VERSION_RE.match(d.name) and (d / MANIFEST).is_file()
+    ]
     return sorted(found, key=lambda b: b["uploaded_at"], reverse=True)
 
 
@@ -358,8 +392,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_token(secret: str, serial: str, version: str, now: float | None = None,
-                ttl_s: int = TOKEN_TTL_S) -> str:
+def issue_token(
+    secret: str, serial: str, version: str, now: float | None = None, ttl_s: int = TOKEN_TTL_S
+) -> str:
     """A token that lets device `serial` download firmware `version` for `ttl_s` seconds."""
     expires = int((time.time() if now is None else now) + ttl_s)
     body = _b64(json.dumps([serial, version, expires], separators=(",", ":")).encode())

@@ -89,9 +89,15 @@ def update(db: Session, actor: User | None, user: User, changes: dict[str, Any])
         end_sessions(db, user.id)
     if user.disabled:
         end_sessions(db, user.id)
-    audit.record(db, actor, "user.update", "user", user.id,
-                 {k: v for k, v in changes.items() if k != "password"}
-                 | ({"password": "reset"} if password is not None else {}))
+    audit.record(
+        db,
+        actor,
+        "user.update",
+        "user",
+        user.id,
+        {k: v for k, v in changes.items() if k != "password"}
+        | ({"password": "reset"} if password is not None else {}),
+    )
     db.flush()
     return user
 

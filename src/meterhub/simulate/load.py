@@ -59,8 +59,9 @@ class _EventAppliance:
         first, last = int(start // slot_s) - 1, int(end // slot_s)
         if (first, last) != self._span:
             self._span = (first, last)
-            self._runs = [run for slot in range(first, last + 1)
-                          if (run := self._run_in(slot)) is not None]
+            self._runs = [
+                run for slot in range(first, last + 1) if (run := self._run_in(slot)) is not None
+            ]
         return [run for run in self._runs if run[1] > start and run[0] <= end]
 
     def draw(self, local: float, begin: float, end: float) -> tuple[float, float]:
@@ -103,8 +104,17 @@ class SiteLoad:
                 period = app.period_s * (0.85 + 0.3 * unit(key, 1))
                 offset = unit(key, 2) * period
                 flat = app.weekday == FLAT and app.weekend in (None, FLAT)
-                self._cycles.append((watts, _q_ratio(app.pf), period, app.duty, offset,
-                                     [] if flat else weekday, weekend))
+                self._cycles.append(
+                    (
+                        watts,
+                        _q_ratio(app.pf),
+                        period,
+                        app.duty,
+                        offset,
+                        [] if flat else weekday,
+                        weekend,
+                    )
+                )
             elif app.kind == "event":
                 self._events.append(_EventAppliance(app, key, scale))
             else:
@@ -140,16 +150,24 @@ class SiteLoad:
         return p_out, q_out
 
     def _hour_segment(
-        self, day: int, hour: int, hour_start: float, local: float, step: float, count: int,
-        p_out: list[float], q_out: list[float],
+        self,
+        day: int,
+        hour: int,
+        hour_start: float,
+        local: float,
+        step: float,
+        count: int,
+        p_out: list[float],
+        q_out: list[float],
     ) -> None:
         weekend = (day + 3) % 7 >= 5
         hour_key = day * 24 + hour
         if hour_key != self._hour_key:
             # Rhythm loads vary hour to hour and day to day (people are not clocks).
             self._hour_key = hour_key
-            self._levels = [0.6 + 0.8 * unit(self._key, hour_key, i)
-                            for i in range(len(self._rhythm))]
+            self._levels = [
+                0.6 + 0.8 * unit(self._key, hour_key, i) for i in range(len(self._rhythm))
+            ]
         # Rhythm loads: linear in time within the hour -> a + b * (t - local).
         a_p, a_q, b_p, b_q = self._base_p, self._base_q, 0.0, 0.0
         frac0 = (local - hour_start) / 3600.0
@@ -170,8 +188,11 @@ class SiteLoad:
             if duty > 0.0:
                 cycles.append((watts, watts * q_ratio, period, duty * period, offset))
         seg_end = local + count * step
-        runs = [(begin, end, event) for event in self._events
-                for begin, end in event.runs_between(local, seg_end)]
+        runs = [
+            (begin, end, event)
+            for event in self._events
+            for begin, end in event.runs_between(local, seg_end)
+        ]
         for k in range(count):
             dt = k * step
             t = local + dt

@@ -57,8 +57,11 @@ class MeterModel:
         self.seq = 0
         self.resets = 0
         self.last_ts: float | None = None
-        self.ip_address = ip_address or f"10.{int(unit(key, 8) * 250)}.{int(unit(key, 9) * 250)}" \
+        self.ip_address = (
+            ip_address
+            or f"10.{int(unit(key, 8) * 250)}.{int(unit(key, 9) * 250)}"
             f".{2 + int(unit(key, 10) * 250)}"
+        )
         self.firmware_version = FIRMWARE_VERSION
         self._nominal_v = 228.0 + 6.0 * unit(key, 11)
         self._v_phase = _TWO_PI * unit(key, 12)
@@ -89,9 +92,13 @@ class MeterModel:
             q = vars_[i] * (0.98 + 0.04 * noise())
             apparent = sqrt(p * p + q * q)
             # Grid voltage: slow daily and few-hour wander, sag over the line with load.
-            volts = (nominal + 2.5 * sin(ts * _DAY_RAD + v_phase)
-                     + 1.2 * sin(ts * _WANDER_RAD + f_phase)
-                     - sag * apparent + 0.4 * (noise() - 0.5))
+            volts = (
+                nominal
+                + 2.5 * sin(ts * _DAY_RAD + v_phase)
+                + 1.2 * sin(ts * _WANDER_RAD + f_phase)
+                - sag * apparent
+                + 0.4 * (noise() - 0.5)
+            )
             hertz = 50.0 + 0.04 * sin(ts * _GRID_RAD + f_phase) + 0.02 * (noise() - 0.5)
             if last_ts is not None and ts > last_ts:
                 energy += p * (ts - last_ts) / 3_600_000.0
@@ -100,19 +107,21 @@ class MeterModel:
                 energy = 0.0
                 self.resets += 1
             seq += 1
-            out.append({
-                "serial_number": serial,
-                "seq": seq,
-                "timestamp": iso(ts) if iso is not None else round(ts, 3),
-                "voltage": round(volts * 10.0) / 10.0,
-                "current": round(apparent / volts * 1000.0) / 1000.0,
-                "power": round(p * 10.0) / 10.0,
-                "energy": round(energy * 1000.0) / 1000.0,
-                "frequency": round(hertz * 100.0) / 100.0,
-                "pf": round(p / apparent * 100.0) / 100.0 if apparent > 0.0 else 1.0,
-                "alarm": p > alarm_w,
-                "firmware_version": firmware,
-                "ip_address": ip,
-            })
+            out.append(
+                {
+                    "serial_number": serial,
+                    "seq": seq,
+                    "timestamp": iso(ts) if iso is not None else round(ts, 3),
+                    "voltage": round(volts * 10.0) / 10.0,
+                    "current": round(apparent / volts * 1000.0) / 1000.0,
+                    "power": round(p * 10.0) / 10.0,
+                    "energy": round(energy * 1000.0) / 1000.0,
+                    "frequency": round(hertz * 100.0) / 100.0,
+                    "pf": round(p / apparent * 100.0) / 100.0 if apparent > 0.0 else 1.0,
+                    "alarm": p > alarm_w,
+                    "firmware_version": firmware,
+                    "ip_address": ip,
+                }
+            )
         self.energy_kwh, self.last_ts, self.seq = energy, last_ts, seq
         return out

@@ -30,8 +30,10 @@ class Progress:
         if not force and elapsed < self._every:
             return
         rate = (total - self._last_total) / elapsed if elapsed > 0 else 0.0
-        line = (f"meters {self._meters}  published {rate:,.0f}/s  total {total:,}  "
-                f"queued {queued:,} (outage) + {in_flight:,} (in flight)")
+        line = (
+            f"meters {self._meters}  published {rate:,.0f}/s  total {total:,}  "
+            f"queued {queued:,} (outage) + {in_flight:,} (in flight)"
+        )
         if self._tty:
             self._stream.write(f"\r{line}\x1b[K")
         else:

@@ -79,11 +79,15 @@ def data_topic(serial: str) -> str:
 class _Connection:
     def __init__(self, client_id: str, will_serial: str | None) -> None:
         self.storage = _CountingStorage()
-        will = (Message(status_topic(will_serial), b"offline", qos=1, retain=True)
-                if will_serial else None)
+        will = (
+            Message(status_topic(will_serial), b"offline", qos=1, retain=True)
+            if will_serial
+            else None
+        )
         self.client = Client(client_id, will_message=will, persistent_storage=self.storage)
-        self.client.set_config({"reconnect_retries": UNLIMITED_RECONNECTS,
-                                "reconnect_delay": RECONNECT_DELAY_S})
+        self.client.set_config(
+            {"reconnect_retries": UNLIMITED_RECONNECTS, "reconnect_delay": RECONNECT_DELAY_S}
+        )
 
 
 class Publisher:
@@ -104,8 +108,9 @@ class Publisher:
                 self._route[serial] = conn
         else:
             count = -(-len(serials) // METERS_PER_CONNECTION)
-            self._connections = [_Connection(f"{client_prefix}-shared-{i}", None)
-                                 for i in range(count)]
+            self._connections = [
+                _Connection(f"{client_prefix}-shared-{i}", None) for i in range(count)
+            ]
             for index, serial in enumerate(serials):
                 self._route[serial] = self._connections[index % count]
         self.published = 0
@@ -128,8 +133,13 @@ class Publisher:
                 conn.client.set_auth_credentials(target.username, target.password)
             try:
                 await asyncio.wait_for(
-                    conn.client.connect(target.host, target.port, ssl=target.tls,
-                                        keepalive=KEEPALIVE_S, version=MQTTv311),
+                    conn.client.connect(
+                        target.host,
+                        target.port,
+                        ssl=target.tls,
+                        keepalive=KEEPALIVE_S,
+                        version=MQTTv311,
+                    ),
                     CONNECT_TIMEOUT_S,
                 )
             except (OSError, TimeoutError, Exception) as exc:

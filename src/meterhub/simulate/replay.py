@@ -84,7 +84,7 @@ def parse_replay(lines: Iterable[str], limit: int | None = REPLAY_MAX_ROWS) -> R
                 skipped += 1
             continue
         try:
-            kw, kvar, volts, amps = (float(f) for f in fields[first:first + 4])
+            kw, kvar, volts, amps = (float(f) for f in fields[first : first + 4])
         except ValueError:  # '?' or empty: a missing value
             skipped += 1
             continue

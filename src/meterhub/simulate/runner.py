@@ -88,8 +88,10 @@ async def run_simulation(
     publisher = Publisher(target, serials)
     await publisher.start()
     rng = random.Random(options.seed)
-    outages = [OutageState(options.outages, random.Random(mix64(options.seed ^ string_key(s))))
-               for s in serials]
+    outages = [
+        OutageState(options.outages, random.Random(mix64(options.seed ^ string_key(s))))
+        for s in serials
+    ]
     for model in models:
         publisher.publish_status(model.serial, online_status(model, 5.0, rng))
     progress = Progress(stream or sys.stderr, len(models))
@@ -146,7 +148,8 @@ async def _loop(
         queued = sum(len(o.queue) for o in outages)
         progress.update(stats.readings, queued, publisher.in_flight)
         next_due = real_t0 + k * step / options.speed
-        wait = 0.0 if burst >= MAX_BURST else min(max(next_due - time.monotonic(), 0.0),
-                                                  MAX_SLEEP_S)
+        wait = (
+            0.0 if burst >= MAX_BURST else min(max(next_due - time.monotonic(), 0.0), MAX_SLEEP_S)
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), wait)

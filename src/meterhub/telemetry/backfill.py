@@ -26,8 +26,12 @@ def history_writer(store: TelemetryStore) -> Callable[[list[dict[str, Any]]], No
         now = time.time()
         for serial, items in by_serial.items():
             for start in range(0, len(items), READINGS_PER_MESSAGE):
-                payload = orjson.dumps({"serial_number": serial,
-                                        "readings": items[start:start + READINGS_PER_MESSAGE]})
+                payload = orjson.dumps(
+                    {
+                        "serial_number": serial,
+                        "readings": items[start : start + READINGS_PER_MESSAGE],
+                    }
+                )
                 decoded = decode_data(f"meter/{serial}/data", payload, now)
                 batch.readings.extend(decoded.readings)
                 batch.rejects.extend(decoded.rejects)

@@ -47,8 +47,7 @@ class WriterProcess:
     """The receiver's side of the hand-off: `put` messages, get `on_committed(keys)` called
     (from a background thread) with the keys of the messages that are stored."""
 
-    def __init__(self, database_url: str,
-                 on_committed: Callable[[list[AckKey]], None]) -> None:
+    def __init__(self, database_url: str, on_committed: Callable[[list[AckKey]], None]) -> None:
         self.database_url = database_url
         self.on_committed = on_committed
         self.failed = threading.Event()  # the writer process is gone
@@ -69,12 +68,16 @@ class WriterProcess:
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "meterhub.telemetry.writer_main", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], preexec_fn=die_with_parent,
-            env={**os.environ, "DATABASE_URL": self.database_url})
+            pass_fds=[theirs.fileno()],
+            preexec_fn=die_with_parent,
+            env={**os.environ, "DATABASE_URL": self.database_url},
+        )
         theirs.close()
         self._conn = Connection(ours.detach())
-        for target, name in ((self._send_chunks, "handoff-send"),
-                             (self._read_commits, "handoff-commits")):
+        for target, name in (
+            (self._send_chunks, "handoff-send"),
+            (self._read_commits, "handoff-commits"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -114,7 +117,8 @@ class WriterProcess:
         """Wait until everything handed over is committed (or the writer is gone)."""
         with self._cond:
             return self._cond.wait_for(
-                lambda: self._uncommitted == 0 or self.failed.is_set(), timeout)
+                lambda: self._uncommitted == 0 or self.failed.is_set(), timeout
+            )
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Send what is pending, let the writer finish its batch and exit."""
@@ -178,9 +182,12 @@ class WriterProcess:
 
     def _gone(self, why: str) -> None:
         code = self._process.poll() if self._process is not None else None
-        log.error("the ingest writer process is gone (%s; exit code %s): nothing it had not "
-                  "committed was acknowledged, the broker will redeliver it", why, code)
+        log.error(
+            "the ingest writer process is gone (%s; exit code %s): nothing it had not "
+            "committed was acknowledged, the broker will redeliver it",
+            why,
+            code,
+        )
         with self._cond:
             self.failed.set()
             self._cond.notify_all()
-

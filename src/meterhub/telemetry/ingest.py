@@ -73,8 +73,11 @@ class _Link(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         target = self.ingest.target
-        transport.write(mqtt_wire.connect_packet(self.ingest.client_id, KEEPALIVE_S, False,
-                                                 target.username, target.password))
+        transport.write(
+            mqtt_wire.connect_packet(
+                self.ingest.client_id, KEEPALIVE_S, False, target.username, target.password
+            )
+        )
         self._pinger = asyncio.get_running_loop().call_later(KEEPALIVE_S / 2, self._ping)
 
     def data_received(self, data: bytes) -> None:
@@ -95,8 +98,9 @@ class _Link(asyncio.Protocol):
         if self._pinger is not None:
             self._pinger.cancel()
         if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"the broker closed the connection"
-                                                     f"{f' ({exc})' if exc else ''}"))
+            self.ready.set_exception(
+                ConnectionError(f"the broker closed the connection{f' ({exc})' if exc else ''}")
+            )
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -113,8 +117,9 @@ class _Link(asyncio.Protocol):
         elif kind == mqtt_wire.SUBACK and len(body) >= 2:
             codes = body[2:]
             if any(code >= 0x80 for code in codes) or len(codes) != len(SUBSCRIPTIONS):
-                self._fail(Refused(f"the broker refused the subscriptions "
-                                   f"(return codes {list(codes)})"))
+                self._fail(
+                    Refused(f"the broker refused the subscriptions (return codes {list(codes)})")
+                )
                 return
             if not self.ready.done():
                 self.ready.set_result(self._session_present)
@@ -155,8 +160,7 @@ class MqttIngest:
     asyncio loop in its own thread. `failed` is set if the writer process dies (the caller
     should exit: nothing uncommitted was acknowledged)."""
 
-    def __init__(self, target: BrokerTarget, database_url: str, client_id: str = CLIENT_ID
-                 ) -> None:
+    def __init__(self, target: BrokerTarget, database_url: str, client_id: str = CLIENT_ID) -> None:
         self.target = target
         self.client_id = client_id
         self.handoff = WriterProcess(database_url, self._committed)
@@ -235,36 +239,53 @@ class MqttIngest:
                 problem = str(exc) or type(exc).__name__
                 if problem != last_problem:
                     level = logging.ERROR if isinstance(exc, Refused) else logging.WARNING
-                    log.log(level, "ingest cannot use the broker %s (%s); retrying",
-                            self.target.display_url, problem)
+                    log.log(
+                        level,
+                        "ingest cannot use the broker %s (%s); retrying",
+                        self.target.display_url,
+                        problem,
+                    )
                     last_problem = problem
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             self._link = link
             self.subscribed.set()
-            log.info("ingest connected to %s (session %s)", self.target.display_url,
-                     "resumed" if session_present else "new")
+            log.info(
+                "ingest connected to %s (session %s)",
+                self.target.display_url,
+                "resumed" if session_present else "new",
+            )
             last_problem, connected_at = "", time.monotonic()
             await link.closed
             self.subscribed.clear()
             self._link = None
             if self._stopping:
                 break
-            log.warning("ingest lost the broker %s%s; reconnecting", self.target.display_url,
-                        f" ({link.problem})" if link.problem else "")
+            log.warning(
+                "ingest lost the broker %s%s; reconnecting",
+                self.target.display_url,
+                f" ({link.problem})" if link.problem else "",
+            )
             if time.monotonic() - connected_at >= STABLE_S:
                 delay = RECONNECT_MIN_S  # it was up for a while: try again at once
             else:  # dropped soon after connecting (e.g. a second ingest with our client id)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, tls: ssl.SSLContext | None,
-                       generation: int) -> tuple[_Link, bool]:
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, tls: ssl.SSLContext | None, generation: int
+    ) -> tuple[_Link, bool]:
         """A subscribed connection, and whether the broker still had our session."""
-        _, link = await asyncio.wait_for(loop.create_connection(
-            functools.partial(_Link, self, generation), self.target.host, self.target.port,
-            ssl=tls), CONNECT_TIMEOUT_S)
+        _, link = await asyncio.wait_for(
+            loop.create_connection(
+                functools.partial(_Link, self, generation),
+                self.target.host,
+                self.target.port,
+                ssl=tls,
+            ),
+            CONNECT_TIMEOUT_S,
+        )
         try:
             return link, await asyncio.wait_for(link.ready, CONNECT_TIMEOUT_S)
         except BaseException:
@@ -317,4 +338,3 @@ class MqttIngest:
     def _committed(self, keys: list[AckKey]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: too late to acknowledge
             self._loop.call_soon_threadsafe(self._acknowledge, keys)
-

@@ -39,9 +39,15 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
             return batch  # a retained status being cleared: nothing to record
         status = decode_status(topic, payload, received_at)
         if isinstance(status, StatusUpdate) and status.serial is None:
-            batch.rejects.append(_topic_reject(
-                topic, payload, received_at, "status from a topic id that is not a valid "
-                "serial, without a serial_number", "bad_serial"))
+            batch.rejects.append(
+                _topic_reject(
+                    topic,
+                    payload,
+                    received_at,
+                    "status from a topic id that is not a valid serial, without a serial_number",
+                    "bad_serial",
+                )
+            )
         elif isinstance(status, StatusUpdate):
             batch.statuses.append(status)
             if status.serial is not None and is_valid_serial(topic_id):
@@ -57,7 +63,17 @@ def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -
     return batch
 
 
-def _topic_reject(topic: str, payload: bytes | bytearray, received_at: float, why: str,
-                  reason: Reason = "bad_topic") -> Reject:
-    return Reject(reason=reason, detail=why[:200], topic=topic,
-                  raw=payload[:2048].decode("utf-8", "replace"), received_at=received_at)
+def _topic_reject(
+    topic: str,
+    payload: bytes | bytearray,
+    received_at: float,
+    why: str,
+    reason: Reason = "bad_topic",
+) -> Reject:
+    return Reject(
+        reason=reason,
+        detail=why[:200],
+        topic=topic,
+        raw=payload[:2048].decode("utf-8", "replace"),
+        received_at=received_at,
+    )

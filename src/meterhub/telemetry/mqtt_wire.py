@@ -55,8 +55,13 @@ def packet(first: int, body: bytes) -> bytes:
     return bytes((first,)) + _remaining_length(len(body)) + body
 
 
-def connect_packet(client_id: str, keepalive: int, clean_session: bool,
-                   username: str | None = None, password: str | None = None) -> bytes:
+def connect_packet(
+    client_id: str,
+    keepalive: int,
+    clean_session: bool,
+    username: str | None = None,
+    password: str | None = None,
+) -> bytes:
     flags = (0x02 if clean_session else 0) | (0x80 if username else 0)
     if username and password:
         flags |= 0x40
@@ -156,7 +161,7 @@ def _publish(buf: bytearray, first: int, start: int, end: int) -> Publish:
         if topic_end + 2 > end:
             raise ProtocolError("a PUBLISH shorter than its topic and packet id")
         mid = buf[topic_end] << 8 | buf[topic_end + 1]
-        return bytes(buf[start + 2:topic_end]), bytes(buf[topic_end + 2:end]), qos, mid
+        return bytes(buf[start + 2 : topic_end]), bytes(buf[topic_end + 2 : end]), qos, mid
     if topic_end > end:
         raise ProtocolError("a PUBLISH shorter than its topic")
-    return bytes(buf[start + 2:topic_end]), bytes(buf[topic_end:end]), 0, 0
+    return bytes(buf[start + 2 : topic_end]), bytes(buf[topic_end:end]), 0, 0

@@ -224,8 +224,9 @@ class PeriodGrid:
         return len(self.starts)
 
 
-def period_grid(start_utc: Instant, end_utc: Instant, period: Period,
-                tz: tzinfo | str) -> PeriodGrid:
+def period_grid(
+    start_utc: Instant, end_utc: Instant, period: Period, tz: tzinfo | str
+) -> PeriodGrid:
     """:func:`period_buckets` of ``[start_utc, end_utc)`` as a :class:`PeriodGrid`.
 
     Ranges up to two years are cached: building a year of days with zoneinfo and
@@ -244,8 +245,11 @@ def _build_grid(start_ts: float, end_ts: float, period: Period, zone: tzinfo) ->
         return PeriodGrid((), (), ())
     # int() is exact: zone offsets are whole seconds, so local midnights are too
     bounds = (*(int(b.start_ts) for b in buckets), int(buckets[-1].end_ts))
-    return PeriodGrid(bounds, tuple(b.start.isoformat() for b in buckets),
-                      tuple(b.end.isoformat() for b in buckets))
+    return PeriodGrid(
+        bounds,
+        tuple(b.start.isoformat() for b in buckets),
+        tuple(b.end.isoformat() for b in buckets),
+    )
 
 
 _cached_grid = lru_cache(maxsize=GRID_CACHE_SIZE)(_build_grid)

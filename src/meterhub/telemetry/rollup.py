@@ -37,8 +37,9 @@ STAT_COLUMNS = (
     "frequency_count",
 )
 # One bucket's aggregate, in STAT_COLUMNS order.
-Stats = tuple[int, int, float, float, float, float, float, float, float, float, float, int,
-              float, int]
+Stats = tuple[
+    int, int, float, float, float, float, float, float, float, float, float, int, float, int
+]
 ROLLUP_COLUMNS = ("device_id", "bucket", *STAT_COLUMNS)  # rollups_15m
 COARSE_COLUMNS = ("device_id", "bucket", "slots", *STAT_COLUMNS)  # rollups_1h, rollups_1d
 ADD_COLUMNS = (
@@ -66,22 +67,61 @@ def stats_of(rows: list[Row], whs: list[int]) -> Stats:
     """The aggregate of `rows` (one bucket's readings) that consumed `whs`."""
     if len(rows) == 1:
         _, v, c, p, _, f, pf = rows[0]
-        return (1, whs[0], v, v, 0.0 + v, 0.0 + c, c, 0.0 + p, p, p,
-                0.0 if pf is None else 0.0 + pf, 0 if pf is None else 1,
-                0.0 if f is None else 0.0 + f, 0 if f is None else 1)
+        return (
+            1,
+            whs[0],
+            v,
+            v,
+            0.0 + v,
+            0.0 + c,
+            c,
+            0.0 + p,
+            p,
+            p,
+            0.0 if pf is None else 0.0 + pf,
+            0 if pf is None else 1,
+            0.0 if f is None else 0.0 + f,
+            0 if f is None else 1,
+        )
     _, vs, cs, ps, _, fs, pfs = zip(*rows, strict=True)
     pf_known = [x for x in pfs if x is not None]
     f_known = [x for x in fs if x is not None]
-    return (len(rows), sum(whs), min(vs), max(vs), sum(vs, 0.0), sum(cs, 0.0), max(cs),
-            sum(ps, 0.0), min(ps), max(ps), sum(pf_known, 0.0), len(pf_known),
-            sum(f_known, 0.0), len(f_known))
+    return (
+        len(rows),
+        sum(whs),
+        min(vs),
+        max(vs),
+        sum(vs, 0.0),
+        sum(cs, 0.0),
+        max(cs),
+        sum(ps, 0.0),
+        min(ps),
+        max(ps),
+        sum(pf_known, 0.0),
+        len(pf_known),
+        sum(f_known, 0.0),
+        len(f_known),
+    )
 
 
 def merge_stats(a: Stats, b: Stats) -> Stats:
     """Two partial aggregates of the same bucket (or of buckets being coarsened) as one."""
-    return (a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4],
-            a[5] + b[5], max(a[6], b[6]), a[7] + b[7], min(a[8], b[8]), max(a[9], b[9]),
-            a[10] + b[10], a[11] + b[11], a[12] + b[12], a[13] + b[13])
+    return (
+        a[0] + b[0],
+        a[1] + b[1],
+        min(a[2], b[2]),
+        max(a[3], b[3]),
+        a[4] + b[4],
+        a[5] + b[5],
+        max(a[6], b[6]),
+        a[7] + b[7],
+        min(a[8], b[8]),
+        max(a[9], b[9]),
+        a[10] + b[10],
+        a[11] + b[11],
+        a[12] + b[12],
+        a[13] + b[13],
+    )
 
 
 def aggregate(
@@ -104,8 +144,12 @@ def aggregate(
         cur_wh = _wh_or_none(kwh)
         wh = 0
         if prev_ts is not None and ts > prev_ts:
-            if (cur_wh is not None and prev_wh is not None and cur_wh >= prev_wh
-                    and cur_wh - prev_wh <= allowed_wh(ts - prev_ts)):
+            if (
+                cur_wh is not None
+                and prev_wh is not None
+                and cur_wh >= prev_wh
+                and cur_wh - prev_wh <= allowed_wh(ts - prev_ts)
+            ):
                 wh = cur_wh - prev_wh
             else:
                 delta = counter_delta(prev_kwh, prev_ts, kwh, ts, row[3])
@@ -141,14 +185,46 @@ HOUR_S = 3600
 DAY_S = 86400
 COARSE_WIDTHS = (HOUR_S, DAY_S)
 
-RollupRow = tuple[int, int, int, int, float, float, float, float, float, float, float, float,
-                  float, int, float, int]  # ROLLUP_COLUMNS: device_id, bucket, *Stats
-CoarseRow = tuple[int, int, int, int, int, float, float, float, float, float, float, float,
-                  float, float, int, float, int]  # COARSE_COLUMNS: device_id, bucket, slots, ...
+RollupRow = tuple[
+    int,
+    int,
+    int,
+    int,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    int,
+    float,
+    int,
+]  # ROLLUP_COLUMNS: device_id, bucket, *Stats
+CoarseRow = tuple[
+    int,
+    int,
+    int,
+    int,
+    int,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    int,
+    float,
+    int,
+]  # COARSE_COLUMNS: device_id, bucket, slots, ...
 
 
-def coarsen(rows: list[RollupRow], width: int, new_slots: set[tuple[int, int]]
-            ) -> list[CoarseRow]:
+def coarsen(rows: list[RollupRow], width: int, new_slots: set[tuple[int, int]]) -> list[CoarseRow]:
     """Merge 15-minute rows into `width`-second rows; `slots` counts the 15-minute buckets
     in `new_slots` (those that did not exist before this batch)."""
     merged: dict[tuple[int, int], tuple[int, Stats]] = {}
@@ -158,14 +234,17 @@ def coarsen(rows: list[RollupRow], width: int, new_slots: set[tuple[int, int]]
         slot = 1 if (device_id, bucket) in new_slots else 0
         stats: Stats = row[2:]
         into = merged.get(key)
-        merged[key] = (slot, stats) if into is None else (
-            into[0] + slot, merge_stats(into[1], stats))
-    return [(device_id, bucket, slots, *stats)
-            for (device_id, bucket), (slots, stats) in merged.items()]
+        merged[key] = (
+            (slot, stats) if into is None else (into[0] + slot, merge_stats(into[1], stats))
+        )
+    return [
+        (device_id, bucket, slots, *stats) for (device_id, bucket), (slots, stats) in merged.items()
+    ]
 
 
-def cover(start: int, end: int, widths: tuple[int, ...] = (DAY_S, HOUR_S, QUARTER_HOUR_S)
-          ) -> list[tuple[int, int, int]]:
+def cover(
+    start: int, end: int, widths: tuple[int, ...] = (DAY_S, HOUR_S, QUARTER_HOUR_S)
+) -> list[tuple[int, int, int]]:
     """Split [start, end) (quarter-hour aligned, epoch s) into the fewest rollup pieces:
     (width, lo, hi) with lo and hi multiples of width, coarsest in the middle."""
     if start >= end:

@@ -52,8 +52,9 @@ def main() -> None:
         target = parse_broker_url(os.environ["MQTT_BROKER_URL"])
         database_url = os.environ["DATABASE_URL"]
     except (KeyError, ValueError) as exc:
-        sys.exit(f"meterhub ingest: MQTT_BROKER_URL (mqtt://...) and DATABASE_URL must be "
-                 f"set: {exc}")
+        sys.exit(
+            f"meterhub ingest: MQTT_BROKER_URL (mqtt://...) and DATABASE_URL must be set: {exc}"
+        )
     sys.exit(run_ingest(database_url, target))
 
 

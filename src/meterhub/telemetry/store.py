@@ -66,8 +66,18 @@ COARSE: dict[int, Table] = {
     DAY_S: Rollup1d.__table__,  # type: ignore[dict-item]
 }
 KEYS = ("device_id", "bucket")
-READING_COLUMNS = ("device_id", "ts", "voltage", "current", "power", "energy", "frequency",
-                   "pf", "alarm", "seq")
+READING_COLUMNS = (
+    "device_id",
+    "ts",
+    "voltage",
+    "current",
+    "power",
+    "energy",
+    "frequency",
+    "pf",
+    "alarm",
+    "seq",
+)
 INT_COLUMNS = frozenset({"slots", "count", "energy_wh", "pf_count", "frequency_count"})
 DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
@@ -179,8 +189,9 @@ class TelemetryStore:
                     aliases[topic_id] = serial
         return result
 
-    def _count(self, conn: Connection, batch: Batch, result: WriteResult,
-               rejects: list[Reject]) -> None:
+    def _count(
+        self, conn: Connection, batch: Batch, result: WriteResult, rejects: list[Reject]
+    ) -> None:
         counts = {
             "batches": 1,
             "readings_stored": result.stored,
@@ -193,9 +204,14 @@ class TelemetryStore:
         for reject in rejects:
             key = f"rejects_{reject.reason}"
             counts[key] = counts.get(key, 0) + 1
-        dialect.upsert_adding(conn, COUNTERS, ("name", "value"),
-                              [(k, v) for k, v in sorted(counts.items()) if v], ("name",),
-                              ("value",))
+        dialect.upsert_adding(
+            conn,
+            COUNTERS,
+            ("name", "value"),
+            [(k, v) for k, v in sorted(counts.items()) if v],
+            ("name",),
+            ("value",),
+        )
 
     def forget(self) -> None:
         """Drop cached state (after a failed transaction whose effects are unknown)."""
@@ -203,32 +219,45 @@ class TelemetryStore:
         self._serial_of_topic = None
 
     # -- topic ids ---------------------------------------------------------------------
-    def _resolve_statuses(self, conn: Connection, statuses: list[StatusUpdate]
-                          ) -> list[StatusUpdate]:
+    def _resolve_statuses(
+        self, conn: Connection, statuses: list[StatusUpdate]
+    ) -> list[StatusUpdate]:
         """A status that names no serial (a last will's plain "offline") belongs to the
         device known to publish on its topic id, when that is not a device's serial."""
         if not any(s.serial == s.device_id for s in statuses):
             return statuses
         if self._serial_of_topic is None:
             self._serial_of_topic = {
-                topic_id: serial for serial, topic_id in conn.execute(
-                    select(DEVICES.c.serial_number, DEVICES.c.topic_id)
-                    .where(DEVICES.c.topic_id.is_not(None)))}
+                topic_id: serial
+                for serial, topic_id in conn.execute(
+                    select(DEVICES.c.serial_number, DEVICES.c.topic_id).where(
+                        DEVICES.c.topic_id.is_not(None)
+                    )
+                )
+            }
         aliases = self._serial_of_topic
         if not aliases:
             return statuses
-        return [replace(s, serial=aliases[s.device_id])
-                if s.serial == s.device_id and s.device_id in aliases
-                and not self._is_device(conn, s.device_id) else s
-                for s in statuses]
+        return [
+            replace(s, serial=aliases[s.device_id])
+            if s.serial == s.device_id
+            and s.device_id in aliases
+            and not self._is_device(conn, s.device_id)
+            else s
+            for s in statuses
+        ]
 
     def _is_device(self, conn: Connection, serial: str) -> bool:
         """Whether a device has this serial (then a topic id equal to it is its own)."""
-        return serial in self.devices or conn.execute(
-            select(DEVICES.c.id).where(DEVICES.c.serial_number == serial)).first() is not None
+        return (
+            serial in self.devices
+            or conn.execute(select(DEVICES.c.id).where(DEVICES.c.serial_number == serial)).first()
+            is not None
+        )
 
-    def _learn_topic_ids(self, conn: Connection, topic_ids: dict[str, str],
-                         states: dict[str, DeviceState]) -> dict[str, str | None]:
+    def _learn_topic_ids(
+        self, conn: Connection, topic_ids: dict[str, str], states: dict[str, DeviceState]
+    ) -> dict[str, str | None]:
         """Record where devices publish when it changed: {serial: topic id, or None when it
         is the serial again}."""
         learned: dict[str, str | None] = {}
@@ -237,8 +266,7 @@ class TelemetryStore:
             wanted = None if topic_id == serial else topic_id
             if state is None or state.topic_id == wanted:
                 continue
-            conn.execute(update(DEVICES).where(DEVICES.c.id == state.id)
-                         .values(topic_id=wanted))
+            conn.execute(update(DEVICES).where(DEVICES.c.id == state.id).values(topic_id=wanted))
             log.info("device %s publishes on meter/%s/...", serial, topic_id)
             state.topic_id = learned[serial] = wanted
         return learned
@@ -248,27 +276,56 @@ class TelemetryStore:
         """Cache the states of the known devices among `serials` with two queries (not
         two per device: after a restart every device is new to the cache at once)."""
         for start in range(0, len(serials), 500):
-            chunk = serials[start:start + 500]
-            found = {row.id: row for row in conn.execute(
-                select(DEVICES.c.id, DEVICES.c.serial_number, DEVICES.c.status,
-                       DEVICES.c.online, DEVICES.c.reading_interval_s,
-                       DEVICES.c.firmware_version, DEVICES.c.ip_address, DEVICES.c.topic_id)
-                .where(DEVICES.c.serial_number.in_(chunk)))}
+            chunk = serials[start : start + 500]
+            found = {
+                row.id: row
+                for row in conn.execute(
+                    select(
+                        DEVICES.c.id,
+                        DEVICES.c.serial_number,
+                        DEVICES.c.status,
+                        DEVICES.c.online,
+                        DEVICES.c.reading_interval_s,
+                        DEVICES.c.firmware_version,
+                        DEVICES.c.ip_address,
+                        DEVICES.c.topic_id,
+                    ).where(DEVICES.c.serial_number.in_(chunk))
+                )
+            }
             if not found:
                 continue
-            newest = (select(func.max(READINGS.c.ts)).where(READINGS.c.device_id == DEVICES.c.id)
-                      .correlate(DEVICES).scalar_subquery())
-            latest = select(DEVICES.c.id, newest.label("ts")).where(
-                DEVICES.c.id.in_(list(found))).subquery()
-            last = {row.device_id: row for row in conn.execute(
-                select(READINGS.c.device_id, READINGS.c.ts, READINGS.c.energy, READINGS.c.seq)
-                .join(latest, (READINGS.c.device_id == latest.c.id)
-                      & (READINGS.c.ts == latest.c.ts)))}
+            newest = (
+                select(func.max(READINGS.c.ts))
+                .where(READINGS.c.device_id == DEVICES.c.id)
+                .correlate(DEVICES)
+                .scalar_subquery()
+            )
+            latest = (
+                select(DEVICES.c.id, newest.label("ts"))
+                .where(DEVICES.c.id.in_(list(found)))
+                .subquery()
+            )
+            last = {
+                row.device_id: row
+                for row in conn.execute(
+                    select(
+                        READINGS.c.device_id, READINGS.c.ts, READINGS.c.energy, READINGS.c.seq
+                    ).join(
+                        latest,
+                        (READINGS.c.device_id == latest.c.id) & (READINGS.c.ts == latest.c.ts),
+                    )
+                )
+            }
             for device_id, row in found.items():
                 state = DeviceState(
-                    id=device_id, status=row.status, online=row.online,
-                    interval_s=row.reading_interval_s, firmware=row.firmware_version,
-                    ip_address=row.ip_address, topic_id=row.topic_id)
+                    id=device_id,
+                    status=row.status,
+                    online=row.online,
+                    interval_s=row.reading_interval_s,
+                    firmware=row.firmware_version,
+                    ip_address=row.ip_address,
+                    topic_id=row.topic_id,
+                )
                 reading = last.get(device_id)
                 if reading is not None:
                     state.last_ts, state.last_energy = reading.ts, reading.energy
@@ -284,8 +341,12 @@ class TelemetryStore:
         cached = self.devices.get(serial)
         if cached is not None:
             return cached  # mutated in place: write() forgets all state if it fails
-        pending = conn.execute(select(func.count()).select_from(DEVICES).where(
-            DEVICES.c.status == DEVICE_PENDING)).scalar() or 0
+        pending = (
+            conn.execute(
+                select(func.count()).select_from(DEVICES).where(DEVICES.c.status == DEVICE_PENDING)
+            ).scalar()
+            or 0
+        )
         if pending >= MAX_PENDING_DEVICES:
             return None
         now = utcnow()
@@ -342,19 +403,51 @@ class TelemetryStore:
                 recompute.update((device_id, bucket) for bucket in buckets)
                 result.duplicates += len(older) - len(late)
                 result.late += len(late)
-                rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
-                              r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in late])
-            rows.extend([(device_id, ts_ms, r.voltage, r.current, r.power, r.energy,
-                          r.frequency, r.pf, r.alarm, r.seq) for ts_ms, r in fresh])
+                rows.extend(
+                    [
+                        (
+                            device_id,
+                            ts_ms,
+                            r.voltage,
+                            r.current,
+                            r.power,
+                            r.energy,
+                            r.frequency,
+                            r.pf,
+                            r.alarm,
+                            r.seq,
+                        )
+                        for ts_ms, r in late
+                    ]
+                )
+            rows.extend(
+                [
+                    (
+                        device_id,
+                        ts_ms,
+                        r.voltage,
+                        r.current,
+                        r.power,
+                        r.energy,
+                        r.frequency,
+                        r.pf,
+                        r.alarm,
+                        r.seq,
+                    )
+                    for ts_ms, r in fresh
+                ]
+            )
             if fresh:
                 self._fold_fresh(state, fresh, rollup_rows, new_slots, events)
                 newest = fresh[-1][1]
                 firmware, ip_address = newest.firmware_version, newest.ip_address
                 if not firmware or not ip_address:  # maybe in an earlier one
-                    firmware = firmware or next((r.firmware_version for _, r in
-                                                 reversed(fresh) if r.firmware_version), None)
-                    ip_address = ip_address or next((r.ip_address for _, r in reversed(fresh)
-                                                     if r.ip_address), None)
+                    firmware = firmware or next(
+                        (r.firmware_version for _, r in reversed(fresh) if r.firmware_version), None
+                    )
+                    ip_address = ip_address or next(
+                        (r.ip_address for _, r in reversed(fresh) if r.ip_address), None
+                    )
                 if (
                     not state.online
                     or state.interval_changed
@@ -444,11 +537,11 @@ class TelemetryStore:
             prev = (state.last_ts / 1000, state.last_energy)
         _learn_interval(state, [ts for ts, _ in fresh])
         aggs, counter_events = aggregate(
-            [(r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf)
-             for _, r in fresh], prev)
+            [(r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf) for _, r in fresh],
+            prev,
+        )
         device_id = state.id
-        rollup_rows.extend([(device_id, bucket, *stats)
-                            for bucket, stats in aggs.items()])
+        rollup_rows.extend([(device_id, bucket, *stats) for bucket, stats in aggs.items()])
         # In-order readings only move forward: every bucket after the last stored
         # reading's is new (coverage counts buckets with data).
         last_bucket = -1 if state.last_ts is None else bucket_of(state.last_ts / 1000)
@@ -488,16 +581,20 @@ class TelemetryStore:
         ts_ms, newest = fresh[-1]
         state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
 
-    def _write_rollups(self, conn: Connection, rows: list[RollupRow],
-                       recompute: set[tuple[int, int]], new_slots: set[tuple[int, int]]
-                       ) -> None:
+    def _write_rollups(
+        self,
+        conn: Connection,
+        rows: list[RollupRow],
+        recompute: set[tuple[int, int]],
+        new_slots: set[tuple[int, int]],
+    ) -> None:
         """15-minute rows are added (or recomputed from raw rows for late readings), and
         the hourly and daily rows follow: added from the same partial aggregates, or
         recomputed from the 15-minute table where a late reading landed."""
-        incremental = [r for r in rows if (r[0], r[1]) not in recompute] if recompute \
-            else rows
-        dialect.upsert_adding(conn, ROLLUPS, ROLLUP_COLUMNS, incremental, KEYS, ADD_COLUMNS,
-                              LOW_COLUMNS, HIGH_COLUMNS)
+        incremental = [r for r in rows if (r[0], r[1]) not in recompute] if recompute else rows
+        dialect.upsert_adding(
+            conn, ROLLUPS, ROLLUP_COLUMNS, incremental, KEYS, ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS
+        )
         for device_id, bucket in sorted(recompute):
             self._recompute_bucket(conn, device_id, bucket)
         for width, table in COARSE.items():
@@ -505,26 +602,40 @@ class TelemetryStore:
             coarse = coarsen(incremental, width, new_slots)
             if redo:
                 coarse = [r for r in coarse if (r[0], r[1]) not in redo]
-            dialect.upsert_adding(conn, table, COARSE_COLUMNS, coarse, KEYS,
-                                  COARSE_ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS)
+            dialect.upsert_adding(
+                conn,
+                table,
+                COARSE_COLUMNS,
+                coarse,
+                KEYS,
+                COARSE_ADD_COLUMNS,
+                LOW_COLUMNS,
+                HIGH_COLUMNS,
+            )
             for device_id, bucket in sorted(redo):
                 self._recompute_coarse(conn, table, width, device_id, bucket)
 
-    def _recompute_coarse(self, conn: Connection, table: Table, width: int, device_id: int,
-                          bucket: int) -> None:
+    def _recompute_coarse(
+        self, conn: Connection, table: Table, width: int, device_id: int, bucket: int
+    ) -> None:
         g = ROLLUPS.c
         sums = [func.sum(g[c]) for c in ADD_COLUMNS]
-        row = conn.execute(select(
-            func.count(), *sums, *(func.min(g[c]) for c in LOW_COLUMNS),
-            *(func.max(g[c]) for c in HIGH_COLUMNS)).where(
-            g.device_id == device_id, g.bucket >= bucket, g.bucket < bucket + width)).one()
+        row = conn.execute(
+            select(
+                func.count(),
+                *sums,
+                *(func.min(g[c]) for c in LOW_COLUMNS),
+                *(func.max(g[c]) for c in HIGH_COLUMNS),
+            ).where(g.device_id == device_id, g.bucket >= bucket, g.bucket < bucket + width)
+        ).one()
         if not row[0]:
             return
         names = ("slots", *ADD_COLUMNS, *LOW_COLUMNS, *HIGH_COLUMNS)
         values = {name: value for name, value in zip(names, row, strict=True)}
         values = {k: (int(v) if k in INT_COLUMNS else float(v)) for k, v in values.items()}
-        dialect.upsert_replacing(conn, table, [{"device_id": device_id, "bucket": bucket,
-                                                **values}], KEYS)
+        dialect.upsert_replacing(
+            conn, table, [{"device_id": device_id, "bucket": bucket, **values}], KEYS
+        )
 
     def _recompute_bucket(self, conn: Connection, device_id: int, bucket: int) -> None:
         start_ms, end_ms = bucket * 1000, (bucket + QUARTER_HOUR_S) * 1000
@@ -554,8 +665,10 @@ class TelemetryStore:
         dialect.upsert_replacing(
             conn,
             ROLLUPS,
-            [dict(zip(ROLLUP_COLUMNS, (device_id, b, *stats), strict=True))
-             for b, stats in aggs.items()],
+            [
+                dict(zip(ROLLUP_COLUMNS, (device_id, b, *stats), strict=True))
+                for b, stats in aggs.items()
+            ],
             KEYS,
         )
 
@@ -646,7 +759,8 @@ class TelemetryStore:
                     COMMANDS.c.device_id.in_(  # the device listening on that topic id
                         select(DEVICES.c.id).where(
                             (DEVICES.c.serial_number == ack.device_id)
-                            | (DEVICES.c.topic_id == ack.device_id))
+                            | (DEVICES.c.topic_id == ack.device_id)
+                        )
                     ),
                 )
                 .values(
@@ -676,8 +790,9 @@ def _learn_interval(state: DeviceState, stamps_ms: list[int]) -> None:
                     state.slow_gaps.clear()  # the other direction: start counting again
                 state.slow_gaps.append(gap)
                 if len(state.slow_gaps) >= GAPS_TO_LEARN:
-                    state.interval_s = max(1, round(min(state.slow_gaps) if longer
-                                                    else max(state.slow_gaps)))
+                    state.interval_s = max(
+                        1, round(min(state.slow_gaps) if longer else max(state.slow_gaps))
+                    )
                     state.interval_changed = True
                     state.slow_gaps.clear()
             else:
@@ -685,21 +800,32 @@ def _learn_interval(state: DeviceState, stamps_ms: list[int]) -> None:
         last = ts
 
 
-def _refused(serials: set[str], readings: list[Reading], statuses: list[StatusUpdate]
-             ) -> list[Reject]:
+def _refused(
+    serials: set[str], readings: list[Reading], statuses: list[StatusUpdate]
+) -> list[Reject]:
     """One dead letter per refused unknown serial (not one per reading: bounded)."""
     out = []
     for serial in sorted(serials):
         mine = [r for r in readings if r.serial == serial]
         first = mine[0] if mine else None
-        raw = orjson.dumps({"serial_number": serial, "readings": len(mine),
-                            "statuses": sum(1 for st in statuses if st.serial == serial),
-                            "first_ts": first.ts if first else None}).decode()
-        out.append(Reject(
-            reason="too_many_pending",
-            detail=f"data from unknown serial {serial} refused ({len(mine)} reading(s)): "
-                   f"{MAX_PENDING_DEVICES} devices already wait for approval; approve or "
-                   "delete pending devices",
-            topic=f"meter/{serial}/{'data' if mine else 'status'}", raw=raw,
-            received_at=time.time(), serial=serial))
+        raw = orjson.dumps(
+            {
+                "serial_number": serial,
+                "readings": len(mine),
+                "statuses": sum(1 for st in statuses if st.serial == serial),
+                "first_ts": first.ts if first else None,
+            }
+        ).decode()
+        out.append(
+            Reject(
+                reason="too_many_pending",
+                detail=f"data from unknown serial {serial} refused ({len(mine)} reading(s)): "
+                f"{MAX_PENDING_DEVICES} devices already wait for approval; approve or "
+                "delete pending devices",
+                topic=f"meter/{serial}/{'data' if mine else 'status'}",
+                raw=raw,
+                received_at=time.time(),
+                serial=serial,
+            )
+        )
     return out

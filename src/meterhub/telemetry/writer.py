@@ -147,8 +147,12 @@ class Writer:
                     continue
                 if not is_outage(exc):
                     if len(items) > 1 or sweep:
-                        log.warning("a batch of %d messages failed (%s: %s); writing them one "
-                                    "by one", len(items), type(exc).__name__, _first_line(exc))
+                        log.warning(
+                            "a batch of %d messages failed (%s: %s); writing them one by one",
+                            len(items),
+                            type(exc).__name__,
+                            _first_line(exc),
+                        )
                         for item in items:
                             self._write([item], False)
                         return
@@ -156,9 +160,14 @@ class Writer:
                     if dead is not None:
                         result = dead
                         break
-                log.error("writing %d messages failed (%s: %s); retrying in %.1f s (nothing is "
-                          "acknowledged until it succeeds)", len(items), type(exc).__name__,
-                          _first_line(exc), delay)
+                log.error(
+                    "writing %d messages failed (%s: %s); retrying in %.1f s (nothing is "
+                    "acknowledged until it succeeds)",
+                    len(items),
+                    type(exc).__name__,
+                    _first_line(exc),
+                    delay,
+                )
                 if self._stopping.wait(delay):
                     return  # stopping: leave them unacknowledged for redelivery
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -172,12 +181,21 @@ class Writer:
 
     def _dead_letter(self, item: WorkItem, exc: Exception) -> WriteResult | None:
         """Store the message that cannot be stored as a reject; None if that fails too."""
-        log.error("a message on %s cannot be stored (%s: %s); it goes to the dead letters",
-                  item.topic, type(exc).__name__, _first_line(exc))
+        log.error(
+            "a message on %s cannot be stored (%s: %s); it goes to the dead letters",
+            item.topic,
+            type(exc).__name__,
+            _first_line(exc),
+        )
         detail = f"{type(exc).__name__}: {_first_line(exc)}"[:500]
         raw = item.raw[:RAW_KEEP_BYTES].decode("utf-8", "replace")
-        reject = Reject(reason="unstorable", detail=detail, topic=item.topic or "?", raw=raw,
-                        received_at=time.time())
+        reject = Reject(
+            reason="unstorable",
+            detail=detail,
+            topic=item.topic or "?",
+            raw=raw,
+            received_at=time.time(),
+        )
         try:
             return self.store.write(Batch(rejects=[reject]))
         except Exception:
@@ -197,8 +215,9 @@ class Writer:
 
 def is_outage(exc: BaseException) -> bool:
     """True when the database itself is unavailable (retry), not the data at fault."""
-    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError,
-                            SATimeoutError, ConnectionError))
+    return isinstance(
+        exc, (OperationalError, InterfaceError, DisconnectionError, SATimeoutError, ConnectionError)
+    )
 
 
 def _merge(items: list[WorkItem], sweep: bool) -> Batch:

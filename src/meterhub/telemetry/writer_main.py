@@ -35,6 +35,7 @@ FLUSH_TIMEOUT_S = 10.0
 
 def serve(conn: Connection, writer: Writer) -> None:
     """Feed `writer` from `conn` until told to stop or the other end closes."""
+
     def committed(chunk: int) -> None:
         conn.send_bytes(chunk.to_bytes(8, "little"))  # only the writer thread sends
 
@@ -63,10 +64,17 @@ def decode_safely(topic: str, payload: bytes, received_at: float) -> Batch:
         return decode_message(topic, payload, received_at)
     except Exception as exc:
         log.exception("decoding a message on %s failed; it goes to the dead letters", topic)
-        return Batch(rejects=[Reject(
-            reason="unstorable", detail=f"decoder error: {type(exc).__name__}: {exc}"[:500],
-            topic=topic, raw=payload[:RAW_KEEP_BYTES].decode("utf-8", "replace"),
-            received_at=received_at)])
+        return Batch(
+            rejects=[
+                Reject(
+                    reason="unstorable",
+                    detail=f"decoder error: {type(exc).__name__}: {exc}"[:500],
+                    topic=topic,
+                    raw=payload[:RAW_KEEP_BYTES].decode("utf-8", "replace"),
+                    received_at=received_at,
+                )
+            ]
+        )
 
 
 def report(writer: Writer, stop: threading.Event) -> None:
@@ -74,9 +82,13 @@ def report(writer: Writer, stop: threading.Event) -> None:
     last = writer.stats.stored
     while not stop.wait(REPORT_EVERY_S):
         stored = writer.stats.stored
-        log.info("ingest: %d readings stored in the last %.0f s, %d rejected in total, "
-                 "%d queued", stored - last, REPORT_EVERY_S, writer.stats.rejected,
-                 writer.backlog)
+        log.info(
+            "ingest: %d readings stored in the last %.0f s, %d rejected in total, %d queued",
+            stored - last,
+            REPORT_EVERY_S,
+            writer.stats.rejected,
+            writer.backlog,
+        )
         last = stored
 
 
@@ -94,8 +106,7 @@ def main(argv: list[str]) -> None:
     engine = make_engine(os.environ["DATABASE_URL"])
     writer = Writer(TelemetryStore(engine))
     writer.start()
-    threading.Thread(target=report, args=(writer, stop), daemon=True,
-                     name="ingest-report").start()
+    threading.Thread(target=report, args=(writer, stop), daemon=True, name="ingest-report").start()
     try:
         serve(conn, writer)
     finally:

@@ -20,13 +20,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="Overrides HOST.")
     parser.add_argument("--port", type=int, help="Overrides PORT.")
     parser.add_argument("--ingest", action="store_true", help="Run ingest too.")
-    parser.add_argument("--broker", action="store_true",
-                        help="Start the embedded broker when none answers.")
+    parser.add_argument(
+        "--broker", action="store_true", help="Start the embedded broker when none answers."
+    )
     parser.add_argument("--demo", type=int, default=0, help="Add N simulated meters.")
     args = parser.parse_args(argv)
     tune_malloc()  # before any thread starts
-    serve(load_settings(), host=args.host, port=args.port, ingest=args.ingest,
-          broker=args.broker, demo=args.demo)
+    serve(
+        load_settings(),
+        host=args.host,
+        port=args.port,
+        ingest=args.ingest,
+        broker=args.broker,
+        demo=args.demo,
+    )
 
 
 if __name__ == "__main__":

@@ -42,13 +42,20 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 def build_context(settings: Settings) -> AppContext:
     """The engine, session factory and secret for `settings`."""
     engine = make_engine(settings.database_url)
-    return AppContext(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
-                      secret=settings.session_secret())
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        secret=settings.session_secret(),
+    )
 
 
-def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
-               start_hooks: list[Hook] | None = None,
-               stop_hooks: list[Hook] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    ctx: AppContext | None = None,
+    start_hooks: list[Hook] | None = None,
+    stop_hooks: list[Hook] | None = None,
+) -> FastAPI:
     """A meterhub app. Its lifespan runs the live feed (hub, access refresher, and an MQTT
     subscription when `ctx.extras["broker_target"]` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
@@ -66,13 +73,26 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
             for hook in reversed(stops):
                 await hook(app)
 
-    app = FastAPI(title="meterhub", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+    app = FastAPI(
+        title="meterhub", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (health, auth, tokens, users, devices, audit, readings, dashboard,
-                   ingest_admin, metrics, commands, ota):
+    for module in (
+        health,
+        auth,
+        tokens,
+        users,
+        devices,
+        audit,
+        readings,
+        dashboard,
+        ingest_admin,
+        metrics,
+        commands,
+        ota,
+    ):
         app.include_router(module.router)
     app.include_router(live_router)
     docs.mount(app)
@@ -89,7 +109,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
         flattened = getattr(route, "effective_route_contexts", None)
         for leaf in flattened() if flattened else [route]:
             path = getattr(leaf, "path", None) or getattr(
-                getattr(leaf, "original_route", None), "path", None)
+                getattr(leaf, "original_route", None), "path", None
+            )
             if path is None or path.startswith("/static"):
                 continue
             methods = getattr(leaf, "methods", None) or {"WEBSOCKET"}

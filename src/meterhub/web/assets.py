@@ -57,8 +57,12 @@ def load_asset(path: Path, media_type: str) -> Asset:
 def make_asset(body: bytes, media_type: str) -> Asset:
     """`body` in both encodings, with its ETag."""
     digest = hashlib.sha256(body).hexdigest()[:32]
-    return Asset(body=body, gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-                 etag=f'"{digest}"', media_type=media_type)
+    return Asset(
+        body=body,
+        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+        etag=f'"{digest}"',
+        media_type=media_type,
+    )
 
 
 @cache
@@ -102,9 +106,8 @@ def plotly_css(js: str) -> str:
         if match is None:
             return ""
         selector, body = (_unquote(m) for m in (match[1], match[2]))
-        selector = (selector.replace(",", " ,", 1) if selector.startswith(",") else selector)
-        selector = selector.replace("X", ".js-plotly-plot .plotly").replace(
-            "Y", ".plotly-notifier")
+        selector = selector.replace(",", " ,", 1) if selector.startswith(",") else selector
+        selector = selector.replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
         rules.append(f"{selector}{{{body}}}")
         pos = match.end()
         if match[3] == "}":
@@ -118,7 +121,8 @@ def _unquote(token: str) -> str:
 
 
 _GUARDED_STYLE = re.compile(
-    r'document\.getElementById\("([\w-]{8,128})"\)\)\{var \w+=document\.createElement\("style"\)')
+    r'document\.getElementById\("([\w-]{8,128})"\)\)\{var \w+=document\.createElement\("style"\)'
+)
 
 
 @cache

@@ -59,8 +59,9 @@ def user_zone(user: User | None, ctx: AppContext) -> str:
     return zone
 
 
-def base_context(request: Request, user: User | None, ctx: AppContext,
-                 active: str = "") -> dict[str, Any]:
+def base_context(
+    request: Request, user: User | None, ctx: AppContext, active: str = ""
+) -> dict[str, Any]:
     """What the layout needs on every page."""
     return {
         "user": user,
@@ -75,30 +76,43 @@ def base_context(request: Request, user: User | None, ctx: AppContext,
     }
 
 
-def render(request: Request, template: str, context: Mapping[str, Any],
-           status_code: int = 200) -> Response:
+def render(
+    request: Request, template: str, context: Mapping[str, Any], status_code: int = 200
+) -> Response:
     """A template as an HTML response that no shared cache keeps."""
-    response = templates.TemplateResponse(request, template, dict(context),
-                                          status_code=status_code)
+    response = templates.TemplateResponse(request, template, dict(context), status_code=status_code)
     response.headers["cache-control"] = "no-store"
     return response
 
 
-def error_page(request: Request, user: User | None, ctx: AppContext, status_code: int,
-               title: str, message: str) -> Response:
+def error_page(
+    request: Request, user: User | None, ctx: AppContext, status_code: int, title: str, message: str
+) -> Response:
     """The HTML page for 403/404: the same for "not there" and "not yours"."""
-    context = base_context(request, user, ctx) | {"status": status_code, "title": title,
-                                                  "message": message}
+    context = base_context(request, user, ctx) | {
+        "status": status_code,
+        "title": title,
+        "message": message,
+    }
     return render(request, "error.html", context, status_code)
 
 
 def not_found(request: Request, user: User | None, ctx: AppContext) -> Response:
-    return error_page(request, user, ctx, 404, "Not found",
-                      "There is nothing here, or it is not shared with you.")
+    return error_page(
+        request, user, ctx, 404, "Not found", "There is nothing here, or it is not shared with you."
+    )
 
 
-def page(request: Request, db: Session, ctx: AppContext, template: str, *, active: str,
-         admin: bool = False, build: PageBuilder | None = None) -> Response:
+def page(
+    request: Request,
+    db: Session,
+    ctx: AppContext,
+    template: str,
+    *,
+    active: str,
+    admin: bool = False,
+    build: PageBuilder | None = None,
+) -> Response:
     """Render `template` for a logged-in user, or answer what the rules say instead.
 
     `build(user)` adds page data; it may raise NotFound (e.g. a device the user may not see),
@@ -111,8 +125,14 @@ def page(request: Request, db: Session, ctx: AppContext, template: str, *, activ
     if user.must_change_password:
         return RedirectResponse(CHANGE_PASSWORD_URL, status_code=303)
     if admin and not user.is_admin:
-        return error_page(request, user, ctx, 403, "Admins only",
-                          "This page is for administrators. Ask one if you need a change here.")
+        return error_page(
+            request,
+            user,
+            ctx,
+            403,
+            "Admins only",
+            "This page is for administrators. Ask one if you need a change here.",
+        )
     try:
         extra = build(user) if build else {}
     except NotFound:

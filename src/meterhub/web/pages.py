@@ -40,8 +40,9 @@ def time_zones() -> list[str]:
 
 
 @router.get("/login")
-def login_page(request: Request, db: DbSession, ctx: Context, next: str | None = None,
-               change: int = 0) -> Response:
+def login_page(
+    request: Request, db: DbSession, ctx: Context, next: str | None = None, change: int = 0
+) -> Response:
     """Log in; the forced password change is this page's second step."""
     target = safe_next(next)
     user: User | None = None
@@ -53,7 +54,9 @@ def login_page(request: Request, db: DbSession, ctx: Context, next: str | None =
         return RedirectResponse(target, status_code=303)
     step = "change" if user is not None else "login"
     context = base_context(request, None, ctx) | {
-        "next": target, "step": step, "username": user.username if user else "",
+        "next": target,
+        "step": step,
+        "username": user.username if user else "",
         "asked_change": bool(change),
     }
     return render(request, "login.html", context)
@@ -63,11 +66,14 @@ def _active_devices(db: DbSession, user: User) -> list[Any]:
     return devices.list_visible(db, user, DEVICE_ACTIVE)
 
 
-def _device_list_page(request: Request, db: DbSession, ctx: Context, template: str,
-                      active: str) -> Response:
+def _device_list_page(
+    request: Request, db: DbSession, ctx: Context, template: str, active: str
+) -> Response:
     """A page listing the caller's active devices."""
+
     def build(user: User) -> Mapping[str, Any]:
         return {"devices": _active_devices(db, user)}
+
     return page(request, db, ctx, template, active=active, build=build)
 
 
@@ -86,8 +92,10 @@ def devices_page(request: Request, db: DbSession, ctx: Context) -> Response:
 @router.get("/devices/{serial}")
 def device_page(serial: str, request: Request, db: DbSession, ctx: Context) -> Response:
     """One device: live values, history chart, consumption, export (404 if not yours)."""
+
     def build(user: User) -> Mapping[str, Any]:
         return {"device": devices.get_visible_by_serial(db, user, serial)}
+
     return page(request, db, ctx, "device.html", active="devices", build=build)
 
 
@@ -100,10 +108,16 @@ def live_page(request: Request, db: DbSession, ctx: Context) -> Response:
 @router.get("/analytics")
 def analytics_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Consumption trends, period comparison, top consumers, calendar heat map."""
+
     def build(user: User) -> Mapping[str, Any]:
         found = _active_devices(db, user)
-        return {"devices": found, "meters": [
-            {"serial": d.serial_number, "name": d.name or d.serial_number} for d in found]}
+        return {
+            "devices": found,
+            "meters": [
+                {"serial": d.serial_number, "name": d.name or d.serial_number} for d in found
+            ],
+        }
+
     return page(request, db, ctx, "analytics.html", active="analytics", build=build)
 
 
@@ -122,8 +136,10 @@ def admin_devices_page(request: Request, db: DbSession, ctx: Context) -> Respons
 @router.get("/settings")
 def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Own profile, password and time zone; API tokens for admins."""
+
     def build(user: User) -> Mapping[str, Any]:
         return {"zones": time_zones()}
+
     return page(request, db, ctx, "settings.html", active="settings", build=build)
 
 

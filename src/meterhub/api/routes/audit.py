@@ -14,9 +14,13 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 @router.get("", response_model=list[AuditOut])
-def list_audit(admin: AdminUser, db: DbSession,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               before_id: IdQuery = None) -> list[AuditOut]:
+def list_audit(
+    admin: AdminUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: IdQuery = None,
+) -> list[AuditOut]:
     """Newest first; pass the last id as `before_id` for the next page."""
-    return [AuditOut.model_validate(e, from_attributes=True)
-            for e in audit.recent(db, limit, before_id)]
+    return [
+        AuditOut.model_validate(e, from_attributes=True) for e in audit.recent(db, limit, before_id)
+    ]

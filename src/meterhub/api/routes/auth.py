@@ -30,15 +30,18 @@ BAD_LOGIN = "invalid username or password"
 def _set_cookies(request: Request, response: Response, raw: str, csrf: str) -> None:
     secure = request.url.scheme == "https"
     max_age = int(SESSION_MAX.total_seconds())
-    response.set_cookie(SESSION_COOKIE, raw, max_age=max_age, httponly=True, samesite="lax",
-                        secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, raw, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure, path="/"
+    )
 
 
 @router.post("/login", response_model=LoginOut)
-def login(body: LoginIn, request: Request, response: Response, db: DbSession,
-          ctx: Context) -> LoginOut:
+def login(
+    body: LoginIn, request: Request, response: Response, db: DbSession, ctx: Context
+) -> LoginOut:
     """Start a session: sets the HttpOnly session cookie and the `meterhub_csrf` cookie."""
     ip = client_ip(request)
     wait = ctx.throttle.retry_after(body.username, ip)
@@ -48,8 +51,15 @@ def login(body: LoginIn, request: Request, response: Response, db: DbSession,
     ok = verify_password(user.password_hash if user else None, body.password)
     if not ok or user is None or user.disabled:
         ctx.throttle.failed(body.username, ip)
-        audit.record(db, user, "auth.login_failed", "user", user.id if user else None,
-                     {"username": body.username[:64]}, ip)
+        audit.record(
+            db,
+            user,
+            "auth.login_failed",
+            "user",
+            user.id if user else None,
+            {"username": body.username[:64]},
+            ip,
+        )
         db.commit()
         raise NotAuthenticated(BAD_LOGIN)
     ctx.throttle.succeeded(body.username, ip)
@@ -92,16 +102,22 @@ def update_me(body: ProfileIn, user: CurrentUser, db: DbSession) -> UserOut:
 
 
 @router.post("/password", response_model=LoginOut)
-def change_password(body: PasswordChangeIn, principal: PasswordChangePrincipal,
-                    request: Request, response: Response, db: DbSession,
-                    ctx: Context) -> LoginOut:
+def change_password(
+    body: PasswordChangeIn,
+    principal: PasswordChangePrincipal,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Context,
+) -> LoginOut:
     """Change your password: every session of yours ends; this client gets a new one."""
     user = principal.user
     if not verify_password(user.password_hash, body.current_password):
         raise InvalidInput("current password is wrong", field="current_password")
     if body.new_password == body.current_password:
-        raise InvalidInput("the new password must differ from the current one",
-                           field="new_password")
+        raise InvalidInput(
+            "the new password must differ from the current one", field="new_password"
+        )
     users.set_password(db, user, body.new_password)
     raw, csrf = open_session(db, user, ctx.secret, request)
     audit.record(db, user, "auth.password_change", "user", user.id, None, client_ip(request))

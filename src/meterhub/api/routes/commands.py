@@ -46,15 +46,22 @@ class CommandOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {"description": "The MQTT broker is not configured or did not take the message; "
-                         "the command is stored as failed: `{\"error\", \"id\", \"status\"}`"},
+    503: {
+        "description": "The MQTT broker is not configured or did not take the message; "
+        'the command is stored as failed: `{"error", "id", "status"}`'
+    },
 }
 
 
-@router.post("/{device_id}/commands", response_model=CommandOut, status_code=202,
-             responses=ERRORS)
-def send_command(device_id: IdPath, body: CommandIn, admin: AdminUser, db: DbSession,
-                 ctx: Context, request: Request) -> CommandOut:
+@router.post("/{device_id}/commands", response_model=CommandOut, status_code=202, responses=ERRORS)
+def send_command(
+    device_id: IdPath,
+    body: CommandIn,
+    admin: AdminUser,
+    db: DbSession,
+    ctx: Context,
+    request: Request,
+) -> CommandOut:
     """Send `{"cmd", "args"}` to the device. cmd: `set_interval` {seconds 1..3600},
     `reset_energy`, `reboot`, `identify` {seconds 1..30, optional}, `set_alarm_threshold`
     {watts 0..23000}, `ota` {version of an uploaded bundle; optional base_url, the
@@ -62,18 +69,28 @@ def send_command(device_id: IdPath, body: CommandIn, admin: AdminUser, db: DbSes
     follow it with GET .../commands/{id}."""
     device = devices.get_visible(db, admin, device_id)
     command = commands.send(
-        db, admin, device, body.cmd, body.args,
-        target=ctx.extras.get("broker_target"), secret=ctx.secret,
-        data_dir=ctx.settings.data_dir, base_url=str(request.base_url),
+        db,
+        admin,
+        device,
+        body.cmd,
+        body.args,
+        target=ctx.extras.get("broker_target"),
+        secret=ctx.secret,
+        data_dir=ctx.settings.data_dir,
+        base_url=str(request.base_url),
         client_ip=client_ip(request),
-        publish=ctx.extras.get("mqtt_publish") or publish_once)
+        publish=ctx.extras.get("mqtt_publish") or publish_once,
+    )
     return CommandOut.of(command)
 
 
 @router.get("/{device_id}/commands", response_model=list[CommandOut])
-def list_commands(device_id: IdPath, admin: AdminUser, db: DbSession,
-                  limit: Annotated[int, Query(ge=1, le=500)] = commands.DEFAULT_LIMIT,
-                  ) -> list[CommandOut]:
+def list_commands(
+    device_id: IdPath,
+    admin: AdminUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = commands.DEFAULT_LIMIT,
+) -> list[CommandOut]:
     """The device's recent commands, newest first (the device page's command and OTA
     rollout history)."""
     device = devices.get_visible(db, admin, device_id)
@@ -81,8 +98,9 @@ def list_commands(device_id: IdPath, admin: AdminUser, db: DbSession,
 
 
 @router.get("/{device_id}/commands/{command_id}", response_model=CommandOut)
-def get_command(device_id: IdPath, command_id: CommandIdPath, admin: AdminUser,
-                db: DbSession) -> CommandOut:
+def get_command(
+    device_id: IdPath, command_id: CommandIdPath, admin: AdminUser, db: DbSession
+) -> CommandOut:
     """One command: status pending, acked, failed (with the device's error) or timed_out."""
     device = devices.get_visible(db, admin, device_id)
     return CommandOut.of(commands.get(db, device, command_id))

@@ -30,9 +30,12 @@ def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
     energy_today = queries.energy_since(conn, active, midnight)
     # This month = its days before today (mostly daily rollups) + today.
     energy_month = energy_today + queries.energy_since(
-        conn, active, local_midnight(today.replace(day=1), zone), until=midnight)
+        conn, active, local_midnight(today.replace(day=1), zone), until=midnight
+    )
     return {
-        "devices_total": len(active), "devices_online": online, "power_now_w": power,
+        "devices_total": len(active),
+        "devices_online": online,
+        "power_now_w": power,
         "energy_today_kwh": round(energy_today, 3),
         "energy_month_kwh": round(energy_month, 3),
         "readings_stored": queries.readings_stored(conn, None if user.is_admin else active),

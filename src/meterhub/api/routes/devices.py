@@ -27,8 +27,9 @@ def _admin_device(db: DbSession, admin: AdminUser, device_id: int) -> Device:
 
 
 @router.get("", response_model=list[DeviceOut])
-def list_devices(user: CurrentUser, db: DbSession,
-                 status: Literal["active", "pending"] | None = None) -> list[DeviceOut]:
+def list_devices(
+    user: CurrentUser, db: DbSession, status: Literal["active", "pending"] | None = None
+) -> list[DeviceOut]:
     """Admins: all devices (`status=pending` for unknown serials that published); users:
     their assigned devices."""
     return [DeviceOut.of(d, user.is_admin) for d in devices.list_visible(db, user, status)]
@@ -46,30 +47,45 @@ def get_device(device_id: IdPath, user: CurrentUser, db: DbSession) -> DeviceOut
 
 
 @router.get("/{device_id}/events")
-def device_events(device_id: IdPath, user: CurrentUser, db: DbSession,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  before_id: IdQuery = None,
-                  kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
-                  ) -> list[dict[str, Any]]:
+def device_events(
+    device_id: IdPath,
+    user: CurrentUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: IdQuery = None,
+    kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
+) -> list[dict[str, Any]]:
     """What happened to the device, newest first: pending, online/offline, seq gaps and
     restarts, counter resets, wraps, swaps and jumps."""
     device = devices.get_visible(db, user, device_id)
-    query = (select(DeviceEvent).where(DeviceEvent.device_id == device.id)
-             .order_by(DeviceEvent.id.desc()).limit(limit))
+    query = (
+        select(DeviceEvent)
+        .where(DeviceEvent.device_id == device.id)
+        .order_by(DeviceEvent.id.desc())
+        .limit(limit)
+    )
     if before_id is not None:
         query = query.where(DeviceEvent.id < before_id)
     if kind:
         query = query.where(DeviceEvent.kind == kind)
-    return [{"id": e.id, "ts": e.ts.isoformat().replace("+00:00", "Z"), "kind": e.kind,
-             "detail": e.detail}
-            for e in db.scalars(query)]
+    return [
+        {
+            "id": e.id,
+            "ts": e.ts.isoformat().replace("+00:00", "Z"),
+            "kind": e.kind,
+            "detail": e.detail,
+        }
+        for e in db.scalars(query)
+    ]
 
 
 @router.put("/{device_id}", response_model=DeviceOut)
-def update_device(device_id: IdPath, body: DeviceUpdateIn, admin: AdminUser,
-                  db: DbSession) -> DeviceOut:
-    device = devices.update(db, admin, _admin_device(db, admin, device_id),
-                            body.model_dump(exclude_unset=True))
+def update_device(
+    device_id: IdPath, body: DeviceUpdateIn, admin: AdminUser, db: DbSession
+) -> DeviceOut:
+    device = devices.update(
+        db, admin, _admin_device(db, admin, device_id), body.model_dump(exclude_unset=True)
+    )
     return DeviceOut.of(device)
 
 
@@ -81,16 +97,16 @@ def delete_device(device_id: IdPath, admin: AdminUser, db: DbSession) -> Respons
 
 
 @router.post("/{device_id}/assign", response_model=DeviceOut)
-def assign_device(device_id: IdPath, body: AssignIn, admin: AdminUser,
-                  db: DbSession) -> DeviceOut:
+def assign_device(device_id: IdPath, body: AssignIn, admin: AdminUser, db: DbSession) -> DeviceOut:
     device = _admin_device(db, admin, device_id)
     devices.assign(db, admin, device, users.get(db, body.user_id))
     return DeviceOut.of(device)
 
 
 @router.delete("/{device_id}/assign/{user_id}", response_model=DeviceOut)
-def unassign_device(device_id: IdPath, user_id: IdPath, admin: AdminUser,
-                    db: DbSession) -> DeviceOut:
+def unassign_device(
+    device_id: IdPath, user_id: IdPath, admin: AdminUser, db: DbSession
+) -> DeviceOut:
     device = _admin_device(db, admin, device_id)
     devices.unassign(db, admin, device, user_id)
     return DeviceOut.of(device)

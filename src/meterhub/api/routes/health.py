@@ -19,6 +19,7 @@ def healthz(ctx: Context) -> JSONResponse:
         with ctx.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        return JSONResponse({"status": "error", "error": f"database unreachable: "
-                             f"{type(exc).__name__}"}, 503)
+        return JSONResponse(
+            {"status": "error", "error": f"database unreachable: {type(exc).__name__}"}, 503
+        )
     return JSONResponse({"status": "ok", "version": __version__})

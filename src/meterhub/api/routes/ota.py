@@ -39,11 +39,21 @@ class BundleOut(BaseModel):
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": ".zip or .tar.gz with manifest.json"}},
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": ".zip or .tar.gz with manifest.json",
+                        }
+                    },
+                }
+            }
+        },
     },
 }
 
@@ -63,8 +73,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 async def _uploaded_file(request: Request) -> bytes:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InvalidInput("send the bundle as multipart/form-data with the field 'file'",
-                           field="file")
+        raise InvalidInput(
+            "send the bundle as multipart/form-data with the field 'file'", field="file"
+        )
     body = await _read_limited(request, ota.MAX_BUNDLE_BYTES + FORM_OVERHEAD)
     sent = False
 
@@ -85,18 +96,26 @@ async def _uploaded_file(request: Request) -> bytes:
         await form.close()
 
 
-@router.post("/api/ota/bundles", response_model=BundleOut, status_code=201,
-             openapi_extra=UPLOAD_BODY)
-async def upload_bundle(request: Request, admin: AdminUser, db: DbSession,
-                        ctx: Context) -> BundleOut:
+@router.post(
+    "/api/ota/bundles", response_model=BundleOut, status_code=201, openapi_extra=UPLOAD_BODY
+)
+async def upload_bundle(
+    request: Request, admin: AdminUser, db: DbSession, ctx: Context
+) -> BundleOut:
     """Upload a firmware bundle (multipart field `file`, at most 2 MB): every file's sha256
     and size is checked against manifest.json; 409 if that version exists."""
     data = await _uploaded_file(request)
     bundle = await run_in_threadpool(ota.read_bundle, data)
     info = await run_in_threadpool(ota.store_bundle, ctx.settings.data_dir, bundle)
-    audit.record(db, admin, "ota.bundle_upload", "firmware", bundle.version,
-                 {"files": len(bundle.files), "total_bytes": bundle.total_bytes},
-                 client_ip(request))
+    audit.record(
+        db,
+        admin,
+        "ota.bundle_upload",
+        "firmware",
+        bundle.version,
+        {"files": len(bundle.files), "total_bytes": bundle.total_bytes},
+        client_ip(request),
+    )
     return BundleOut(**info)
 
 
@@ -107,9 +126,13 @@ def list_bundles(admin: AdminUser, ctx: Context) -> list[BundleOut]:
 
 
 @router.get(ota.URL_PREFIX + "/{version}/{file_path:path}", include_in_schema=False)
-def device_download(version: Annotated[str, Path(max_length=64)],
-                    file_path: Annotated[str, Path(max_length=ota.MAX_PATH)],
-                    request: Request, db: DbSession, ctx: Context) -> FileResponse:
+def device_download(
+    version: Annotated[str, Path(max_length=64)],
+    file_path: Annotated[str, Path(max_length=ota.MAX_PATH)],
+    request: Request,
+    db: DbSession,
+    ctx: Context,
+) -> FileResponse:
     """A device fetches the manifest or one of its files with its OTA token."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):

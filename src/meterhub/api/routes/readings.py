@@ -54,17 +54,26 @@ def user_zone(user: User, tz: str | None, fallback: str) -> Any:
 
 
 @router.get("/{serial}")
-def get_series(serial: str, user: CurrentUser, db: DbSession,
-               start: Annotated[str | None, Query(alias="from")] = None,
-               end: Annotated[str | None, Query(alias="to")] = None,
-               max_points: MaxPoints = 2000) -> dict[str, Any]:
+def get_series(
+    serial: str,
+    user: CurrentUser,
+    db: DbSession,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    max_points: MaxPoints = 2000,
+) -> dict[str, Any]:
     """Readings in [from, to) (default: the last 24 h); raw when at most `max_points`,
     else time buckets with avg and `*_min`/`*_max`."""
     device = devices.get_visible_by_serial(db, user, serial)
     start_ms, end_ms = _range(start, end)
     result = queries.series(db.connection(), device.id, start_ms, end_ms, max_points)
-    return {"serial": serial, "from": queries.iso(start_ms), "to": queries.iso(end_ms),
-            "resolution": result.resolution, "points": result.points}
+    return {
+        "serial": serial,
+        "from": queries.iso(start_ms),
+        "to": queries.iso(end_ms),
+        "resolution": result.resolution,
+        "points": result.points,
+    }
 
 
 @router.get("/{serial}/latest")
@@ -78,11 +87,16 @@ def get_latest(serial: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
 
 
 @router.get("/{serial}/summary")
-def get_summary(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
-                period: Literal["day", "week", "month", "year"] = "day",
-                start: Annotated[str | None, Query(alias="from")] = None,
-                end: Annotated[str | None, Query(alias="to")] = None,
-                tz: str | None = None) -> dict[str, Any]:
+def get_summary(
+    serial: str,
+    user: CurrentUser,
+    db: DbSession,
+    ctx: Context,
+    period: Literal["day", "week", "month", "year"] = "day",
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    tz: str | None = None,
+) -> dict[str, Any]:
     """Energy per calendar period in the zone (`tz`, else yours, else METERHUB_TZ), with
     average and peak power, voltage extremes and coverage. `from`/`to` may be dates
     (YYYY-MM-DD, both days included) or instants."""
@@ -91,23 +105,38 @@ def get_summary(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
     now = datetime.now(UTC)
     try:
         stop = parse_range_bound(end, zone, is_end=True) if end else now
-        begin = (parse_range_bound(start, zone, is_end=False) if start
-                 else stop - timedelta(days=DEFAULT_SUMMARY_SPAN[period]))
+        begin = (
+            parse_range_bound(start, zone, is_end=False)
+            if start
+            else stop - timedelta(days=DEFAULT_SUMMARY_SPAN[period])
+        )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="from" if start else "to") from None
     if stop <= begin:
         raise InvalidInput("'to' must be after 'from'", field="to")
     try:
-        total, buckets = queries.summary(db.connection(), device.id, begin, stop, period, zone,
-                                         now)
+        total, buckets = queries.summary(db.connection(), device.id, begin, stop, period, zone, now)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="from") from None
-    return {"serial": serial, "tz": str(zone), "period": period,
-            "total_kwh": round(total, 3), "buckets": buckets}
+    return {
+        "serial": serial,
+        "tz": str(zone),
+        "period": period,
+        "total_kwh": round(total, 3),
+        "buckets": buckets,
+    }
 
 
-CSV_HEADER = ["timestamp_utc", "serial", "voltage_V", "current_A", "power_W", "energy_kWh",
-              "frequency_Hz", "power_factor"]
+CSV_HEADER = [
+    "timestamp_utc",
+    "serial",
+    "voltage_V",
+    "current_A",
+    "power_W",
+    "energy_kWh",
+    "frequency_Hz",
+    "power_factor",
+]
 
 
 def csv_cell(value: object) -> object:
@@ -119,10 +148,15 @@ def csv_cell(value: object) -> object:
 
 
 @router.get("/{serial}/export")
-def export(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
-           format: Literal["csv"] = "csv",
-           start: Annotated[str | None, Query(alias="from")] = None,
-           end: Annotated[str | None, Query(alias="to")] = None) -> StreamingResponse:
+def export(
+    serial: str,
+    user: CurrentUser,
+    db: DbSession,
+    ctx: Context,
+    format: Literal["csv"] = "csv",
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> StreamingResponse:
     """Raw readings in [from, to) as CSV, streamed (units in the header)."""
     device = devices.get_visible_by_serial(db, user, serial)
     start_ms, end_ms = _range(start, end)
@@ -143,5 +177,8 @@ def export(serial: str, user: CurrentUser, db: DbSession, ctx: Context,
 
     name = "".join(c for c in serial if c.isalnum() or c in "-_.")
     stamp = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y%m%d")
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'})
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'},
+    )

@@ -26,13 +26,19 @@ def list_tokens(admin: AdminUser, db: DbSession) -> list[TokenOut]:
 
 
 @router.post("", response_model=TokenCreatedOut, status_code=201)
-def create_token(body: TokenCreateIn, admin: AdminUser, db: DbSession,
-                 ctx: Context) -> TokenCreatedOut:
+def create_token(
+    body: TokenCreateIn, admin: AdminUser, db: DbSession, ctx: Context
+) -> TokenCreatedOut:
     """A new token; its value is in this answer only."""
     raw = new_api_token()
     expires = utcnow() + timedelta(days=body.expires_days) if body.expires_days else None
-    token = ApiToken(user_id=admin.id, name=body.name, token_hash=keyed_hash(ctx.secret, raw),
-                     prefix=raw[:10], expires_at=expires)
+    token = ApiToken(
+        user_id=admin.id,
+        name=body.name,
+        token_hash=keyed_hash(ctx.secret, raw),
+        prefix=raw[:10],
+        expires_at=expires,
+    )
     db.add(token)
     db.flush()
     audit.record(db, admin, "token.create", "token", token.id, {"name": body.name})

@@ -32,8 +32,7 @@ def get_user(user_id: IdPath, admin: AdminUser, db: DbSession) -> UserOut:
 
 
 @router.put("/{user_id}", response_model=UserOut)
-def update_user(user_id: IdPath, body: UserUpdateIn, admin: AdminUser,
-                db: DbSession) -> UserOut:
+def update_user(user_id: IdPath, body: UserUpdateIn, admin: AdminUser, db: DbSession) -> UserOut:
     """Change role, disable (ends their sessions), reset the password, edit details."""
     user = users.update(db, admin, users.get(db, user_id), body.model_dump(exclude_unset=True))
     return UserOut.of(user)

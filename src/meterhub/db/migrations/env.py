@@ -16,8 +16,9 @@ def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         url = normalize_url(config.get_main_option("sqlalchemy.url") or "")
-        engine = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.",
-                                    poolclass=pool.NullPool)
+        engine = engine_from_config(
+            {"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool
+        )
         with engine.connect() as conn:
             _migrate(conn)
         return

@@ -16,8 +16,17 @@ branch_labels = None
 depends_on = None
 
 WIDTHS = {"rollups_1h": 3600, "rollups_1d": 86400}
-SUMS = ("count", "energy_wh", "voltage_sum", "current_sum", "power_sum", "pf_sum", "pf_count",
-        "frequency_sum", "frequency_count")
+SUMS = (
+    "count",
+    "energy_wh",
+    "voltage_sum",
+    "current_sum",
+    "power_sum",
+    "pf_sum",
+    "pf_count",
+    "frequency_sum",
+    "frequency_count",
+)
 MINS = ("voltage_min", "power_min")
 MAXES = ("voltage_max", "power_max", "current_max")
 
@@ -29,9 +38,20 @@ def _columns() -> list[sa.Column]:  # type: ignore[type-arg]
         sa.Column("slots", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("energy_wh", sa.BigInteger(), nullable=False),
-        *(sa.Column(c, sa.Float(), nullable=False) for c in (
-            "voltage_min", "voltage_max", "voltage_sum", "current_sum", "current_max",
-            "power_sum", "power_min", "power_max", "pf_sum")),
+        *(
+            sa.Column(c, sa.Float(), nullable=False)
+            for c in (
+                "voltage_min",
+                "voltage_max",
+                "voltage_sum",
+                "current_sum",
+                "current_max",
+                "power_sum",
+                "power_min",
+                "power_max",
+                "pf_sum",
+            )
+        ),
         sa.Column("pf_count", sa.Integer(), nullable=False),
         sa.Column("frequency_sum", sa.Float(), nullable=False),
         sa.Column("frequency_count", sa.Integer(), nullable=False),
@@ -43,14 +63,22 @@ def upgrade() -> None:
         op.create_table(
             table,
             *_columns(),
-            sa.ForeignKeyConstraint(["device_id"], ["devices.id"],
-                                    name=op.f(f"fk_{table}_device_id_devices"),
-                                    ondelete="CASCADE"),
+            sa.ForeignKeyConstraint(
+                ["device_id"],
+                ["devices.id"],
+                name=op.f(f"fk_{table}_device_id_devices"),
+                ondelete="CASCADE",
+            ),
             sa.PrimaryKeyConstraint("device_id", "bucket", name=op.f(f"pk_{table}")),
         )
         # Fill from the 15-minute rollup (identifiers are constants above, not input).
-        aggregates = ", ".join([*(f"sum({c})" for c in SUMS), *(f"min({c})" for c in MINS),
-                                *(f"max({c})" for c in MAXES)])
+        aggregates = ", ".join(
+            [
+                *(f"sum({c})" for c in SUMS),
+                *(f"min({c})" for c in MINS),
+                *(f"max({c})" for c in MAXES),
+            ]
+        )
         columns = ", ".join([*SUMS, *MINS, *MAXES])
         op.execute(
             f"INSERT INTO {table} (device_id, bucket, slots, {columns}) "  # noqa: S608
