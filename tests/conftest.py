@@ -4,7 +4,6 @@ API clients logged in as the roles we test."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from meterhub.config import Settings, load_settings
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Base
 from meterhub.web.app import build_context, create_app
+from tests.support import CI, port_open, require
 
-CI = os.environ.get("CI") == "true"
+__all__ = ["CI", "require"]  # older tests import these from here; tests/support.py is home
 
 # Shared, noisy machines: a slow example is not a failure (speed is `meterhub bench`'s job).
 hypothesis_settings.register_profile(
@@ -34,25 +34,46 @@ PG_ADMIN_URL = os.environ.get("METERHUB_TEST_PG", "postgresql://postgres@127.0.0
 DATABASES = ["sqlite", "postgresql"]
 
 
-def require(ok: bool, reason: str) -> None:
-    """Skip with `reason` when a service is missing; under CI=true that is a failure."""
-    if not ok:
-        if CI:
-            pytest.fail(f"{reason} (CI=true: required)")
-        pytest.skip(reason)
+# -- markers, applied from what a test uses ------------------------------------------------
+# The fast lane, `pytest -m "not (mosquitto or postgres or browser or slow)"`, needs no
+# service. A test gets a marker from the fixtures it uses (directly or through other
+# fixtures), its parameters, or where it lives, so nobody has to remember to add one.
+MOSQUITTO_FIXTURES = {
+    "mosquitto",  # the private broker (tests/support.py) or the local one (tests/commands)
+    "private_broker",  # tests/live/test_feed.py
+    "publisher",  # tests/live: publishes to the local Mosquitto
+}
+POSTGRES_FIXTURES = {"pg_database"}
+SLOW_PATHS = (
+    "tests/e2e/",  # whole pipeline in processes: kill -9, outages, OTA rollouts
+    "tests/firmware/test_micropython_suite.py",  # the firmware suite under MicroPython
+    "tests/firmware/test_e2e_broker.py",  # virtual meters through broker outages
+)
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+def markers_for(item: pytest.Item, rootdir: Path) -> set[str]:
+    """The service/slow markers `item` needs, from its fixtures, parameters and path."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    params: dict[str, Any] = callspec.params if callspec is not None else {}
+    path = item.path.resolve().relative_to(rootdir).as_posix()
+    marks: set[str] = set()
+    if fixtures & MOSQUITTO_FIXTURES or params.get("broker") == "mosquitto":
+        marks.add("mosquitto")
+    if fixtures & POSTGRES_FIXTURES or params.get("db_url") == "postgresql":
+        marks.add("postgres")
+    if path.startswith("tests/browser/"):
+        marks.add("browser")
+    if path.startswith(SLOW_PATHS):
+        marks.add("slow")
+    return marks
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rootdir = Path(config.rootpath).resolve()
+    for item in items:
+        for name in markers_for(item, rootdir) - {m.name for m in item.iter_markers()}:
+            item.add_marker(name)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,7 +93,8 @@ def fast_password_hashing() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str | None]:
     """A fresh PostgreSQL database for this run (dropped at the end), migrated once."""
-    if not port_open(5432):
+    admin_url = make_url(PG_ADMIN_URL)
+    if not port_open(admin_url.port or 5432, admin_url.host or "127.0.0.1"):
         yield None
         return
     name = f"meterhub_test_{uuid.uuid4().hex[:10]}"
@@ -81,7 +103,7 @@ def pg_database() -> Iterator[str | None]:
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
     from meterhub.db.engine import make_engine
 
     engine = make_engine(url)
@@ -99,7 +121,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meterhub.db'}"
     url = request.getfixturevalue("pg_database")
-    require(url is not None, "PostgreSQL is not answering on 127.0.0.1:5432")
+    shown = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+    require(url is not None, f"PostgreSQL is not answering at {shown}")
     from meterhub.db.engine import make_engine
 
     engine = make_engine(url)

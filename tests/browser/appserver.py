@@ -4,7 +4,6 @@ data: what the browser tests and scripts/screenshots.py drive."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -21,13 +20,7 @@ from meterhub.db.models import Device
 from meterhub.services import devices as device_service
 from meterhub.services import users as user_service
 from meterhub.web.app import build_context, create_app, route_table
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support import free_port
 
 
 def _ensure_routers(app: FastAPI) -> None:

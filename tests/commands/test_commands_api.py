@@ -15,7 +15,7 @@ from meterhub.db.models import AuditEntry, DeviceCommand
 from meterhub.services import commands
 from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import Batch, TelemetryStore
-from tests.conftest import free_port
+from tests.support import free_port
 
 from .conftest import Listener
 

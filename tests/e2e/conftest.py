@@ -1,19 +1,17 @@
-"""The real pipeline for end-to-end tests: a private Mosquitto (raised queue limits, a
-persistent store, stoppable), `meterhub ingest` as a child process (killable), and
+"""The real pipeline for end-to-end tests: a private Mosquitto (`mosquitto`, from
+tests/support.py), `meterhub ingest` as a child process (killable), and
 database checks: every reading once, no seq gap, rollups equal a recomputation."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,70 +22,9 @@ import pytest
 from sqlalchemy import select, text
 
 from meterhub.db.models import Device, Rollup15m
-from tests.conftest import CI, free_port, require
+from tests.support import CI, Mosquitto, wait_for
+from tests.support import mosquitto as mosquitto  # the fixture, for the tests here
 from tests.telemetry.rollup_reference import reference_aggregate
-
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-class Mosquitto:
-    """Mosquitto on a free localhost port; `max_queued_messages 100000` (Debian's 1000
-    drops QoS 1 messages for a lagging subscriber) and a wide in-flight window (ingest
-    acknowledges after its commit, in batches)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            "max_queued_messages 100000\nmax_inflight_messages 1000\n"
-            f"persistence true\npersistence_location {tmp}/\n"
-            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
-            # as root, Mosquitto would switch to its own user, which
-            # cannot write its store into pytest's private tmp dir
-        )
-        self.log = tmp / "mosquitto.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_for(lambda: _listening(self.port), 10, f"mosquitto did not start; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, message: str = "", step: float = 0.1
-) -> Any:
-    """Poll `predicate` until it is truthy; fail with `message` after `timeout` seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(message or "timed out")
-        time.sleep(step)
 
 
 class Ingest:
@@ -205,17 +142,6 @@ def counter(ctx: Any, name: str) -> int:
             text("SELECT value FROM ingest_counters WHERE name = :n"), {"n": name}
         ).scalar()
     return int(value or 0)
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    require(os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed")
-    broker = Mosquitto(tmp_path / "broker")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from meterhub.broker.url import BrokerTarget, parse_broker_url
 from meterhub.telemetry import handoff
 from meterhub.telemetry import ingest as ingest_module
 from meterhub.telemetry.ingest import MqttIngest
+from tests.support import Mosquitto, wait_for
 
-from .conftest import Mosquitto, Publisher, contiguous, counter, seqs, wait_for
+from .conftest import Publisher, contiguous, counter, seqs
 
 
 def started(mosquitto: Mosquitto, ctx: Any, client_id: str | None = None) -> MqttIngest:

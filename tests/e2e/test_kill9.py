@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.support import Mosquitto, wait_for
+
 from .conftest import (
     Ingest,
-    Mosquitto,
     Publisher,
     assert_rollups_match,
     contiguous,
     counter,
     seqs,
-    wait_for,
 )
 
 READINGS = 4000

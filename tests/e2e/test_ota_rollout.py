@@ -15,9 +15,9 @@ import uvicorn
 
 from meterhub.firmware.virtual import VirtualFleet, serial_for
 from tests.commands.conftest import bundle_entries, tar_gz, upload
-from tests.conftest import free_port
+from tests.support import Mosquitto, free_port, wait_for
 
-from .conftest import Ingest, Mosquitto, wait_for
+from .conftest import Ingest
 from .test_pipeline import need_micropython
 
 PROBE = b"# installed over the air\nOTA_PROBE = 42\n"

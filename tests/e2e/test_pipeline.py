@@ -14,9 +14,9 @@ import pytest
 
 from meterhub.firmware.paths import FirmwareError, tool
 from meterhub.firmware.virtual import VirtualFleet, serial_for
-from tests.conftest import require
+from tests.support import Mosquitto, require, wait_for
 
-from .conftest import Ingest, Mosquitto, assert_rollups_match, contiguous, seqs, wait_for
+from .conftest import Ingest, assert_rollups_match, contiguous, seqs
 
 METERS = 2
 INTERVAL_S = 1.0

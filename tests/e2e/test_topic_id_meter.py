@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from meterhub.db.models import Device
 from meterhub.firmware.virtual import VirtualFleet, serial_for
+from tests.support import Mosquitto, wait_for
 
-from .conftest import Ingest, Mosquitto, seqs, wait_for
+from .conftest import Ingest, seqs
 from .test_pipeline import need_micropython
 
 TOPIC_ID = "ROOM-E2E"

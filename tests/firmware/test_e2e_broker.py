@@ -15,7 +15,7 @@ import pytest
 
 from meterhub.firmware.virtual import VirtualFleet, serial_for
 
-from .conftest import Mosquitto
+from tests.support import Mosquitto
 
 METERS = 3
 INTERVAL_S = 0.5

@@ -7,7 +7,6 @@ import asyncio
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from meterhub.live.ws import router as live_router
 from meterhub.services import devices as device_service
 from meterhub.services import users as user_service
 from meterhub.web.app import create_app
-from tests.conftest import port_open, require
+from tests.support import port_open, require, wait_for
 
 MOSQUITTO = ("127.0.0.1", 1883)
 PASSWORD_SUFFIX = "-pass-1"
@@ -137,17 +136,6 @@ class LiveServer:
 
     def wait_subscribed(self, timeout: float = 10) -> None:
         wait_for(lambda: self.feed.subscribed.is_set(), timeout, "live feed never subscribed")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
-    """Poll `check` until truthy (bounded); returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def listening_socket(sndbuf: int | None = None) -> socket.socket:

@@ -21,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from meterhub.live import feed as feed_module
 from meterhub.live.feed import MqttLiveFeed
 from meterhub.live.hub import LiveHub
-from tests.conftest import free_port, port_open, require
 from tests.live.fakes import RecordingTransport
+from tests.support import free_port, port_open, require
 
 NOW = 1795773600.0
 

@@ -1,5 +1,5 @@
 """Fixtures for simulator tests: the broker tests' free port and embedded broker."""
 
-from tests.broker.conftest import embedded_broker, free_port
+from tests.broker.conftest import embedded_broker, free_port_fixture
 
-__all__ = ["embedded_broker", "free_port"]
+__all__ = ["embedded_broker", "free_port_fixture"]

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device, IngestReject
 from meterhub.telemetry.ingest import MqttIngest
-from tests.conftest import free_port, port_open, require
+from tests.support import free_port, port_open, require, wait_for
 
 BROKERS = ["embedded", "mosquitto"]
 
@@ -64,15 +64,6 @@ def publish(broker: BrokerTarget, messages: list[tuple[str, bytes]], retain: boo
         info.wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
-
-
-def wait_for(check: Any, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def count(ctx: Any, sql: str) -> int:
@@ -147,7 +138,8 @@ def test_every_payload_form_reaches_the_database(
         lambda: (
             count(ctx, "SELECT count(*) FROM ingest_rejects") >= 4
             and count(ctx, "SELECT count(*) FROM readings") >= 7
-        )
+        ),
+        15,
     )
     assert ingest.flush()
     assert count(ctx, "SELECT count(*) FROM readings") == 7  # the repeated v1 stored once
@@ -190,7 +182,7 @@ def test_readings_published_while_ingest_is_down_arrive(ctx: Any, broker: Broker
     second = consumer(ctx, broker, client_id)
     second.start()
     try:
-        wait_for(lambda: count(ctx, "SELECT count(*) FROM readings") == 20)
+        wait_for(lambda: count(ctx, "SELECT count(*) FROM readings") == 20, 15)
     finally:
         second.stop()
 
@@ -215,7 +207,7 @@ def test_status_and_last_will_set_online_state(
             d = db.scalar(select(Device).where(Device.serial_number == serial))
             return d is not None and d.online and d.firmware_version == "2.0.1"
 
-    wait_for(online)
+    wait_for(online, 15)
     device._sock_close()  # an abrupt drop: the broker publishes the last will
     device.loop_stop()
 
