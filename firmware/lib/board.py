@@ -5,6 +5,6 @@ modules do not exist, firmware/host/host_board.py (never uploaded) stands in
 with a PZEM emulator, a Wi-Fi that is always up and a flash directory.
 """
 try:
-    from board_esp import *  # noqa: F401,F403
+    from board_esp import *  # noqa: F403
 except ImportError:
-    from host_board import *  # noqa: F401,F403
+    from host_board import *  # noqa: F403

@@ -1,11 +1,10 @@
 """OTA: verified download, swap, boot-attempt marker, confirm, rollback."""
+import _thread
 import binascii
 import hashlib
 import json
 import socket
 import time
-
-import _thread
 
 import boot
 import flashfs

@@ -14,7 +14,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from meterhub.firmware.virtual import VirtualFleet, serial_for
-
 from tests.support import Mosquitto
 
 METERS = 3
