@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the tests need and run them all: lint, types, the Python suite (SQLite and
-# PostgreSQL, Mosquitto, Chromium) and the firmware suite under MicroPython.
+# Install what the tests need and run them all: lint (Python and JavaScript), types, the
+# Python suite (SQLite and PostgreSQL, Mosquitto, Chromium) and the firmware suite under
+# MicroPython.
 # Extra arguments go to pytest (e.g. ./run-tests.sh -k auth).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -8,6 +9,14 @@ scripts/bootstrap.sh dev,firmware
 scripts/test-services.sh
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
+echo "== JavaScript (biome lint)"
+# npm ci from the committed lock file, only when node_modules is missing or older than it
+lock_sum="$(sha256sum package-lock.json | cut -c1-16)"
+if [ "$(cat node_modules/.meterhub-installed 2>/dev/null)" != "$lock_sum" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.meterhub-installed
+fi
+npm run --silent lint:js
 echo "== firmware (MicroPython)"; .venv/bin/meterhub firmware test
 echo "== pytest"
 exec .venv/bin/pytest "$@"

@@ -98,7 +98,7 @@ function trend(period) {
     return uniq.map((k) => m.get(k));
   });
   // top 6 meters by total, the rest as "Others"
-  const order = serials.map((s, i) => [i, series[i].reduce((a, b) => a + b, 0)]).sort((a, b) => b[1] - a[1]);
+  const order = serials.map((_s, i) => [i, series[i].reduce((a, b) => a + b, 0)]).sort((a, b) => b[1] - a[1]);
   const top = order.slice(0, 6).map(([i]) => i);
   const rest = order.slice(6).map(([i]) => i);
   const traces = top.map((i, n) => ({

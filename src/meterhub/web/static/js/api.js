@@ -3,7 +3,7 @@
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.error) || `request failed (HTTP ${status})`);
+    super(body?.error || `request failed (HTTP ${status})`);
     this.status = status;
     this.body = body || {};
     this.code = this.body.code;

@@ -27,7 +27,7 @@ function setState(next) {
 }
 
 function dispatch(message) {
-  const set = listeners[message && message.type];
+  const set = listeners[message?.type];
   if (!set) return;
   for (const fn of set) {
     try { fn(message); } catch (err) { console.error(err); }

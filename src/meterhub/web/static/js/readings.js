@@ -58,7 +58,7 @@ export function toMs(ts) {
 /** True when `r` is not older than the last reading shown for `state`, which remembers
  * it: a slow REST answer must never overwrite a newer value that arrived live. */
 export function isNewer(state, r) {
-  if (!r || !r.ts) return true;
+  if (!r?.ts) return true;
   const ms = toMs(r.ts);
   if (state.shownTs && ms < state.shownTs) return false;
   state.shownTs = ms;
