@@ -5,7 +5,7 @@
 # Extra arguments go to pytest (e.g. ./run-tests.sh -k auth).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/bootstrap.sh dev,firmware
+scripts/bootstrap.sh dev,firmware,bench
 scripts/test-services.sh
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy

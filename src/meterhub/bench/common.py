@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import psutil
-
 from meterhub import __version__
 
 Size = Literal["tiny", "quick", "full"]
@@ -116,6 +114,8 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    import psutil  # here, not at the top: the `bench` extra brings it (the CLI loads this)
+
     return {
         "cores": os.cpu_count(),
         "cpu_model": model,
@@ -265,6 +265,8 @@ def meterhub_argv(*args: str) -> list[str]:
 def cpu_seconds(pid: int, children: bool = True) -> float:
     """User + system CPU seconds so far of a process and (unless `children` is False) its
     live descendants (ingest's writer is a child of its receiver); 0 when it is gone."""
+    import psutil
+
     try:
         root = psutil.Process(pid)
         tree = [root, *root.children(recursive=True)] if children else [root]
@@ -281,6 +283,8 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def rss_mb(pid: int) -> float:
+    import psutil
+
     try:
         return float(psutil.Process(pid).memory_info().rss) / 2**20
     except psutil.Error:

@@ -3,6 +3,7 @@ and memory (see docs/performance.md)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +42,13 @@ def bench(
 ) -> None:
     """Measure meterhub on this machine; every figure comes with a baseline measured in
     the same run, so ratios hold on a noisy machine."""
+    if importlib.util.find_spec("psutil") is None:
+        typer.secho(
+            "error: meterhub bench needs the bench extra: pip install 'meterhub[bench]'",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(2)
     from meterhub.bench.runner import run
 
     unknown = [c for c in cases or [] if c not in CASES]
