@@ -45,6 +45,7 @@ MOSQUITTO_FIXTURES = {
 }
 POSTGRES_FIXTURES = {"pg_database"}
 SLOW_PATHS = (
+    "tests/bench/test_bench_smoke.py",  # every `meterhub bench` case, at a tiny size
     "tests/e2e/",  # whole pipeline in processes: kill -9, outages, OTA rollouts
     "tests/firmware/test_micropython_suite.py",  # the firmware suite under MicroPython
     "tests/firmware/test_e2e_broker.py",  # virtual meters through broker outages
