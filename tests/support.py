@@ -64,17 +64,23 @@ class Mosquitto:
 
     `max_queued_messages 100000` (Debian's 1000 drops QoS 1 messages for a lagging
     subscriber), a wide in-flight window (ingest acknowledges after its commit, in batches)
-    and a persistent store (a restarted broker still holds what it queued)."""
+    and, unless `persistent` is False, a store (a restarted broker still holds what it
+    queued)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, persistent: bool = True) -> None:
         self.port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
         self.conf = tmp / "mosquitto.conf"
+        store = (
+            f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\n"
+            if persistent
+            else "persistence false\n"
+        )
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             "max_queued_messages 100000\nmax_inflight_messages 1000\n"
-            f"persistence true\npersistence_location {tmp}/\n"
-            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
+            + store
+            + ("user root\n" if os.geteuid() == 0 else "")
             # as root, Mosquitto would switch to its own user, which
             # cannot write its store into pytest's private tmp dir
         )

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
+import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from meterhub.live import feed as feed_module
 from meterhub.live.feed import MqttLiveFeed
 from meterhub.live.hub import LiveHub
 from tests.live.fakes import RecordingTransport
-from tests.support import free_port, port_open, require
+from tests.support import MOSQUITTO, Mosquitto, require
 
 NOW = 1795773600.0
 
@@ -151,39 +150,12 @@ def test_no_viewers_no_message_is_built() -> None:
 
 
 @pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[Any]:
-    """start() / stop() a Mosquitto of our own on a free port."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    require(Path(binary).exists(), "the mosquitto binary is not installed")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    class Broker:
-        def __init__(self) -> None:
-            self.port = port
-
-        def start(self) -> None:
-            procs.append(
-                subprocess.Popen(
-                    [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                )
-            )
-            deadline = time.monotonic() + 10
-            while not port_open(port):
-                assert time.monotonic() < deadline, "mosquitto did not start"
-                time.sleep(0.05)
-
-        def stop(self) -> None:
-            proc = procs.pop()
-            proc.terminate()
-            proc.wait(10)
-
-    yield Broker()
-    for proc in procs:
-        proc.terminate()
-        proc.wait(10)
+def private_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto of our own on a free port, not yet started: the test starts and stops it."""
+    require(os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed")
+    broker = Mosquitto(tmp_path / "broker", persistent=False)
+    yield broker
+    broker.stop()
 
 
 def publish_once(port: int, topic: str, body: bytes) -> None:
@@ -196,7 +168,7 @@ def publish_once(port: int, topic: str, body: bytes) -> None:
 
 
 def test_feed_survives_broker_outages_and_logs_once(
-    private_broker: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    private_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(feed_module, "RECONNECT_MIN_S", 0.05)
     monkeypatch.setattr(feed_module, "RECONNECT_MAX_S", 0.2)
