@@ -116,11 +116,29 @@ def pg_database() -> Iterator[str | None]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A migrated, empty SQLite database (its bytes): migrating takes longer than most tests,
+    so it is done once and each test gets a copy (PostgreSQL: once, then TRUNCATE)."""
+    from meterhub.db.engine import make_engine
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "meterhub.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection checkpoints the WAL into the file
+    return path.read_bytes()
+
+
 @pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database URL, once per database kind; PostgreSQL tables start empty each test."""
+    """The database URL, once per database kind, migrated and with empty tables."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'meterhub.db'}"
+        path = tmp_path / "meterhub.db"
+        # owner-only, as meterhub creates it (the file holds password hashes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(request.getfixturevalue("sqlite_template"))
+        return f"sqlite:///{path}"
     url = request.getfixturevalue("pg_database")
     shown = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
     require(url is not None, f"PostgreSQL is not answering at {shown}")
