@@ -10,9 +10,11 @@ scripts/test-services.sh
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 echo "== JavaScript (biome lint)"
-# npm ci from the committed lock file, only when node_modules is missing or older than it
+# npm ci from the committed lock file, only when node_modules is missing or came from
+# another lock file (the stamp records which)
 lock_sum="$(sha256sum package-lock.json | cut -c1-16)"
 if [ "$(cat node_modules/.meterhub-installed 2>/dev/null)" != "$lock_sum" ]; then
+  command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20 or newer" >&2; exit 1; }
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_sum" > node_modules/.meterhub-installed
 fi
