@@ -4,6 +4,7 @@ README's configuration table names exactly the settings meterhub reads."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def _clean(path: str) -> str:
     return path.rstrip(".,;:)")
 
 
+@functools.cache
 def doc_citations() -> list[tuple[str, Path]]:
     """(where, cited path) for every relative link and backticked repo path in the docs."""
     found: list[tuple[str, Path]] = []
@@ -63,6 +65,7 @@ def doc_citations() -> list[tuple[str, Path]]:
     return found
 
 
+@functools.cache
 def docstring_citations() -> list[tuple[str, Path]]:
     """(where, cited path) for every repo path named in a docstring under src/."""
     found: list[tuple[str, Path]] = []
