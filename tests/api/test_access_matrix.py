@@ -78,6 +78,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/settings"): PAGE,
     ("GET", "/users"): PAGE_ADMIN,
     ("GET", "/admin/devices"): PAGE_ADMIN,
+    ("GET", "/admin/integrations"): PAGE_ADMIN,
     ("POST", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands/{command_id}"): ADMIN,
