@@ -5,6 +5,7 @@ forwarder restart, late (out-of-order committed) readings, per-device targets.""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -19,8 +20,9 @@ from meterhub.integrations.source import StoredReading
 from tests.integrations.conftest import FakeEmoncms, add_device, store
 
 KEY = "0123456789abcdef0123456789abcdef"
-# Readings a little after the target is made: a target forwards from its creation on.
-T0 = int(time.time()) + 60
+# Readings after the target is made (a target forwards from its creation on), even when
+# this module runs late in a slow suite.
+T0 = int(time.time()) + 3600
 
 
 @pytest.fixture(autouse=True)
@@ -193,3 +195,16 @@ def test_bulk_rows_use_named_inputs_relative_to_the_first_reading() -> None:
         '[10,"n",{"power":230.0},{"voltage":230.0},{"current":1.0},{"energy_kwh":2.0}]]',
     }
     assert node_name("PZ:01/ä b") == "PZ01ä b"
+
+
+def test_a_long_backlog_goes_in_several_bulk_requests(
+    admin_api: Any, ctx: AppContext, fake_emoncms: FakeEmoncms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emoncms, "BATCH", 3)
+    add_device(ctx, "EM-L")
+    make_target(admin_api, fake_emoncms)
+    for i in range(8):
+        store(ctx, "EM-L", T0 + 10 * i, 4.0 + i / 1000)
+    assert EmoncmsForwarder(ctx.engine, ctx.secret).forward_once() == 8
+    assert [len(json.loads(r.form["data"])) for r in fake_emoncms.requests] == [3, 3, 2]
+    assert times(fake_emoncms) == [T0 + 10 * i for i in range(8)]

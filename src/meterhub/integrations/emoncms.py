@@ -189,14 +189,15 @@ class EmoncmsForwarder:
             ]
         sent = 0
         for device in devices:
-            while True:
-                n = self._forward_device(target, device.id, device.serial)
+            more = True
+            while more:
+                n, more = self._forward_device(target, device.id, device.serial)
                 sent += n
-                if n < BATCH:
-                    break
         return sent
 
-    def _forward_device(self, target: _Target, device_id: int, serial: str) -> int:
+    def _forward_device(self, target: _Target, device_id: int, serial: str) -> tuple[int, bool]:
+        """Send what is waiting of one device (at most a batch plus late readings);
+        returns (readings sent, whether a full batch suggests more are waiting)."""
         key = (target.id, device_id)
         with self.engine.connect() as conn:
             cursor = conn.scalar(
@@ -206,12 +207,14 @@ class EmoncmsForwarder:
             )
             start = target.created_ms if cursor is None else int(cursor)
             sent_before = self._sent.setdefault(key, set())
-            window = readings_after(conn, device_id, start - REREAD_WINDOW_MS, BATCH * 4)
-            late = [r for r in window if r.ts_ms <= start and r.ts_ms not in sent_before]
+            late: list[StoredReading] = []
+            if cursor is not None:  # a new target starts at its creation: nothing is late
+                window = readings_after(conn, device_id, start - REREAD_WINDOW_MS, BATCH * 4)
+                late = [r for r in window if r.ts_ms <= start and r.ts_ms not in sent_before]
             fresh = readings_after(conn, device_id, start, BATCH)
         batch = sorted(late + fresh, key=lambda r: r.ts_ms)
         if not batch:
-            return 0
+            return 0, False
         node = node_name(serial)
         if len(batch) == 1:
             self._request(target, "input/post", post_form(node, batch[0]))
@@ -221,7 +224,7 @@ class EmoncmsForwarder:
         self._advance(target.id, device_id, newest, len(batch), cursor is None)
         sent_before.update(r.ts_ms for r in batch)
         self._sent[key] = {ts for ts in sent_before if ts > newest - REREAD_WINDOW_MS}
-        return len(fresh)
+        return len(batch), len(fresh) == BATCH
 
     def _request(self, target: _Target, path: str, form: dict[str, str]) -> None:
         url = f"{target.base_url}/{path}"

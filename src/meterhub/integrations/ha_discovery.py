@@ -24,7 +24,7 @@ from typing import Any
 
 from meterhub import __version__
 
-ORIGIN = {"name": "meterhub", "sw": __version__, "url": "https://github.com/meterhub"}
+ORIGIN = {"name": "meterhub", "sw": __version__}
 BRIDGE_AVAILABILITY_TOPIC = "meterhub/bridge/availability"
 ONLINE, OFFLINE = "online", "offline"
 NODE_PREFIX = "meterhub_"
@@ -119,7 +119,6 @@ def _common(info: DeviceInfo, key: str, name: str) -> dict[str, Any]:
     return {
         "name": name,
         "unique_id": f"{node_id(info.serial)}_{key}",
-        "object_id": f"{node_id(info.serial)}_{key}",
         "state_topic": state_topic(info.serial),
         "availability": [
             {"topic": BRIDGE_AVAILABILITY_TOPIC},

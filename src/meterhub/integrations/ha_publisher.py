@@ -194,11 +194,9 @@ class HaPublisher:
         self, conn: Connection, device: ActiveDevice, cost: ha.MonthCost | None, resend: bool
     ) -> None:
         serial = device.serial
-        snap = latest_snapshot(conn, device.id)
+        snap = latest_snapshot(conn, device.id, None if resend else self._last_ts.get(serial))
         if snap is None:
-            return
-        if snap.ts_ms <= self._last_ts.get(serial, -1) and not resend:
-            return
+            return  # no reading, or nothing newer than what HA has
         high = self._energy_high.get(serial, 0.0)
         if snap.energy_total_kwh < high:
             # A late reading re-summed a day to a hair less: hold the highest value sent,

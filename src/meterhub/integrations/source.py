@@ -44,8 +44,12 @@ def active_devices(conn: Connection) -> list[ActiveDevice]:
     return [ActiveDevice(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
 
-def latest_snapshot(conn: Connection, device_id: int) -> Snapshot | None:
-    """The device's newest reading with its lifetime energy total, or None without one.
+def latest_snapshot(
+    conn: Connection, device_id: int, newer_than_ms: int | None = None
+) -> Snapshot | None:
+    """The device's newest reading with its lifetime energy total; None without a
+    reading, or when the newest is not newer than `newer_than_ms` (then the total, the
+    dearer query, is not read).
 
     The total is the sum of the daily rollups' counted consumption (whole Wh, written by
     ingest in the same transaction as the readings), so it survives raw-data retention
@@ -64,7 +68,7 @@ def latest_snapshot(conn: Connection, device_id: int) -> Snapshot | None:
         .order_by(Reading.ts.desc())
         .limit(1)
     ).first()
-    if row is None:
+    if row is None or (newer_than_ms is not None and row[0] <= newer_than_ms):
         return None
     total_wh = conn.scalar(
         select(func.coalesce(func.sum(Rollup1d.energy_wh), 0)).where(
