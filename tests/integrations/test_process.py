@@ -9,12 +9,17 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from meterhub.api.context import AppContext
 from meterhub.integrations.runner import integrations_command
 from tests.e2e.conftest import Mosquitto
 from tests.integrations.conftest import Observer, add_device, store, wait_for
 
 
+# The process's wiring does not depend on the database; the parts it runs are tested on
+# both databases elsewhere in this folder. SQLite only keeps this slow start single.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_process_announces_and_says_offline_when_stopped(
     ctx: AppContext, db_url: str, mosquitto: Mosquitto, observer: Observer, tmp_path: Path
 ) -> None:
