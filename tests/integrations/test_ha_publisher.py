@@ -18,8 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from meterhub.api.context import AppContext
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device
+from meterhub.integrations import ha_discovery as ha
 from meterhub.integrations import ha_publisher
 from meterhub.integrations.ha_publisher import HaPublisher
+from meterhub.integrations.source import ActiveDevice
 from meterhub.services import devices as device_service
 from tests.e2e.conftest import Mosquitto
 from tests.integrations.conftest import Observer, add_device, settle, store, wait_for
@@ -36,9 +38,12 @@ def start_publisher(
     monkeypatch.setattr(ha_publisher, "REANNOUNCE_JITTER_S", 0.0)
     running: list[tuple[threading.Event, threading.Thread]] = []
 
-    def start() -> HaPublisher:
+    def start(cost_source: Any = None) -> HaPublisher:
         pub = HaPublisher(
-            ctx.engine, BrokerTarget("127.0.0.1", mosquitto.port), public_url="http://mh.test"
+            ctx.engine,
+            BrokerTarget("127.0.0.1", mosquitto.port),
+            public_url="http://mh.test",
+            cost_source=cost_source,
         )
         stop = threading.Event()
         thread = threading.Thread(target=pub.run, args=(stop,))
@@ -187,3 +192,29 @@ def test_deleted_devices_lose_their_entities(
     wait_for(gone, 10, "entities of a deleted device are still announced")
     removals = observer.on(config_topic("HA-D", "energy"))
     assert removals[-1].payload == b""
+
+
+def test_tariff_hook_adds_a_monetary_cost_sensor(
+    ctx: AppContext, mosquitto: Mosquitto, observer: Observer, start_publisher: Any
+) -> None:
+    """What tariffs will plug in: a month-cost function. Priced devices get the cost
+    sensor and `cost_month` in their state; unpriced ones get neither."""
+    add_device(ctx, "HA-PRICED")
+    add_device(ctx, "HA-FREE")
+    for serial in ("HA-PRICED", "HA-FREE"):
+        store(ctx, serial, T0, 1.0)
+        store(ctx, serial, T0 + 10, 1.004)
+
+    def month_cost(conn: Any, device: ActiveDevice) -> ha.MonthCost | None:
+        if device.serial != "HA-PRICED":
+            return None
+        return ha.MonthCost(12500.0, "VND", "2026-12-01T00:00:00+07:00")
+
+    start_publisher(month_cost)
+    wait_for(lambda: states(observer, "HA-PRICED") and states(observer, "HA-FREE"), 10, "states")
+    assert states(observer, "HA-PRICED")[-1]["cost_month"] == 12500.0
+    assert "cost_month" not in states(observer, "HA-FREE")[-1]
+    kept = retained(mosquitto.port, "homeassistant/#")
+    cost = json.loads(kept[config_topic("HA-PRICED", "cost_month")])
+    assert (cost["device_class"], cost["unit_of_measurement"]) == ("monetary", "VND")
+    assert config_topic("HA-FREE", "cost_month") not in kept
