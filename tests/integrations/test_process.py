@@ -56,3 +56,18 @@ def test_process_announces_and_says_offline_when_stopped(
         "the bridge was not marked offline",
     )
     assert "Traceback" not in (tmp_path / "integrations.log").read_text()
+
+
+def test_cli_refuses_a_bad_broker_url_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meterhub.cli.main import app
+
+    result = CliRunner().invoke(
+        app,
+        ["integrations"],
+        env={"MQTT_BROKER_URL": "ftp://broker.local", "METERHUB_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'ftp'" in lines[0], lines
