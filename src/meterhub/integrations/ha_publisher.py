@@ -78,6 +78,7 @@ class HaPublisher:
         self._last_ts: dict[str, int] = {}  # serial -> ts of the state we published
         self._energy_high: dict[str, float] = {}  # serial -> highest energy published
         self._states: dict[str, str] = {}  # serial -> last state payload
+        self._stopping = False
 
     # -- network thread ----------------------------------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -100,7 +101,8 @@ class HaPublisher:
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, p: Any) -> None:
         with self.inbox.lock:
             self.inbox.connected = False
-        log.warning("HA discovery lost the MQTT broker (%s); reconnecting", reason)
+        if not self._stopping:
+            log.warning("HA discovery lost the MQTT broker (%s); reconnecting", reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         topic: str = msg.topic
@@ -138,6 +140,7 @@ class HaPublisher:
                     log.error("HA discovery cannot read the database: %s", exc)
                 stop.wait(POLL_S)
         finally:
+            self._stopping = True
             self.client.publish(ha.BRIDGE_AVAILABILITY_TOPIC, ha.OFFLINE, qos=1, retain=True)
             self.client.disconnect()
             self.client.loop_stop()
