@@ -206,13 +206,13 @@ class HaPublisher:
             # HA must never see the total go down.
             snap = _with_energy(snap, high)
         state = ha.state_payload(snap, cost)
+        self._last_ts[serial] = snap.ts_ms
         if state is None:
             return  # no positive energy yet: send nothing rather than a 0
         payload = json.dumps(state, sort_keys=True)
         if resend or self._states.get(serial) != payload:
             self._publish(ha.state_topic(serial), payload)
             self._states[serial] = payload
-        self._last_ts[serial] = snap.ts_ms
         self._energy_high[serial] = max(high, state["energy"])
 
     def _clear_stale(
