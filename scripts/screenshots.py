@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +44,7 @@ SHOTS = [  # (file stem, path, desktop, phone)
     ("admin-users", "/users", True, True),
     ("admin-devices", "/admin/devices", True, True),
     ("settings", "/settings", True, False),
+    ("admin-integrations", "/admin/integrations", True, False),
 ]
 
 
@@ -81,8 +83,44 @@ def seed(server: AppServer, days: float) -> None:
                 payload='{"serial_number":"PZEM-0D1E2F","voltage":23',
             )
         )
+        seed_emoncms(db, server.ctx.secret)
         db.commit()
     server.set_online(METERS[5][0], False)
+
+
+def seed_emoncms(db: Any, secret: str) -> None:
+    """Two Emoncms targets as they look in use: one up to date, one retrying."""
+    from datetime import UTC, datetime, timedelta
+
+    from meterhub.db.models import Device, EmoncmsTarget
+    from meterhub.integrations.secrets import encrypt
+
+    now = datetime.now(UTC)
+    heat_pump = db.query(Device).filter_by(serial_number=METERS[1][0]).one()
+    db.add(
+        EmoncmsTarget(
+            name="emoncms.org",
+            base_url="https://emoncms.org",
+            api_key_enc=encrypt(secret, "0123456789abcdef0123456789abcdef"),
+            enabled=True,
+            forwarded=48_213,
+            last_success_at=now - timedelta(seconds=4),
+        )
+    )
+    db.add(
+        EmoncmsTarget(
+            name="emonpi",
+            base_url="http://emonpi.local/emoncms",
+            api_key_enc=encrypt(secret, "fedcba9876543210fedcba9876543210"),
+            device_id=heat_pump.id,
+            enabled=True,
+            forwarded=9_876,
+            last_success_at=now - timedelta(minutes=42),
+            last_error="http://emonpi.local/emoncms/input/bulk unreachable: ConnectError: "
+            "[Errno 113] No route to host",
+            last_error_at=now - timedelta(seconds=20),
+        )
+    )
 
 
 def push_live(server: AppServer) -> None:
@@ -105,6 +143,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--days", type=float, default=400)
+    parser.add_argument(
+        "--only", action="append", default=[], help="take only this shot (file stem); repeatable"
+    )
     opts = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(
@@ -139,6 +180,8 @@ def main() -> int:
                     page.wait_for_url(lambda u: "/login" not in u)
                     for stem, path, desktop, phone in SHOTS:
                         if not (desktop if kind == "desktop" else phone):
+                            continue
+                        if opts.only and stem not in opts.only:
                             continue
                         page.goto(server.url + path)
                         page.wait_for_load_state("networkidle")

@@ -20,6 +20,9 @@ DOCUMENTED = {
     "METERHUB_DATA_DIR",
     "METERHUB_TZ",
     "LOG_LEVEL",
+    "HA_DISCOVERY",
+    "HA_DISCOVERY_PREFIX",
+    "PUBLIC_URL",
 }
 
 
@@ -121,3 +124,13 @@ def test_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> N
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         load_settings()
+
+
+def test_home_assistant_discovery_settings() -> None:
+    s = load_settings()
+    assert (s.HA_DISCOVERY, s.HA_DISCOVERY_PREFIX, s.PUBLIC_URL) == (False, "homeassistant", None)
+    s = load_settings({"HA_DISCOVERY": "1", "HA_DISCOVERY_PREFIX": "ha/main"})
+    assert (s.HA_DISCOVERY, s.HA_DISCOVERY_PREFIX) == (True, "ha/main")
+    for bad in ("", "home assistant", "ha/#", "ha/+/x", "/ha", "ha/"):
+        with pytest.raises(ValidationError, match="HA_DISCOVERY_PREFIX"):
+            load_settings({"HA_DISCOVERY_PREFIX": bad})

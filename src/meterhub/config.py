@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"
     LOG_LEVEL: LogLevel = "INFO"
+    HA_DISCOVERY: bool = False
+    HA_DISCOVERY_PREFIX: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    PUBLIC_URL: str | None = None
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -32,6 +32,7 @@ from meterhub.children import die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
+from meterhub.integrations.runner import integrations_command
 from meterhub.services import users
 from meterhub.web.app import build_context, create_app
 
@@ -54,11 +55,12 @@ class Supervisor:
 
     argv: list[str]
     env: dict[str, str]
+    name: str = "ingest"
     stopping: threading.Event = field(default_factory=threading.Event)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True).start()
+        threading.Thread(target=self._watch, name=f"{self.name}-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
         delay = INGEST_RESTART_MIN_S
@@ -70,7 +72,7 @@ class Supervisor:
                 return
             if time.monotonic() - started > 60:
                 delay = INGEST_RESTART_MIN_S
-            log.error("ingest exited with code %s; restarting in %.0f s", code, delay)
+            log.error("%s exited with code %s; restarting in %.0f s", self.name, code, delay)
             if self.stopping.wait(delay):
                 return
             delay = min(delay * 2, INGEST_RESTART_MAX_S)
@@ -122,7 +124,7 @@ def serve(
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
     embedded: EmbeddedBroker | None = None
-    supervisor = None
+    supervisor = integrations = None
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
@@ -130,11 +132,15 @@ def serve(
         if ingest:
             supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
             supervisor.start()
+            integrations = Supervisor(
+                *integrations_command(_url(target), cfg.database_url, cfg.LOG_LEVEL), "integrations"
+            )
+            integrations.start()
         if models:
             _run_demo_live(models, target, demo_stop)
         ctx = build_context(cfg)
         ctx.extras["broker_target"] = target
-        parts = (demo_stop, supervisor, embedded)
+        parts = (demo_stop, supervisor, embedded, integrations)
 
         async def stop_parts(_app: object) -> None:
             # uvicorn re-raises SIGTERM once it has shut down, so code after
@@ -157,14 +163,19 @@ def serve(
             ws_max_size=65536,
         )
     finally:
-        _stop(demo_stop, supervisor, embedded)
+        _stop(demo_stop, supervisor, embedded, integrations)
 
 
 def _stop(
-    demo_stop: threading.Event, supervisor: Supervisor | None, embedded: EmbeddedBroker | None
+    demo_stop: threading.Event,
+    supervisor: Supervisor | None,
+    embedded: EmbeddedBroker | None,
+    integrations: Supervisor | None = None,
 ) -> None:
-    """Stop demo meters, ingest and the embedded broker (idempotent)."""
+    """Stop demo meters, integrations, ingest and the embedded broker (idempotent)."""
     demo_stop.set()
+    if integrations is not None:
+        integrations.stop()
     if supervisor is not None:
         supervisor.stop()
     if embedded is not None and embedded.running:

@@ -64,7 +64,11 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/readings/{serial}/export"): DEVICE,
     ("GET", "/api/dashboard/stats"): AUTH,
     ("GET", "/api/ingest/rejects"): ADMIN,
-    ("GET", "/metrics"): ADMIN,
+    ("GET", "/metrics"): AUTH,
+    ("GET", "/api/integrations"): ADMIN,
+    ("POST", "/api/integrations/emoncms"): ADMIN,
+    ("PUT", "/api/integrations/emoncms/{target_id}"): ADMIN,
+    ("DELETE", "/api/integrations/emoncms/{target_id}"): ADMIN,
     ("GET", "/login"): PUBLIC,
     ("GET", "/"): PAGE,
     ("GET", "/devices"): PAGE,
@@ -74,6 +78,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/settings"): PAGE,
     ("GET", "/users"): PAGE_ADMIN,
     ("GET", "/admin/devices"): PAGE_ADMIN,
+    ("GET", "/admin/integrations"): PAGE_ADMIN,
     ("POST", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands/{command_id}"): ADMIN,
@@ -94,6 +99,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/devices/{device_id}"): {"name": "renamed"},
     # a 422 for the admin: the matrix app has no broker (a valid command would be a 503)
     ("POST", "/api/devices/{device_id}/commands"): {"cmd": "not-a-command"},
+    ("POST", "/api/integrations/emoncms"): {
+        "name": "second",
+        "base_url": "http://127.0.0.1:9",
+        "api_key": "k" * 32,
+    },
+    ("PUT", "/api/integrations/emoncms/{target_id}"): {"enabled": False},
 }
 
 EXPECTED = {
@@ -143,6 +154,10 @@ def test_route_obeys_its_rule(
     bob = make_user("bob")
     victim = make_user("victim")
     token = admin_api.post("/api/tokens", json={"name": "t"}).json()
+    emoncms = admin_api.post(
+        "/api/integrations/emoncms",
+        json={"name": "first", "base_url": "http://127.0.0.1:9", "api_key": "k" * 32},
+    ).json()
     user_id = alice.user["id"] if path.endswith("/assign/{user_id}") else victim.user["id"]
     with ctx.sessions() as db:
         db.add(
@@ -160,6 +175,7 @@ def test_route_obeys_its_rule(
         device_id=device["id"],
         user_id=user_id,
         token_id=token["id"],
+        target_id=emoncms["id"],
         serial=device["serial_number"],
         command_id=COMMAND_ID,
         version="1.0.0",

@@ -26,6 +26,9 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/tokens/{token_id}"): "token.revoke",
     ("POST", "/api/devices/{device_id}/commands"): "device.command",
     ("POST", "/api/ota/bundles"): "ota.bundle_upload",
+    ("POST", "/api/integrations/emoncms"): "emoncms.create",
+    ("PUT", "/api/integrations/emoncms/{target_id}"): "emoncms.update",
+    ("DELETE", "/api/integrations/emoncms/{target_id}"): "emoncms.delete",
 }
 
 
@@ -58,7 +61,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         entry = match[0]
         assert entry["actor_name"] == "root" and entry["actor_id"] is not None
         assert entry["target_id"] == target(res), (action, entry)
-        assert entry["target_type"] in {"user", "device", "token", "firmware"}
+        assert entry["target_type"] in {"user", "device", "token", "firmware", "emoncms_target"}
         assert entry["ts"]
         state[action] = res
 
@@ -143,6 +146,26 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         lambda: admin_api.delete(f"/api/tokens/{tid}"),
         lambda r: str(tid),
     )
+    emoncms_body = {"name": "aud", "base_url": "http://emon.local", "api_key": "k" * 32}
+    step(
+        "POST",
+        "/api/integrations/emoncms",
+        lambda: admin_api.post("/api/integrations/emoncms", json=emoncms_body),
+        lambda r: str(r.json()["id"]),
+    )
+    eid = state["emoncms.create"].json()["id"]
+    step(
+        "PUT",
+        "/api/integrations/emoncms/{target_id}",
+        lambda: admin_api.put(f"/api/integrations/emoncms/{eid}", json={"api_key": "q" * 32}),
+        lambda r: str(eid),
+    )
+    step(
+        "DELETE",
+        "/api/integrations/emoncms/{target_id}",
+        lambda: admin_api.delete(f"/api/integrations/emoncms/{eid}"),
+        lambda r: str(eid),
+    )
     step(
         "DELETE",
         "/api/users/{user_id}",
@@ -154,6 +177,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
     entries = audit_entries(admin_api)
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
     assert not any("new-pass-123" in str(e) or "eve-pass-12" in str(e) for e in entries)
+    assert not any("k" * 32 in str(e) or "q" * 32 in str(e) for e in entries)
     page = admin_api.get("/api/audit", params={"limit": 2, "before_id": entries[2]["id"]})
     assert [e["id"] for e in page.json()] == [entries[3]["id"], entries[4]["id"]]
 

@@ -121,6 +121,27 @@ def ingest(
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 
+@app.command("integrations")
+def integrations() -> None:
+    """Run the integrations alone: Emoncms forwarding, Home Assistant discovery
+    (HA_DISCOVERY=1). `meterhub run` starts them itself."""
+    from meterhub.broker.url import parse_broker_url
+    from meterhub.integrations.runner import integrations_command
+
+    cfg = settings()
+    url = cfg.MQTT_BROKER_URL
+    if url.strip().lower() in ("auto", "embedded"):
+        url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
+    try:
+        parse_broker_url(url)
+    except ValueError as exc:
+        fail(str(exc))
+    with database(cfg):
+        pass  # migrate before reading
+    argv, env = integrations_command(url, cfg.database_url, cfg.LOG_LEVEL)
+    os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
+
+
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
 app.command("bench")(bench.bench)

@@ -278,3 +278,46 @@ class IngestCounter(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# -- Integrations: Emoncms forwarding ------------------------------------------------------
+
+
+class EmoncmsTarget(Base):
+    """An Emoncms server readings are forwarded to: for every active device (`device_id`
+    NULL) or for one device. The write API key is stored encrypted (see
+    integrations.secrets) and never returned by the API."""
+
+    __tablename__ = "emoncms_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    base_url: Mapped[str] = mapped_column(String(512))
+    api_key_enc: Mapped[str] = mapped_column(Text)
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forwarded: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EmoncmsCursor(Base):
+    """How far a target has received a device's readings: the newest reading time (epoch
+    ms) Emoncms acknowledged. Moved only after a successful answer, in its own commit, so
+    a crash or an Emoncms outage re-sends rather than loses."""
+
+    __tablename__ = "emoncms_cursors"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("emoncms_targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_ts: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -133,6 +133,12 @@ def admin_devices_page(request: Request, db: DbSession, ctx: Context) -> Respons
     return page(request, db, ctx, "admin_devices.html", active="admin-devices", admin=True)
 
 
+@router.get("/admin/integrations")
+def admin_integrations_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Home Assistant discovery status and Emoncms forwarding targets (admins)."""
+    return page(request, db, ctx, "admin_integrations.html", active="integrations", admin=True)
+
+
 @router.get("/settings")
 def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Own profile, password and time zone; API tokens for admins."""

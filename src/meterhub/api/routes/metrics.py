@@ -1,5 +1,6 @@
-"""`/metrics` in the Prometheus text format (admins; Prometheus scrapes it with an API
-token: `authorization: {credentials: mh_...}` in its scrape config)."""
+"""`/metrics` in the Prometheus text format (Prometheus scrapes it with an API token:
+`authorization: {credentials: mh_...}` in its scrape config). Everyone gets per-device
+gauges for the devices they may see; admins also get the ingest and live-feed figures."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Response
 from sqlalchemy import func, select
 
-from meterhub.api.deps import AdminUser, Context, DbSession
+from meterhub.api.deps import Context, CurrentUser, DbSession
 from meterhub.db.models import Device
+from meterhub.integrations.prometheus import DeviceCollector, device_figures
 from meterhub.telemetry import queries
 from meterhub.telemetry.payload import REASONS
 
@@ -70,11 +72,16 @@ class _Snapshot:
 
 
 @router.get("/metrics")
-def metrics(admin: AdminUser, db: DbSession, ctx: Context) -> Response:
-    """Ingest counters, device counts and live-feed figures."""
+def metrics(user: CurrentUser, db: DbSession, ctx: Context) -> Response:
+    """Per-device gauges of the caller's devices; for admins also ingest counters, device
+    counts and live-feed figures."""
     # prometheus_client on first scrape: a server nobody scrapes does not carry it.
     from prometheus_client import CollectorRegistry, generate_latest
 
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeviceCollector(device_figures(db, user)))
+    if not user.is_admin:
+        return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)
     conn = db.connection()
     counts = {
         (status, bool(online)): int(n)
@@ -86,6 +93,5 @@ def metrics(admin: AdminUser, db: DbSession, ctx: Context) -> Response:
     }
     hub: Any = ctx.extras.get("live_hub")
     live = hub.stats() if hub is not None and hasattr(hub, "stats") else {}
-    registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(queries.counters(conn), counts, live))
     return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)
