@@ -195,7 +195,7 @@ def test_store_acks_directly(
     ctx: Any, admin_api: Any, device: dict[str, Any], control: Listener
 ) -> None:
     """The same path ingest takes, without decode_message: a Batch of CommandAck."""
-    from meterhub.telemetry.payload import CommandAck
+    from meterhub.protocol.status import CommandAck
 
     url = f"/api/devices/{device['id']}/commands"
     sent = admin_api.post(url, json={"cmd": "set_alarm_threshold", "args": {"watts": 2300}})

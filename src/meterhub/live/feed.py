@@ -32,7 +32,9 @@ from gmqtt import Client, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
 from meterhub.live.hub import LiveHub, reading_message
-from meterhub.telemetry.payload import StatusUpdate, decode_data, decode_status
+from meterhub.protocol.readings import decode_data
+from meterhub.protocol.rules import OFFLINE_AFTER_INTERVALS
+from meterhub.protocol.status import StatusUpdate, decode_status
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ SWEEP_INTERVAL_S: float = 1.0
 """How often silent devices are looked for."""
 DEFAULT_INTERVAL_S: float = 10.0
 """A device's reading interval unless its status message says otherwise."""
-OFFLINE_AFTER_INTERVALS: float = 3.0
 MAX_TRACKED: Final = 100_000
 """Most devices tracked for silence (bounds memory against a flood of made-up serials)."""
 

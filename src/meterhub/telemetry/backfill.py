@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from meterhub.telemetry.payload import decode_data
+from meterhub.protocol.readings import decode_data
 from meterhub.telemetry.store import Batch, TelemetryStore
 
 READINGS_PER_MESSAGE = 200  # a v1 reading is ~250 bytes: well inside the 64 KiB limit

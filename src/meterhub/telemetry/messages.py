@@ -7,16 +7,11 @@ Pure: the writer process calls it on the raw messages ingest hands over."""
 
 from __future__ import annotations
 
-from meterhub.telemetry.payload import (
-    Reason,
-    Reject,
-    StatusUpdate,
-    decode_ack,
-    decode_data,
-    decode_status,
-    is_valid_serial,
-    parse_topic,
-)
+from meterhub.protocol.readings import decode_data
+from meterhub.protocol.rejects import Reason, Reject
+from meterhub.protocol.rules import is_valid_serial, raw_text
+from meterhub.protocol.status import StatusUpdate, decode_ack, decode_status
+from meterhub.protocol.topics import parse_topic
 from meterhub.telemetry.store import Batch
 
 
@@ -74,6 +69,6 @@ def _topic_reject(
         reason=reason,
         detail=why[:200],
         topic=topic,
-        raw=payload[:2048].decode("utf-8", "replace"),
+        raw=raw_text(payload),
         received_at=received_at,
     )

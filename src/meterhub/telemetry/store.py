@@ -35,7 +35,10 @@ from meterhub.db.models import (
     Reading as ReadingRow,
 )
 from meterhub.db.types import utcnow
-from meterhub.telemetry.payload import CommandAck, Reading, Reject, StatusUpdate
+from meterhub.protocol.readings import Reading
+from meterhub.protocol.rejects import Reject
+from meterhub.protocol.rules import OFFLINE_AFTER_INTERVALS
+from meterhub.protocol.status import CommandAck, StatusUpdate
 from meterhub.telemetry.periods import QUARTER_HOUR_S
 from meterhub.telemetry.rollup import (
     ADD_COLUMNS,
@@ -81,7 +84,6 @@ READING_COLUMNS = (
 INT_COLUMNS = frozenset({"slots", "count", "energy_wh", "pf_count", "frequency_count"})
 DEVICE_META_EVERY_S = 5.0  # write last_seen/last_power at most this often per device
 MAX_REJECTS = 10_000  # the dead-letter table keeps the newest this many
-OFFLINE_AFTER_INTERVALS = 3
 MAX_PENDING_DEVICES = 200  # unknown serials beyond this are refused (dead letters), not kept
 GAPS_TO_LEARN = 5  # consecutive longer (or shorter) gaps before the interval follows
 

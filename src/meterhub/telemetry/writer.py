@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from meterhub.telemetry.payload import RAW_KEEP_BYTES, Reject
+from meterhub.protocol.rejects import Reject
+from meterhub.protocol.rules import raw_text
 from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class Writer:
             _first_line(exc),
         )
         detail = f"{type(exc).__name__}: {_first_line(exc)}"[:500]
-        raw = item.raw[:RAW_KEEP_BYTES].decode("utf-8", "replace")
+        raw = raw_text(item.raw)
         reject = Reject(
             reason="unstorable",
             detail=detail,

@@ -22,8 +22,9 @@ from types import FrameType
 from meterhub import logs
 from meterhub.allocator import tune_malloc
 from meterhub.db.engine import make_engine
+from meterhub.protocol.rejects import Reject
+from meterhub.protocol.rules import raw_text
 from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.payload import RAW_KEEP_BYTES, Reject
 from meterhub.telemetry.store import Batch, TelemetryStore
 from meterhub.telemetry.writer import WorkItem, Writer
 
@@ -70,7 +71,7 @@ def decode_safely(topic: str, payload: bytes, received_at: float) -> Batch:
                     reason="unstorable",
                     detail=f"decoder error: {type(exc).__name__}: {exc}"[:500],
                     topic=topic,
-                    raw=payload[:RAW_KEEP_BYTES].decode("utf-8", "replace"),
+                    raw=raw_text(payload),
                     received_at=received_at,
                 )
             ]

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from meterhub.api.deps import AdminUser, Context, DbSession
 from meterhub.db.models import Device
+from meterhub.protocol.rejects import REASONS
 from meterhub.telemetry import queries
-from meterhub.telemetry.payload import REASONS
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric

@@ -11,24 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.telemetry import payload
-from meterhub.telemetry.payload import (
+from meterhub.protocol import readings as decoder
+from meterhub.protocol.readings import Decoded, decode_data
+from meterhub.protocol.rejects import REASONS, Invalid, Reject
+from meterhub.protocol.rules import (
     FUTURE_TOLERANCE_S,
     MAX_BATCH_READINGS,
     MAX_PAYLOAD_BYTES,
     RANGES,
     RAW_KEEP_BYTES,
-    REASONS,
-    CommandAck,
-    Decoded,
-    Reject,
-    StatusUpdate,
-    decode_ack,
-    decode_data,
-    decode_status,
     is_valid_serial,
-    parse_topic,
 )
+from meterhub.protocol.status import CommandAck, StatusUpdate, decode_ack, decode_status
+from meterhub.protocol.topics import parse_topic
 
 NOW = 1795773600.0  # 2026-11-27T10:00:00Z, the "received_at" of most examples
 TOPIC = "meter/esp-01/data"
@@ -695,8 +690,8 @@ def test_out_of_range_is_always_rejected_with_its_field(
         assert (reject.reason, reject.field) == ("out_of_range", name)
         assert reject.detail.startswith(f"{name} ")
     else:  # NaN and infinities cannot travel in JSON: check the reading validator itself
-        with pytest.raises(payload._Invalid) as info:
-            payload._reading({**obj, name: value}, "S-1", "S-1", NOW, False, None, None)
+        with pytest.raises(Invalid) as info:
+            decoder._reading({**obj, name: value}, "S-1", "S-1", NOW, False, None, None)
         assert (info.value.reason, info.value.field_name) == ("out_of_range", name)
 
 

@@ -14,15 +14,14 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.telemetry import payload
-from meterhub.telemetry.payload import (
+from meterhub.protocol import readings as decoder
+from meterhub.protocol.readings import Decoded, Reading, decode_data
+from meterhub.protocol.rejects import Invalid
+from meterhub.protocol.rules import (
     FUTURE_TOLERANCE_S,
     LEGACY_MAX_AGE_S,
     RANGES,
     WALL_CLOCK_MIN_TS,
-    Decoded,
-    Reading,
-    decode_data,
     is_valid_serial,
 )
 
@@ -172,10 +171,10 @@ def test_fast_path_returns_what_the_precise_path_returns(
 ) -> None:
     obj, received_at = case
     args = (base_serial, received_at, legacy, default_fw, default_ip)
-    fast = payload._fast_reading(obj, *args)
+    fast = decoder._fast_reading(obj, *args)
     try:
-        precise = payload._reading(obj, base_serial, "dev", received_at, *args[2:])
-    except payload._Invalid:
+        precise = decoder._reading(obj, base_serial, "dev", received_at, *args[2:])
+    except Invalid:
         assert fast is None
         return
     if fast is not None:
@@ -183,7 +182,7 @@ def test_fast_path_returns_what_the_precise_path_returns(
 
 
 def decode_without_fast_path(topic: str, raw: bytes, received_at: float) -> Decoded:
-    with mock.patch.object(payload, "_fast_reading", lambda *_args: None):
+    with mock.patch.object(decoder, "_fast_reading", lambda *_args: None):
         return decode_data(topic, raw, received_at)
 
 
@@ -227,7 +226,7 @@ def test_what_the_firmware_sends_takes_the_fast_path() -> None:
     for raw in FIRMWARE_SHAPES:
         decode_data(TOPIC, raw, NOW)  # the serial is seen once, as ingest sees it
         obj = orjson.loads(raw)
-        fast = payload._fast_reading(obj, "PZEM-T", NOW, "device_id" in obj, None, None)
+        fast = decoder._fast_reading(obj, "PZEM-T", NOW, "device_id" in obj, None, None)
         assert fast is not None, raw
-        precise = payload._reading(obj, "PZEM-T", "PZEM-T", NOW, "device_id" in obj, None, None)
+        precise = decoder._reading(obj, "PZEM-T", "PZEM-T", NOW, "device_id" in obj, None, None)
         assert typed_fields(fast) == typed_fields(precise)
