@@ -31,4 +31,4 @@ def ingest_command(
         "DATABASE_URL": database_url,
         "LOG_LEVEL": log_level,
     }
-    return [sys.executable, "-m", "meterhub.telemetry.service"], env
+    return [sys.executable, "-m", "meterhub.ingest.main"], env

@@ -219,9 +219,9 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
     from sqlalchemy import func, select
 
     from meterhub.db.models import Device, Reading
+    from meterhub.ingest.backfill import history_writer
     from meterhub.services import devices as device_service
     from meterhub.simulate import build_models, iter_model_history, make_serials
-    from meterhub.telemetry.backfill import history_writer
     from meterhub.telemetry.store import TelemetryStore
 
     serials = make_serials(meters, DEMO_SEED)

@@ -155,8 +155,8 @@ class AppServer:
     ) -> None:
         """Simulated readings for `serials` over the `days` before now, through the
         ingest store (rollups included)."""
+        from meterhub.ingest.backfill import history_writer
         from meterhub.simulate import build_models, iter_model_history
-        from meterhub.telemetry.backfill import history_writer
         from meterhub.telemetry.store import TelemetryStore
 
         end = time.time() if end_ts is None else end_ts

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import AuditEntry, DeviceCommand
+from meterhub.ingest.messages import decode_message
 from meterhub.services import commands
-from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import Batch, TelemetryStore
 from tests.conftest import free_port
 

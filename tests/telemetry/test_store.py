@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, text
 
 from meterhub.db.models import Device, DeviceEvent, IngestReject, Rollup15m
+from meterhub.ingest.messages import decode_message
 from meterhub.telemetry import store as store_module
-from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import Batch, TelemetryStore
 from tests.telemetry.rollup_reference import reference_aggregate
 

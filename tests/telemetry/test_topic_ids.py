@@ -13,8 +13,8 @@ import orjson
 from sqlalchemy import select
 
 from meterhub.db.models import Device
+from meterhub.ingest.messages import decode_message
 from meterhub.services.commands import control_topic
-from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import TelemetryStore
 
 

@@ -77,7 +77,7 @@ def simulate(
     writer = None
     if backfill:
         from meterhub.db.engine import make_engine
-        from meterhub.telemetry.backfill import history_writer
+        from meterhub.ingest.backfill import history_writer
         from meterhub.telemetry.store import TelemetryStore
 
         with database(cfg):

@@ -12,8 +12,8 @@ import orjson
 import psutil
 from sqlalchemy import text
 
-from meterhub.telemetry import handoff
-from meterhub.telemetry.handoff import AckKey, WriterProcess
+from meterhub.ingest import handoff
+from meterhub.ingest.handoff import AckKey, WriterProcess
 
 T0 = 1_790_000_000
 
@@ -88,9 +88,9 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
     import socket
     from multiprocessing.connection import Connection
 
-    from meterhub.telemetry import writer_main
+    from meterhub.ingest import writer_main
+    from meterhub.ingest.writer import Writer
     from meterhub.telemetry.store import TelemetryStore
-    from meterhub.telemetry.writer import Writer
 
     real = writer_main.decode_message
 

@@ -4,7 +4,7 @@ One Python process cannot both receive MQTT messages as fast as the broker sends
 decode and store them: both need a core and they would share one interpreter lock. So the
 receiver only collects the raw messages into chunks (up to CHUNK_MAX, or whatever arrived
 within CHUNK_WAIT_S of the first) and sends them over a socket pair to its writer child
-(`python -m meterhub.telemetry.writer_main`), which decodes and stores them and sends each
+(`python -m meterhub.ingest.writer_main`), which decodes and stores them and sends each
 chunk's id back once the transaction holding the chunk's last message has committed. Only
 then does the receiver acknowledge the chunk's messages to the broker: if the writer dies,
 nothing it had not committed was acknowledged, and the broker redelivers it.
@@ -67,7 +67,7 @@ class WriterProcess:
         """Start the writer process and the threads that talk to it."""
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "meterhub.telemetry.writer_main", str(theirs.fileno())],
+            [sys.executable, "-m", "meterhub.ingest.writer_main", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             preexec_fn=die_with_parent,
             env={**os.environ, "DATABASE_URL": self.database_url},

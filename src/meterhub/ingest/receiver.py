@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 
 from meterhub.broker.url import BrokerTarget
-from meterhub.telemetry import mqtt_wire
-from meterhub.telemetry.handoff import AckKey, Incoming, WriterProcess
+from meterhub.ingest import mqtt_wire
+from meterhub.ingest.handoff import AckKey, Incoming, WriterProcess
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.telemetry.mqtt_wire import (
+from meterhub.ingest.mqtt_wire import (
     CONNACK,
     PINGRESP,
     PUBLISH,

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device, IngestReject
-from meterhub.telemetry.ingest import MqttIngest
+from meterhub.ingest.receiver import MqttIngest
 from tests.conftest import free_port, port_open, require
 
 BROKERS = ["embedded", "mosquitto"]

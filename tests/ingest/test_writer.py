@@ -13,10 +13,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from meterhub.db.models import IngestReject
-from meterhub.telemetry import writer as writer_module
-from meterhub.telemetry.messages import decode_message
+from meterhub.ingest import writer as writer_module
+from meterhub.ingest.messages import decode_message
+from meterhub.ingest.writer import WorkItem, Writer
 from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
-from meterhub.telemetry.writer import WorkItem, Writer
 
 
 def item(serial: str, i: int, acks: list[str]) -> WorkItem:

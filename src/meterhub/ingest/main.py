@@ -1,7 +1,7 @@
 """Running ingest: the MQTT receiver in this process, the writer in a child process
 (`handoff`), until SIGTERM/SIGINT.
 
-`python -m meterhub.telemetry.service` is the slim entry point `meterhub run` starts (and
+`python -m meterhub.ingest.main` is the slim entry point `meterhub run` starts (and
 `meterhub ingest` becomes, after migrating): it imports only the receiver, so the process
 that holds the broker connection stays small. It reads MQTT_BROKER_URL (an mqtt:// URL)
 and DATABASE_URL from the environment; LOG_LEVEL too.
@@ -19,7 +19,7 @@ from types import FrameType
 from meterhub import logs
 from meterhub.allocator import tune_malloc
 from meterhub.broker.url import BrokerTarget, parse_broker_url
-from meterhub.telemetry.ingest import MqttIngest
+from meterhub.ingest.receiver import MqttIngest
 
 log = logging.getLogger(__name__)
 

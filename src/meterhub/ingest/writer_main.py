@@ -1,4 +1,4 @@
-"""The ingest writer process: `python -m meterhub.telemetry.writer_main FD`, started by
+"""The ingest writer process: `python -m meterhub.ingest.writer_main FD`, started by
 `handoff.WriterProcess` with one end of a socket pair as FD and DATABASE_URL set.
 
 It receives chunks of raw MQTT messages, decodes each (`messages.decode_message`), hands
@@ -22,13 +22,13 @@ from types import FrameType
 from meterhub import logs
 from meterhub.allocator import tune_malloc
 from meterhub.db.engine import make_engine
+from meterhub.ingest.messages import decode_message
+from meterhub.ingest.writer import WorkItem, Writer
 from meterhub.protocol.rejects import Reject
 from meterhub.protocol.rules import raw_text
-from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import Batch, TelemetryStore
-from meterhub.telemetry.writer import WorkItem, Writer
 
-log = logging.getLogger("meterhub.telemetry.writer")
+log = logging.getLogger("meterhub.ingest.writer")
 
 REPORT_EVERY_S = 60.0
 FLUSH_TIMEOUT_S = 10.0
