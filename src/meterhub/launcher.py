@@ -222,7 +222,7 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
     from meterhub.ingest.backfill import history_writer
     from meterhub.services import devices as device_service
     from meterhub.simulate import build_models, iter_model_history, make_serials
-    from meterhub.telemetry.store import TelemetryStore
+    from meterhub.store import TelemetryStore
 
     serials = make_serials(meters, DEMO_SEED)
     places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]

@@ -17,7 +17,7 @@ from meterhub.config import load_settings
 from meterhub.db.models import DeviceCommand
 from meterhub.db.types import utcnow
 from meterhub.ingest.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
+from meterhub.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
 
 PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"

@@ -157,7 +157,7 @@ class AppServer:
         ingest store (rollups included)."""
         from meterhub.ingest.backfill import history_writer
         from meterhub.simulate import build_models, iter_model_history
-        from meterhub.telemetry.store import TelemetryStore
+        from meterhub.store import TelemetryStore
 
         end = time.time() if end_ts is None else end_ts
         models = build_models(serials, profile, seed)

@@ -14,7 +14,7 @@ from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import AuditEntry, DeviceCommand
 from meterhub.ingest.messages import decode_message
 from meterhub.services import commands
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.store import Batch, TelemetryStore
 from tests.conftest import free_port
 
 from .conftest import Listener

@@ -90,7 +90,7 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
 
     from meterhub.ingest import writer_main
     from meterhub.ingest.writer import Writer
-    from meterhub.telemetry.store import TelemetryStore
+    from meterhub.store import TelemetryStore
 
     real = writer_main.decode_message
 

@@ -16,7 +16,7 @@ from meterhub.db.models import IngestReject
 from meterhub.ingest import writer as writer_module
 from meterhub.ingest.messages import decode_message
 from meterhub.ingest.writer import WorkItem, Writer
-from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
+from meterhub.store import Batch, TelemetryStore, WriteResult
 
 
 def item(serial: str, i: int, acks: list[str]) -> WorkItem:

@@ -78,7 +78,7 @@ def simulate(
     if backfill:
         from meterhub.db.engine import make_engine
         from meterhub.ingest.backfill import history_writer
-        from meterhub.telemetry.store import TelemetryStore
+        from meterhub.store import TelemetryStore
 
         with database(cfg):
             pass  # migrate first

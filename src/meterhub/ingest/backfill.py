@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from meterhub.protocol.readings import decode_data
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.store import Batch, TelemetryStore
 
 READINGS_PER_MESSAGE = 200  # a v1 reading is ~250 bytes: well inside the 64 KiB limit
 

@@ -12,7 +12,7 @@ from meterhub.protocol.rejects import Reason, Reject
 from meterhub.protocol.rules import is_valid_serial, raw_text
 from meterhub.protocol.status import StatusUpdate, decode_ack, decode_status
 from meterhub.protocol.topics import parse_topic
-from meterhub.telemetry.store import Batch
+from meterhub.store import Batch
 
 
 def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -> Batch:

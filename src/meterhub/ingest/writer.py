@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from meterhub.protocol.rejects import Reject
 from meterhub.protocol.rules import raw_text
-from meterhub.telemetry.store import Batch, TelemetryStore, WriteResult
+from meterhub.store import Batch, TelemetryStore, WriteResult
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from meterhub.ingest.messages import decode_message
 from meterhub.ingest.writer import WorkItem, Writer
 from meterhub.protocol.rejects import Reject
 from meterhub.protocol.rules import raw_text
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.store import Batch, TelemetryStore
 
 log = logging.getLogger("meterhub.ingest.writer")
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from meterhub.db.models import Device
 from meterhub.ingest.messages import decode_message
 from meterhub.services.commands import control_topic
-from meterhub.telemetry.store import TelemetryStore
+from meterhub.store import TelemetryStore
 
 
 def send(store: TelemetryStore, topic: str, payload: bytes | str) -> None:

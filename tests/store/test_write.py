@@ -13,8 +13,7 @@ from sqlalchemy import select, text
 
 from meterhub.db.models import Device, DeviceEvent, IngestReject, Rollup15m
 from meterhub.ingest.messages import decode_message
-from meterhub.telemetry import store as store_module
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.store import Batch, TelemetryStore, deadletters, devices
 from tests.telemetry.rollup_reference import reference_aggregate
 
 T0 = 1_790_000_100.0  # a quarter-hour boundary plus 100 s
@@ -161,7 +160,7 @@ def test_seq_gap_is_recorded(store: TelemetryStore, ctx: Any) -> None:
 def test_bad_input_goes_to_dead_letters_bounded(
     store: TelemetryStore, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "MAX_REJECTS", 5)
+    monkeypatch.setattr(deadletters, "MAX_REJECTS", 5)
     bad = [
         b"{not json",
         b"[]",
@@ -241,7 +240,7 @@ def test_reading_interval_is_learned_from_the_data(store: TelemetryStore, ctx: A
 def test_unknown_serials_beyond_the_pending_limit_are_dead_letters(
     store: TelemetryStore, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "MAX_PENDING_DEVICES", 2)
+    monkeypatch.setattr(devices, "MAX_PENDING_DEVICES", 2)
     write(store, reading("U-1", 0, 1.0), reading("U-2", 0, 1.0))
     result = write(store, reading("U-3", 0, 1.0), reading("U-3", 1, 1.001))
     assert result.stored == 0 and result.rejected == 1
