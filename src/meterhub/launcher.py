@@ -133,7 +133,7 @@ def serve(
         if models:
             _run_demo_live(models, target, demo_stop)
         ctx = build_context(cfg)
-        ctx.extras["broker_target"] = target
+        ctx.broker_target = target
         parts = (demo_stop, supervisor, embedded)
 
         async def stop_parts(_app: object) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from meterhub.api.context import AppContext
 from meterhub.config import load_settings
+from meterhub.context import AppContext
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Device
 from meterhub.services import devices as device_service
@@ -167,7 +167,7 @@ class AppServer:
 
     # ---- live ------------------------------------------------------------------------
     def _hub(self) -> Any:
-        hub = self.ctx.extras.get("live_hub")
+        hub = self.ctx.live_hub
         assert hub is not None, "the live hub is not running"
         return hub
 

@@ -156,7 +156,7 @@ def test_broker_down_is_503_and_the_command_is_failed(
     admin_api: Any, device: dict[str, Any], ctx: Any
 ) -> None:
     url = f"/api/devices/{device['id']}/commands"
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", free_port())
+    ctx.broker_target = BrokerTarget("127.0.0.1", free_port())
     started = time.monotonic()
     res = admin_api.post(url, json={"cmd": "reboot"})
     assert time.monotonic() - started < 5
@@ -167,7 +167,7 @@ def test_broker_down_is_503_and_the_command_is_failed(
     assert row.status == "failed" and "connection refused" in (row.error or "")
     assert admin_api.get(f"{url}/{body['id']}").json()["status"] == "failed"
 
-    ctx.extras["broker_target"] = None
+    ctx.broker_target = None
     res = admin_api.post(url, json={"cmd": "identify"})
     assert res.status_code == 503 and "no MQTT broker is configured" in res.json()["error"]
     assert stored(ctx, res.json()["id"]).status == "failed"
@@ -216,8 +216,8 @@ def test_hostile_command_ids_are_404(admin_api: Any, device: dict[str, Any]) -> 
 
 def test_the_publisher_can_be_swapped(admin_api: Any, device: dict[str, Any], ctx: Any) -> None:
     sent: list[tuple[str, bytes]] = []
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1)  # never dialled
-    ctx.extras["mqtt_publish"] = lambda target, topic, payload: sent.append((topic, payload))
+    ctx.broker_target = BrokerTarget("127.0.0.1", 1)  # never dialled
+    ctx.mqtt_publish = lambda target, topic, payload: sent.append((topic, payload))
     res = admin_api.post(f"/api/devices/{device['id']}/commands", json={"cmd": "reboot"})
     assert res.status_code == 202
     assert sent == [

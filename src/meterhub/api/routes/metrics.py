@@ -4,7 +4,7 @@ token: `authorization: {credentials: mh_...}` in its scrape config)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Response
 from sqlalchemy import func, select
@@ -84,8 +84,8 @@ def metrics(admin: AdminUser, db: DbSession, ctx: Context) -> Response:
             )
         )
     }
-    hub: Any = ctx.extras.get("live_hub")
-    live = hub.stats() if hub is not None and hasattr(hub, "stats") else {}
+    hub = ctx.live_hub
+    live = hub.stats() if hub is not None else {}
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(queries.counters(conn), counts, live))
     return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)
