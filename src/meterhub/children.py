@@ -21,7 +21,7 @@ def die_with_parent() -> None:
 
 
 def ingest_command(
-    broker_url: str, database_url: str, log_level: str
+    broker_url: str, database_url: str, log_level: str, ca_file: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment of the slim ingest process (the URLs, which may hold
     passwords, go in the environment, not in `ps` output)."""
@@ -31,4 +31,6 @@ def ingest_command(
         "DATABASE_URL": database_url,
         "LOG_LEVEL": log_level,
     }
+    if ca_file:
+        env["MQTT_CA_FILE"] = ca_file
     return [sys.executable, "-m", "meterhub.ingest.main"], env

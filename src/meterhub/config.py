@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     SESSION_SECRET: str | None = None
     MQTT_BROKER_URL: str = "auto"
     MQTT_PORT: int = Field(1883, ge=1, le=65535)
+    MQTT_CA_FILE: str | None = None
+    """PEM file of a private CA that every MQTT client of meterhub trusts (mqtts://)."""
     DATABASE_URL: str | None = None
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
@@ -123,7 +123,10 @@ def serve(
         target, embedded = _broker(cfg, start=broker)
         models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
         if ingest:
-            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
+            command = ingest_command(
+                _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+            )
+            supervisor = Supervisor(*command)
             supervisor.start()
         if models:
             from meterhub.simulate.demo import start_demo
@@ -175,6 +178,7 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
         target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
     except ValueError as exc:
         _fail(str(exc))
+    target = replace(target, ca_file=cfg.MQTT_CA_FILE)
     if not start_embedded:
         log.info("using the MQTT broker at %s", target.display_url)
         return target, None

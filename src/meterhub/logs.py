@@ -12,5 +12,5 @@ def setup(level: str) -> None:
     """Configure the root logger once."""
     logging.basicConfig(level=level, format=FORMAT)
     logging.getLogger().setLevel(level)
-    for noisy in ("amqtt", "gmqtt", "transitions", "passlib", "multipart"):
+    for noisy in ("amqtt", "transitions", "passlib", "multipart"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from types import FrameType
 
 from meterhub import logs
@@ -50,6 +51,7 @@ def main() -> None:
     logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
     try:
         target = parse_broker_url(os.environ["MQTT_BROKER_URL"])
+        target = replace(target, ca_file=os.environ.get("MQTT_CA_FILE") or None)
         database_url = os.environ["DATABASE_URL"]
     except (KeyError, ValueError) as exc:
         sys.exit(

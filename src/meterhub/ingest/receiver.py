@@ -29,6 +29,7 @@ from collections.abc import Callable
 from meterhub.broker.url import BrokerTarget
 from meterhub.ingest import mqtt_wire
 from meterhub.ingest.handoff import AckKey, Incoming, WriterProcess
+from meterhub.mqtt_tls import client_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class MqttIngest:
     async def _keep_connected(self) -> None:
         loop = asyncio.get_running_loop()
         delay, last_problem = RECONNECT_MIN_S, ""
-        tls = ssl.create_default_context() if self.target.tls else None
+        tls = client_tls_context(self.target.ca_file) if self.target.tls else None
         while not self._stopping:
             self._generation += 1
             try:
