@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.ingest.mqtt_wire import (
+from meterhub.mqtt_wire import (
     CONNACK,
     PINGRESP,
     PUBLISH,
@@ -83,9 +84,13 @@ def control_bytes(kind: int, body: bytes) -> bytes:
     return bytes((kind << 4,)) + encode_length(len(body)) + body
 
 
+SPEC_MAX = 268_435_455  # the longest remaining length MQTT 3.1.1 can express
+
+
 def read_all(*chunks: bytes) -> tuple[list[Publish], list[Control]]:
-    """What one reader gives for these chunks, fed one after another."""
-    reader, publishes, controls = PacketReader(), list[Publish](), list[Control]()
+    """What one reader gives for these chunks, fed one after another (the size limit
+    raised to the protocol's own: these tests check the codec's framing)."""
+    reader, publishes, controls = PacketReader(SPEC_MAX), list[Publish](), list[Control]()
     for chunk in chunks:
         reader.feed(chunk, publishes, controls)
     return publishes, controls
@@ -216,7 +221,7 @@ def test_reads_remaining_length_boundaries(length: int, spec_bytes: str, kind: s
     assert read_all(packet) == want
     # Cut after every byte of the fixed header, and one byte short of the end.
     for cut in [*range(1, header + 1), len(packet) - 1]:
-        reader, publishes, controls = PacketReader(), list[Publish](), list[Control]()
+        reader, publishes, controls = PacketReader(SPEC_MAX), list[Publish](), list[Control]()
         reader.feed(packet[:cut], publishes, controls)
         if cut < len(packet):
             assert (publishes, controls) == ([], []), cut
@@ -225,7 +230,8 @@ def test_reads_remaining_length_boundaries(length: int, spec_bytes: str, kind: s
 
 
 def test_largest_remaining_length_waits_for_its_body() -> None:
-    reader, publishes, controls = PacketReader(), list[Publish](), list[Control]()
+    """With the size limit at the protocol's own, the longest length waits for its body."""
+    reader, publishes, controls = PacketReader(SPEC_MAX), list[Publish](), list[Control]()
     reader.feed(h("30 FF FF FF 7F 00 01 74"), publishes, controls)
     reader.feed(b"x" * 1000, publishes, controls)
     assert (publishes, controls) == ([], [])
@@ -415,3 +421,25 @@ def test_connect_rejects_strings_over_65535_bytes(field: str) -> None:
 def test_subscribe_rejects_a_filter_over_65535_bytes() -> None:
     with pytest.raises(ValueError):
         subscribe_packet(1, [("m" * 65_536, 1)])
+
+
+def test_a_packet_over_the_limit_is_refused_from_its_header() -> None:
+    """Only the header has arrived: the reader refuses the packet before buffering it."""
+    from meterhub.mqtt_wire import MAX_PACKET_BYTES, PacketReader, PacketTooLarge, packet
+
+    big = packet(0x30, b"\x00\x01t" + b"x" * (MAX_PACKET_BYTES + 1))
+    reader = PacketReader()
+    publishes: list[Any] = []
+    with pytest.raises(PacketTooLarge) as info:
+        reader.feed(big[:8], publishes, [])
+    assert info.value.size == MAX_PACKET_BYTES + 4 and not publishes
+    assert f"{MAX_PACKET_BYTES:,}" in str(info.value)
+
+
+def test_a_packet_at_the_limit_is_read() -> None:
+    from meterhub.mqtt_wire import PacketReader, packet
+
+    body = b"\x00\x01t" + b"x" * 997
+    publishes: list[Any] = []
+    PacketReader(max_packet=1000).feed(packet(0x30, body), publishes, [])
+    assert publishes == [(b"t", b"x" * 997, 0, 0)]

@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import ssl
 import threading
 import time
 from collections.abc import Callable
 
+from meterhub import mqtt_wire
 from meterhub.broker.url import BrokerTarget
-from meterhub.ingest import mqtt_wire
 from meterhub.ingest.handoff import AckKey, Incoming, WriterProcess
 from meterhub.mqtt_tls import client_tls_context
 
@@ -230,7 +231,7 @@ class MqttIngest:
 
     async def _keep_connected(self) -> None:
         loop = asyncio.get_running_loop()
-        delay, last_problem = RECONNECT_MIN_S, ""
+        delay, last_problem, last_loss = RECONNECT_MIN_S, "", ""
         tls = client_tls_context(self.target.ca_file) if self.target.tls else None
         while not self._stopping:
             self._generation += 1
@@ -247,7 +248,7 @@ class MqttIngest:
                         problem,
                     )
                     last_problem = problem
-                await asyncio.sleep(delay)
+                await asyncio.sleep(_jittered(delay))
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             self._link = link
@@ -263,15 +264,20 @@ class MqttIngest:
             self._link = None
             if self._stopping:
                 break
-            log.warning(
+            # The same cause again (a too-large packet that the broker keeps redelivering)
+            # is logged once, not at every reconnect.
+            log.log(
+                logging.DEBUG if link.problem and link.problem == last_loss else logging.WARNING,
                 "ingest lost the broker %s%s; reconnecting",
                 self.target.display_url,
                 f" ({link.problem})" if link.problem else "",
             )
-            if time.monotonic() - connected_at >= STABLE_S:
+            last_loss = link.problem
+            if time.monotonic() - connected_at >= STABLE_S and not link.problem:
                 delay = RECONNECT_MIN_S  # it was up for a while: try again at once
-            else:  # dropped soon after connecting (e.g. a second ingest with our client id)
-                await asyncio.sleep(delay)
+            else:  # dropped soon after connecting (e.g. a second ingest with our client id),
+                # or by us for a protocol problem (a packet over the size limit)
+                await asyncio.sleep(_jittered(delay))
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _connect(
@@ -339,3 +345,8 @@ class MqttIngest:
     def _committed(self, keys: list[AckKey]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: too late to acknowledge
             self._loop.call_soon_threadsafe(self._acknowledge, keys)
+
+
+def _jittered(delay: float) -> float:
+    """``delay`` +-20 %: many clients that lost one broker do not all come back at once."""
+    return delay * random.uniform(0.8, 1.2)

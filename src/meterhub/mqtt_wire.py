@@ -26,12 +26,25 @@ CONNACK_REFUSALS = {
     5: "not authorised",
 }
 
+MAX_PACKET_BYTES = 256 * 1024
+"""Largest packet body the reader accepts. meterhub's own payloads are at most 64 KiB
+(``protocol.rules.MAX_PAYLOAD_BYTES``); a larger packet is refused from its header, before
+its bytes are buffered: the connection is dropped (:class:`PacketTooLarge`)."""
+
 PINGREQ_PACKET = bytes((PINGREQ << 4, 0))
 DISCONNECT_PACKET = bytes((DISCONNECT << 4, 0))
 
 
 class ProtocolError(Exception):
     """The broker sent something that is not valid MQTT 3.1.1: the connection is closed."""
+
+
+class PacketTooLarge(ProtocolError):
+    """A packet longer than the reader's limit: the connection is closed, nothing allocated."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a packet of {size:,} bytes, more than the limit of {limit:,}")
+        self.size = size
 
 
 def _remaining_length(n: int) -> bytes:
@@ -105,8 +118,9 @@ Publish = tuple[bytes, bytes, int, int]  # topic (raw), payload, qos, packet id 
 class PacketReader:
     """Splits the byte stream from the broker into packets, however it was cut up."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_packet: int = MAX_PACKET_BYTES) -> None:
         self._buffer = bytearray()
+        self._max_packet = max_packet
 
     def feed(self, data: bytes, publishes: list[Publish], controls: list[Control]) -> None:
         """Append the complete packets in what has arrived so far to `publishes` and
@@ -121,6 +135,8 @@ class PacketReader:
                 if found is None:
                     break  # the length itself has not fully arrived
                 length, start = found
+                if length > self._max_packet:
+                    raise PacketTooLarge(length, self._max_packet)
             end = start + length
             if end > size:
                 break
