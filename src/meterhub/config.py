@@ -1,6 +1,7 @@
 """Settings from the environment and `.env`, built once and passed around.
 
-The names and defaults are the contract in DESIGN.md ("Configuration"). Tests build
+The names and defaults are documented in README.md ("Configuration") and
+docs/operations.md; they are a contract: rename none. Tests build
 `Settings` from a plain mapping (`load_settings({...})`) instead of patching os.environ.
 """
 

@@ -1,4 +1,4 @@
-"""``/ws``: the live feed for browsers (DESIGN.md "WebSocket /ws").
+"""``/ws``: the live feed for browsers (docs/api.md, "WebSocket /ws").
 
 Refusals are sent AFTER accepting, as a close frame with a code and a reason, because a
 browser cannot see why a handshake was refused (it only gets code 1006):
