@@ -24,13 +24,13 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from meterhub import logs
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
-from meterhub.children import die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
+from meterhub.runtime import logs
+from meterhub.runtime.children import die_with_parent, ingest_command
 from meterhub.services import users
 from meterhub.web.app import build_context, create_app
 

@@ -101,9 +101,9 @@ def ingest(
     ] = None,
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
-    from meterhub import logs
     from meterhub.broker.url import parse_broker_url
-    from meterhub.children import ingest_command
+    from meterhub.runtime import logs
+    from meterhub.runtime.children import ingest_command
 
     cfg = settings()
     logs.setup(cfg.LOG_LEVEL)

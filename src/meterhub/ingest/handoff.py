@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from meterhub.children import die_with_parent
+from meterhub.runtime.children import die_with_parent
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import threading
 from dataclasses import replace
 from types import FrameType
 
-from meterhub import logs
-from meterhub.allocator import tune_malloc
 from meterhub.broker.url import BrokerTarget, parse_broker_url
 from meterhub.ingest.receiver import MqttIngest
+from meterhub.runtime import logs
+from meterhub.runtime.allocator import tune_malloc
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ import threading
 from multiprocessing.connection import Connection
 from types import FrameType
 
-from meterhub import logs
-from meterhub.allocator import tune_malloc
 from meterhub.db.engine import make_engine
 from meterhub.ingest.messages import decode_message
 from meterhub.ingest.writer import WorkItem, Writer
 from meterhub.protocol.rejects import Reject
 from meterhub.protocol.rules import raw_text
+from meterhub.runtime import logs
+from meterhub.runtime.allocator import tune_malloc
 from meterhub.store import Batch, TelemetryStore
 
 log = logging.getLogger("meterhub.ingest.writer")

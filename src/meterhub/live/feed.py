@@ -27,9 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-import aiomqtt
-
 from meterhub.live.hub import LiveHub, reading_message
+from meterhub.mqtt_client import aiomqtt
 from meterhub.mqtt_tls import client_tls_context
 from meterhub.protocol.readings import decode_data
 from meterhub.protocol.rules import OFFLINE_AFTER_INTERVALS

@@ -21,10 +21,10 @@ import logging
 import random
 from typing import Any, Final
 
-import aiomqtt
 import orjson
 
 from meterhub.broker.url import BrokerTarget
+from meterhub.mqtt_client import aiomqtt
 from meterhub.mqtt_tls import client_tls_context
 
 DEDICATED_LIMIT: Final = 200
