@@ -16,8 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from meterhub.api.context import AppContext
 from meterhub.config import Settings, load_settings
+from meterhub.context import AppContext
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Base
 from meterhub.web.app import build_context, create_app

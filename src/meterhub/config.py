@@ -1,6 +1,7 @@
 """Settings from the environment and `.env`, built once and passed around.
 
-The names and defaults are the contract in DESIGN.md ("Configuration"). Tests build
+The names and defaults are documented in README.md ("Configuration") and
+docs/operations.md; they are a contract: rename none. Tests build
 `Settings` from a plain mapping (`load_settings({...})`) instead of patching os.environ.
 """
 
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     SESSION_SECRET: str | None = None
     MQTT_BROKER_URL: str = "auto"
     MQTT_PORT: int = Field(1883, ge=1, le=65535)
+    MQTT_CA_FILE: str | None = None
+    """PEM file of a private CA that every MQTT client of meterhub trusts (mqtts://)."""
     DATABASE_URL: str | None = None
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"

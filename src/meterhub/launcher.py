@@ -1,52 +1,47 @@
 """`meterhub run` and `meterhub web`: start the parts in one process group and stop them
 together on SIGTERM/Ctrl-C.
 
-`run`: the embedded broker (its own process, when MQTT_BROKER_URL asks for it), ingest
-(its own process, restarted if it dies), optional demo meters (a thread), and the web app
-in this process. `web`: the web app alone.
+Supervision only: `run` starts the embedded broker (its own process, when
+MQTT_BROKER_URL asks for it), ingest (its own process, restarted if it dies), optional
+demo meters (:mod:`meterhub.simulate.demo`, a thread), and the web app in this process.
+`web`: the web app alone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from meterhub import logs
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
-from meterhub.children import die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
 from meterhub.integrations.runner import integrations_command
+from meterhub.runtime import logs
+from meterhub.runtime.children import die_with_parent, ingest_command
 from meterhub.services import users
 from meterhub.web.app import build_context, create_app
 
 if TYPE_CHECKING:
     from meterhub.broker.embedded import EmbeddedBroker
+    from meterhub.simulate.model import MeterModel
 
 log = logging.getLogger("meterhub")
 INGEST_RESTART_MIN_S = 1.0
 INGEST_RESTART_MAX_S = 30.0
-DEMO_HISTORY_DAYS = 30
-DEMO_HISTORY_INTERVAL_S = 60.0
-DEMO_INTERVAL_S = 10.0
-DEMO_SEED = 2026
-DEMO_START_DELAY_S = 5.0
 
 
 @dataclass
@@ -130,16 +125,24 @@ def serve(
         target, embedded = _broker(cfg, start=broker)
         models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
         if ingest:
-            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
+            command = ingest_command(
+                _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+            )
+            supervisor = Supervisor(*command)
             supervisor.start()
             integrations = Supervisor(
-                *integrations_command(_url(target), cfg.database_url, cfg.LOG_LEVEL), "integrations"
+                *integrations_command(
+                    _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+                ),
+                "integrations",
             )
             integrations.start()
         if models:
-            _run_demo_live(models, target, demo_stop)
+            from meterhub.simulate.demo import start_demo
+
+            start_demo(models, target, demo_stop)
         ctx = build_context(cfg)
-        ctx.extras["broker_target"] = target
+        ctx.broker_target = target
         parts = (demo_stop, supervisor, embedded, integrations)
 
         async def stop_parts(_app: object) -> None:
@@ -189,6 +192,7 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
         target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
     except ValueError as exc:
         _fail(str(exc))
+    target = replace(target, ca_file=cfg.MQTT_CA_FILE)
     if not start_embedded:
         log.info("using the MQTT broker at %s", target.display_url)
         return target, None
@@ -213,6 +217,19 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
     return target, embedded
 
 
+def _demo_models(cfg: Settings, meters: int) -> list[MeterModel]:
+    """The demo meters (registered, with history), or a clear exit if the database fails."""
+    from meterhub.simulate.demo import prepare_demo  # only with --demo: keeps `web` slim
+
+    try:
+        return prepare_demo(cfg.database_url, meters)
+    except SQLAlchemyError as exc:
+        _fail(
+            f"cannot use the database {cfg.database_url.split('@')[-1]}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
+
+
 def _url(target: BrokerTarget) -> str:
     auth = ""
     if target.username:
@@ -222,90 +239,3 @@ def _url(target: BrokerTarget) -> str:
             + "@"
         )
     return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
-
-
-def _demo_models(cfg: Settings, meters: int) -> list[Any]:
-    """Register N demo meters and write their history if they have none; the models carry
-    on from the stored energy and seq."""
-    from sqlalchemy import func, select
-
-    from meterhub.db.models import Device, Reading
-    from meterhub.services import devices as device_service
-    from meterhub.simulate import build_models, iter_model_history, make_serials
-    from meterhub.telemetry.backfill import history_writer
-    from meterhub.telemetry.store import TelemetryStore
-
-    serials = make_serials(meters, DEMO_SEED)
-    places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]
-    energies: dict[str, float | None] = {}
-    seqs: dict[str, int | None] = {}
-    with _database(cfg) as db:
-        for n, serial in enumerate(serials):
-            device = db.scalar(select(Device).where(Device.serial_number == serial))
-            if device is None:
-                device = device_service.create(
-                    db,
-                    None,
-                    serial,
-                    name=f"Demo meter {n + 1}",
-                    location=places[n % len(places)],
-                    description="Simulated by meterhub --demo",
-                )
-            energies[serial] = device.last_energy
-            seqs[serial] = db.scalar(
-                select(func.max(Reading.seq)).where(Reading.device_id == device.id)
-            )
-    models = build_models(serials, "household", DEMO_SEED)
-    fresh = [m for m in models if energies.get(m.serial) is None]
-    for model in models:
-        last_energy, last_seq = energies.get(model.serial), seqs.get(model.serial)
-        if last_energy is not None:
-            model.energy_kwh = last_energy
-        if last_seq is not None:
-            model.seq = last_seq
-    if fresh:
-        now = time.time()
-        log.info("writing %d days of demo history for %d meters", DEMO_HISTORY_DAYS, len(fresh))
-        ctx = build_context(cfg)
-        write = history_writer(TelemetryStore(ctx.engine))
-        for chunk in iter_model_history(
-            fresh, now - DEMO_HISTORY_DAYS * 86400, now, DEMO_HISTORY_INTERVAL_S
-        ):
-            write(chunk)
-        ctx.engine.dispose()
-    return models
-
-
-def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Event) -> None:
-    """Run the demo models live in a thread, once ingest had time to subscribe (on a new
-    embedded broker, a reading published before that would have no subscriber)."""
-    from meterhub.simulate.runner import SimOptions, run_simulation
-
-    def live() -> None:
-        if stop.wait(DEMO_START_DELAY_S):
-            return
-        quiet = open(os.devnull, "w")  # noqa: SIM115 - the demo's progress line goes nowhere
-
-        async def main() -> None:
-            done = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            threading.Thread(
-                target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True
-            ).start()
-            await run_simulation(
-                models,
-                target,
-                SimOptions(interval=DEMO_INTERVAL_S, seed=DEMO_SEED),
-                stop=done,
-                stream=quiet,
-            )
-
-        try:
-            asyncio.run(main())
-        except Exception:
-            log.exception("demo meters stopped")
-        finally:
-            quiet.close()
-
-    threading.Thread(target=live, name="demo-meters", daemon=True).start()
-    log.info("demo: %d simulated meters publishing every %.0f s", len(models), DEMO_INTERVAL_S)

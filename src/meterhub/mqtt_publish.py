@@ -11,12 +11,12 @@ process that sends no command does not carry it (about 3 MiB).
 from __future__ import annotations
 
 import contextlib
-import ssl
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from meterhub.broker.url import BrokerTarget
+from meterhub.mqtt_tls import client_tls_context
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -62,7 +62,7 @@ def publish_once(
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set_context(client_tls_context(target.ca_file))
     where = target.display_url
     try:
         try:

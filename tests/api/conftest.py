@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from meterhub.api.auth_core import CSRF_COOKIE, SESSION_COOKIE
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
+from meterhub.security.sessions import CSRF_COOKIE, SESSION_COOKIE
 from meterhub.services import users
 
 

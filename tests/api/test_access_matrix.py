@@ -16,8 +16,8 @@ from starlette.websockets import WebSocketDisconnect
 from meterhub.config import load_settings
 from meterhub.db.models import DeviceCommand
 from meterhub.db.types import utcnow
-from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
+from meterhub.ingest.messages import decode_message
+from meterhub.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
 
 PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"

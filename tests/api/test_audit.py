@@ -105,8 +105,8 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         lambda: admin_api.delete(f"/api/devices/{did}/assign/{uid}"),
         lambda r: str(did),
     )
-    ctx.extras["mqtt_publish"] = lambda target, topic, payload: None  # no broker needed
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1883)
+    ctx.mqtt_publish = lambda target, topic, payload: None  # no broker needed
+    ctx.broker_target = BrokerTarget("127.0.0.1", 1883)
     step(
         "POST",
         "/api/devices/{device_id}/commands",

@@ -9,11 +9,11 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
-from meterhub.api.auth_core import CSRF_COOKIE, SESSION_COOKIE, SESSION_IDLE, SESSION_MAX
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import UserSession
 from meterhub.db.types import utcnow
 from meterhub.security import passwords
+from meterhub.security.sessions import CSRF_COOKIE, SESSION_COOKIE, SESSION_IDLE, SESSION_MAX
 from meterhub.web.app import route_table
 from tests.api.conftest import login, session_cookie, with_cookie
 

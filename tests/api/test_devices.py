@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import DEVICE_PENDING, Device
 
 DEVICE_FIELDS = {

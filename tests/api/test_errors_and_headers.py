@@ -14,7 +14,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from meterhub.api import errors
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.engine import make_engine
 from meterhub.web.headers import SecurityHeaders
 

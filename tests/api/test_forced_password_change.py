@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.services import users
 from meterhub.web.app import route_table
 from tests.api.conftest import login

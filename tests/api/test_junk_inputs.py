@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from meterhub.api.auth_core import CSRF_COOKIE
+from meterhub.security.sessions import CSRF_COOKIE
 
 HOSTILE: list[Any] = [None, -1, 2**70, "x" * 3000, "a\u0000b", []]
 PATH_VALUES = [str(2**70), "abc", "%00"]

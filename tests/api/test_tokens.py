@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text, update
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import ApiToken
 from meterhub.db.types import utcnow
 

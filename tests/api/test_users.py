@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.errors import Conflict, Forbidden
 from meterhub.services import users
 

@@ -1,7 +1,7 @@
 """`meterhub bench` must not rot: every case runs at a tiny size and reports its figures.
 
 Correctness only: nothing here asserts a speed (speed is measured by the benchmark,
-never asserted by a wall-clock test)."""
+never asserted by a wall-clock test; see docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from meterhub.api.context import AppContext
 from meterhub.config import load_settings
+from meterhub.context import AppContext
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Device
 from meterhub.services import devices as device_service
@@ -148,9 +148,9 @@ class AppServer:
     ) -> None:
         """Simulated readings for `serials` over the `days` before now, through the
         ingest store (rollups included)."""
+        from meterhub.ingest.backfill import history_writer
         from meterhub.simulate import build_models, iter_model_history
-        from meterhub.telemetry.backfill import history_writer
-        from meterhub.telemetry.store import TelemetryStore
+        from meterhub.store import TelemetryStore
 
         end = time.time() if end_ts is None else end_ts
         models = build_models(serials, profile, seed)
@@ -160,7 +160,7 @@ class AppServer:
 
     # ---- live ------------------------------------------------------------------------
     def _hub(self) -> Any:
-        hub = self.ctx.extras.get("live_hub")
+        hub = self.ctx.live_hub
         assert hub is not None, "the live hub is not running"
         return hub
 

@@ -18,10 +18,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from meterhub.api.context import AppContext
 from meterhub.api.routes import commands as command_routes
 from meterhub.api.routes import ota as ota_routes
 from meterhub.broker.url import BrokerTarget
+from meterhub.context import AppContext
 from meterhub.web.app import create_app, route_table
 from tests.conftest import port_open, require
 
@@ -41,7 +41,7 @@ def wire(app: Any) -> Any:
 @pytest.fixture
 def app(ctx: AppContext) -> Any:
     """No broker target at start-up: the app's lifespan would also start the live feed on
-    it. Tests that publish set `ctx.extras["broker_target"]` once the app runs (`control`)."""
+    it. Tests that publish set `ctx.broker_target` once the app runs (`control`)."""
     return wire(create_app(ctx=ctx))
 
 
@@ -101,7 +101,7 @@ def mosquitto() -> None:
 @pytest.fixture
 def control(mosquitto: None, serial: str, ctx: AppContext, admin_api: Any) -> Iterator[Listener]:
     """What arrives on meter/<serial>/control; the app publishes to the local Mosquitto."""
-    ctx.extras["broker_target"] = MOSQUITTO
+    ctx.broker_target = MOSQUITTO
     listener = Listener(f"meter/{serial}/control")
     yield listener
     listener.close()

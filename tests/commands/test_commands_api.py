@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import AuditEntry, DeviceCommand
+from meterhub.ingest.messages import decode_message
 from meterhub.services import commands
-from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.store import Batch, TelemetryStore
 from tests.support import free_port
 
 from .conftest import Listener
@@ -156,7 +156,7 @@ def test_broker_down_is_503_and_the_command_is_failed(
     admin_api: Any, device: dict[str, Any], ctx: Any
 ) -> None:
     url = f"/api/devices/{device['id']}/commands"
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", free_port())
+    ctx.broker_target = BrokerTarget("127.0.0.1", free_port())
     started = time.monotonic()
     res = admin_api.post(url, json={"cmd": "reboot"})
     assert time.monotonic() - started < 5
@@ -167,7 +167,7 @@ def test_broker_down_is_503_and_the_command_is_failed(
     assert row.status == "failed" and "connection refused" in (row.error or "")
     assert admin_api.get(f"{url}/{body['id']}").json()["status"] == "failed"
 
-    ctx.extras["broker_target"] = None
+    ctx.broker_target = None
     res = admin_api.post(url, json={"cmd": "identify"})
     assert res.status_code == 503 and "no MQTT broker is configured" in res.json()["error"]
     assert stored(ctx, res.json()["id"]).status == "failed"
@@ -195,7 +195,7 @@ def test_store_acks_directly(
     ctx: Any, admin_api: Any, device: dict[str, Any], control: Listener
 ) -> None:
     """The same path ingest takes, without decode_message: a Batch of CommandAck."""
-    from meterhub.telemetry.payload import CommandAck
+    from meterhub.protocol.status import CommandAck
 
     url = f"/api/devices/{device['id']}/commands"
     sent = admin_api.post(url, json={"cmd": "set_alarm_threshold", "args": {"watts": 2300}})
@@ -216,8 +216,8 @@ def test_hostile_command_ids_are_404(admin_api: Any, device: dict[str, Any]) -> 
 
 def test_the_publisher_can_be_swapped(admin_api: Any, device: dict[str, Any], ctx: Any) -> None:
     sent: list[tuple[str, bytes]] = []
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1)  # never dialled
-    ctx.extras["mqtt_publish"] = lambda target, topic, payload: sent.append((topic, payload))
+    ctx.broker_target = BrokerTarget("127.0.0.1", 1)  # never dialled
+    ctx.mqtt_publish = lambda target, topic, payload: sent.append((topic, payload))
     res = admin_api.post(f"/api/devices/{device['id']}/commands", json={"cmd": "reboot"})
     assert res.status_code == 202
     assert sent == [

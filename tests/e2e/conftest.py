@@ -230,5 +230,5 @@ def web_api(admin_api: Any, ctx: Any, mosquitto: Mosquitto) -> Any:
     app runs, so its lifespan does not also start the live feed on that broker)."""
     from meterhub.broker.url import BrokerTarget
 
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", mosquitto.port)
+    ctx.broker_target = BrokerTarget("127.0.0.1", mosquitto.port)
     return admin_api

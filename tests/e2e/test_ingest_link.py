@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from meterhub.broker.url import BrokerTarget, parse_broker_url
-from meterhub.telemetry import handoff
-from meterhub.telemetry import ingest as ingest_module
-from meterhub.telemetry.ingest import MqttIngest
+from meterhub.ingest import handoff
+from meterhub.ingest import receiver as ingest_module
+from meterhub.ingest.receiver import MqttIngest
 from tests.support import Mosquitto, wait_for
 
 from .conftest import Publisher, contiguous, counter, seqs
@@ -208,7 +208,7 @@ def test_refused_credentials_are_named_and_retried(
         wrong = MqttIngest(
             BrokerTarget("127.0.0.1", broker.port, "ingest", "wrong"), ctx.settings.database_url
         )
-        with caplog.at_level(logging.WARNING, logger="meterhub.telemetry.ingest"):
+        with caplog.at_level(logging.WARNING, logger="meterhub.ingest.receiver"):
             wrong.start()
             try:
                 wait_for(

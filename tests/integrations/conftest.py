@@ -16,10 +16,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
+from meterhub.ingest.messages import decode_message
 from meterhub.services import devices as device_service
-from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
+from meterhub.store import TelemetryStore
 from tests.e2e.conftest import Mosquitto, mosquitto, wait_for
 
 __all__ = ["mosquitto", "wait_for"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import EmoncmsCursor, EmoncmsTarget
 from meterhub.integrations import emoncms
 from meterhub.integrations.emoncms import EmoncmsForwarder, bulk_form, node_name

@@ -15,8 +15,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterhub.api.context import AppContext
 from meterhub.broker.url import BrokerTarget
+from meterhub.context import AppContext
 from meterhub.db.models import Device
 from meterhub.integrations import ha_discovery as ha
 from meterhub.integrations import ha_publisher

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.integrations.runner import integrations_command
 from tests.e2e.conftest import Mosquitto
 from tests.integrations.conftest import Observer, add_device, store, wait_for

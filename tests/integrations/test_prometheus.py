@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from tests.integrations.conftest import add_device, store
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "meterhub-dashboard.json"

@@ -20,8 +20,8 @@ import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.asyncio.client import ClientConnection, connect
 
-from meterhub.api.context import AppContext
 from meterhub.broker.url import BrokerTarget
+from meterhub.context import AppContext
 from meterhub.db.models import DEVICE_PENDING, Device
 from meterhub.live import access, feed, hub
 from meterhub.live.lifespan import start_live, stop_live
@@ -90,13 +90,13 @@ class LiveServer:
 
     @property
     def hub(self) -> hub.LiveHub:
-        found = self.ctx.extras["live_hub"]
+        found = self.ctx.live_hub
         assert isinstance(found, hub.LiveHub)
         return found
 
     @property
     def feed(self) -> feed.MqttLiveFeed:
-        found = self.ctx.extras["live_feed"]
+        found = self.ctx.live_feed
         assert isinstance(found, feed.MqttLiveFeed)
         return found
 
@@ -157,7 +157,7 @@ def start_server(ctx: AppContext) -> Iterator[Callable[..., LiveServer]]:
     def start(mqtt: bool = True, sndbuf: int | None = None) -> LiveServer:
         if mqtt:
             require(port_open(MOSQUITTO[1]), "Mosquitto is not answering on 127.0.0.1:1883")
-            ctx.extras["broker_target"] = BrokerTarget(*MOSQUITTO)
+            ctx.broker_target = BrokerTarget(*MOSQUITTO)
         app = create_app(ctx=ctx, start_hooks=[start_live], stop_hooks=[stop_live])
         app.include_router(live_router)  # the lead wires this in create_app
         sock = listening_socket(sndbuf)

@@ -42,7 +42,7 @@ def serve(db: str, port: int) -> None:
         {"DATABASE_URL": f"sqlite:///{db}", "METERHUB_DATA_DIR": str(Path(db).parent)}
     )
     ctx = build_context(settings)
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1883)
+    ctx.broker_target = BrokerTarget("127.0.0.1", 1883)
     app = create_app(ctx=ctx, start_hooks=[start_live], stop_hooks=[stop_live])
     app.include_router(router)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

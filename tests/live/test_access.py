@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, update
 
-from meterhub.api.auth_core import SESSION_IDLE
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import DEVICE_PENDING, Device, User, UserSession
 from meterhub.db.types import utcnow
 from meterhub.errors import NotAuthenticated
 from meterhub.live.access import AccessRefresher, grant_for_cookie, load_grants
 from meterhub.live.hub import LiveHub
+from meterhub.security.sessions import SESSION_IDLE
 from meterhub.security.tokens import keyed_hash
 from meterhub.services import devices, users
 from tests.live.fakes import RecordingTransport
@@ -47,7 +47,7 @@ def seed(ctx: AppContext) -> dict[str, Any]:
         client = None
         headers: dict[str, str] = {}
 
-    from meterhub.api.auth_core import open_session
+    from meterhub.security.sessions import open_session
 
     with ctx.sessions() as db:
         for name in ("alice", "bob", "carol", "root"):

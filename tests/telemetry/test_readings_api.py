@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from meterhub.telemetry.payload import Reading
-from meterhub.telemetry.store import Batch, TelemetryStore
+from meterhub.protocol.readings import Reading
+from meterhub.store import Batch, TelemetryStore
 
 WH_PER_READING = 1  # each reading 10 s apart adds 1 Wh to the counter
 

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from meterhub.protocol.readings import Reading
 from meterhub.services import devices
+from meterhub.store import Batch, TelemetryStore
 from meterhub.telemetry import queries
 from meterhub.telemetry.energy import counter_delta
-from meterhub.telemetry.payload import Reading
 from meterhub.telemetry.periods import PERIODS, Period, period_buckets
-from meterhub.telemetry.store import Batch, TelemetryStore
 
 SERIAL = "SUM-1"
 ZONES = ("Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "UTC")

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from meterhub.api.auth_core import Principal, authenticate
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import User
 from meterhub.errors import Forbidden
+from meterhub.security.sessions import Principal, authenticate
 
 
 def get_context(request: Request) -> AppContext:

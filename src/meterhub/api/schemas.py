@@ -1,4 +1,4 @@
-"""Request and response shapes (DESIGN.md "HTTP API"). Fields may be added, never renamed."""
+"""Request and response shapes (docs/api.md). Fields may be added, never renamed."""
 
 from __future__ import annotations
 

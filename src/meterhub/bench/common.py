@@ -143,7 +143,7 @@ def versions() -> dict[str, str | None]:
         )
         for dist in (
             "paho-mqtt",
-            "gmqtt",
+            "aiomqtt",
             "amqtt",
             "sqlalchemy",
             "uvicorn",

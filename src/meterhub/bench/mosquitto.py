@@ -1,6 +1,6 @@
 """The benchmark's own Mosquitto: a free port on 127.0.0.1 and a config that never drops
 QoS 1 messages for a lagging subscriber (the Debian default `max_queued_messages 1000`
-does, see DESIGN.md) and does not cap messages in flight at 20."""
+does) and does not cap messages in flight at 20."""
 
 from __future__ import annotations
 

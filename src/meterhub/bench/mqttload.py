@@ -5,7 +5,7 @@
 * `publish_paced`: one publisher at a steady rate whose timestamps are the publish time
   (the latency case compares them with the receive time);
 * `bare_subscriber`: the baseline, a paho QoS 1 subscriber that only receives and counts;
-* `bare_wire_subscriber`: the same on ingest's own MQTT reader (`telemetry.mqtt_wire`).
+* `bare_wire_subscriber`: the same on ingest's own MQTT reader (`meterhub.mqtt_wire`).
 
 Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
 """
@@ -27,8 +27,8 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from meterhub import mqtt_wire
 from meterhub.bench.common import cpu_seconds, percentile
-from meterhub.telemetry import mqtt_wire
 
 CTX: SpawnContext = mp.get_context("spawn")
 PUBLISHER_INFLIGHT = 1000

@@ -45,10 +45,10 @@ from meterhub.bench.fleet import Fleet, make_fleet
 from meterhub.config import load_settings
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Device, User
+from meterhub.protocol.readings import Reading
+from meterhub.store import Batch, TelemetryStore
 from meterhub.telemetry import queries
-from meterhub.telemetry.payload import Reading
 from meterhub.telemetry.periods import QUARTER_HOUR_S, Period
-from meterhub.telemetry.store import Batch, TelemetryStore
 from meterhub.web.app import build_context, create_app
 
 DATA_VERSION = "q1"

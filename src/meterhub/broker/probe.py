@@ -1,7 +1,8 @@
 """Ask a TCP endpoint whether an MQTT broker answers there.
 
 A bare TCP connect is not enough (any program may hold the port), so the
-probe sends a real MQTT 3.1.1 CONNECT and waits for a CONNACK. A refusing
+probe sends a real MQTT 3.1.1 CONNECT (built by :mod:`meterhub.mqtt_wire`, the codec
+ingest reads with) and waits for a CONNACK. A refusing
 CONNACK (bad credentials, say) still proves that a broker answers.
 """
 
@@ -9,22 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
+
+from meterhub import mqtt_wire
 
 #: Seconds to wait for the TCP connect and for the CONNACK.
 PROBE_TIMEOUT_S = 0.5
-
-_CONNACK = 0x20
-_DISCONNECT = b"\xe0\x00"
-
-
-def connect_packet(client_id: str, keepalive_s: int = 5) -> bytes:
-    """Build an MQTT 3.1.1 CONNECT packet (clean session, no credentials)."""
-    cid = client_id.encode()
-    variable = b"\x00\x04MQTT" + bytes([4, 0x02]) + struct.pack("!H", keepalive_s)
-    payload = struct.pack("!H", len(cid)) + cid
-    body = variable + payload
-    return bytes([0x10, len(body)]) + body  # body < 128 bytes: one length byte
 
 
 def connack_code(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> int | None:
@@ -32,12 +22,16 @@ def connack_code(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> int 
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(connect_packet(f"meterhub-probe-{os.getpid()}"))
+            sock.sendall(
+                mqtt_wire.connect_packet(
+                    f"meterhub-probe-{os.getpid()}", keepalive=5, clean_session=True
+                )
+            )
             reply = _recv_exact(sock, 4)
-            if reply is None or reply[0] != _CONNACK or reply[1] != 2:
+            if reply is None or reply[0] != mqtt_wire.CONNACK << 4 or reply[1] != 2:
                 return None
             if reply[3] == 0:
-                sock.sendall(_DISCONNECT)
+                sock.sendall(mqtt_wire.DISCONNECT_PACKET)
             return reply[3]
     except OSError:
         return None

@@ -28,6 +28,8 @@ class BrokerTarget:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: str | None = None
+    """PEM file of a private CA to trust besides the system's (``MQTT_CA_FILE``)."""
 
     @property
     def display_url(self) -> str:

@@ -101,9 +101,9 @@ def ingest(
     ] = None,
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
-    from meterhub import logs
     from meterhub.broker.url import parse_broker_url
-    from meterhub.children import ingest_command
+    from meterhub.runtime import logs
+    from meterhub.runtime.children import ingest_command
 
     cfg = settings()
     logs.setup(cfg.LOG_LEVEL)
@@ -117,7 +117,7 @@ def ingest(
     with database(cfg):
         pass  # migrate before consuming
     # Become the slim ingest process: the CLI's imports would stay in memory otherwise.
-    argv, env = ingest_command(url, cfg.database_url, cfg.LOG_LEVEL)
+    argv, env = ingest_command(url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE)
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 

@@ -77,8 +77,8 @@ def simulate(
     writer = None
     if backfill:
         from meterhub.db.engine import make_engine
-        from meterhub.telemetry.backfill import history_writer
-        from meterhub.telemetry.store import TelemetryStore
+        from meterhub.ingest.backfill import history_writer
+        from meterhub.store import TelemetryStore
 
         with database(cfg):
             pass  # migrate first

@@ -1,4 +1,4 @@
-"""The schema. Readings are written with Core bulk inserts (see telemetry.writer), the rest
+"""The schema. Readings are written with Core bulk inserts (see meterhub.ingest.writer), the rest
 through the ORM. Times of readings are integer epoch milliseconds (UTC): compact, fast to
 index, and the same on both databases."""
 

@@ -3,11 +3,11 @@ meterhub client: from a `BrokerTarget` (host, port, credentials, TLS)."""
 
 from __future__ import annotations
 
-import ssl
 import uuid
 from typing import TYPE_CHECKING
 
 from meterhub.broker.url import BrokerTarget
+from meterhub.mqtt_tls import client_tls_context
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -32,7 +32,7 @@ def make_client(target: BrokerTarget, name: str, will_topic: str | None = None) 
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set_context(client_tls_context(target.ca_file))
     if will_topic is not None:
         client.will_set(will_topic, b"offline", qos=1, retain=True)
     client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)

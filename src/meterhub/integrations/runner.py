@@ -15,17 +15,18 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
-from meterhub import logs
 from meterhub.broker.url import BrokerTarget, parse_broker_url, resolve_broker
 from meterhub.config import Settings, load_settings
 from meterhub.db.engine import make_engine
+from meterhub.runtime import logs
 
 log = logging.getLogger("meterhub.integrations")
 
 
 def integrations_command(
-    broker_url: str, database_url: str, log_level: str
+    broker_url: str, database_url: str, log_level: str, ca_file: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment of the integrations process (URLs with passwords go
     in the environment, not in `ps` output)."""
@@ -35,6 +36,8 @@ def integrations_command(
         "DATABASE_URL": database_url,
         "LOG_LEVEL": log_level,
     }
+    if ca_file:
+        env["MQTT_CA_FILE"] = ca_file
     return [sys.executable, "-m", "meterhub.integrations"], env
 
 
@@ -49,9 +52,10 @@ def public_url(cfg: Settings) -> str:
 
 def _target(cfg: Settings) -> BrokerTarget:
     if "://" in cfg.MQTT_BROKER_URL:
-        return parse_broker_url(cfg.MQTT_BROKER_URL)
-    target, _ = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
-    return target
+        target = parse_broker_url(cfg.MQTT_BROKER_URL)
+    else:
+        target, _ = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
+    return replace(target, ca_file=cfg.MQTT_CA_FILE)
 
 
 def run(cfg: Settings, stop: threading.Event) -> None:

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from meterhub.api.auth_core import SESSION_IDLE, session_principal
 from meterhub.db.models import (
     DEVICE_ACTIVE,
     ROLE_ADMIN,
@@ -36,6 +35,7 @@ from meterhub.db.models import (
 )
 from meterhub.db.types import utcnow
 from meterhub.live.hub import LiveHub
+from meterhub.security.sessions import SESSION_IDLE, session_principal
 from meterhub.services.devices import visible_serials
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ same pure decoder and hands results to the hub. This keeps the ingest hot path f
 web work and gives the shortest publish-to-browser path. QoS 0 is right here: a browser
 wants the latest value; a lost live message is replaced by the next one.
 
-The client never crashes the web process: when the broker is away it retries with
-exponential back-off (RECONNECT_MIN_S .. RECONNECT_MAX_S) and logs once per outage.
-gmqtt's own reconnect is switched off because it reconnects with ``clean_session=False``;
-every attempt here is a fresh clean-session client.
+The client is aiomqtt (paho-mqtt's engine on the asyncio loop: no thread of its own).
+It never crashes the web process: when the broker is away it retries with jittered
+exponential back-off (RECONNECT_MIN_S .. RECONNECT_MAX_S) and logs once per outage; every
+attempt is a fresh clean-session client.
 
 Silence: a device whose last reading is older than OFFLINE_AFTER_INTERVALS x its interval
 (DEFAULT_INTERVAL_S unless a status message said ``interval_s``) gets a ``status offline``
@@ -23,16 +23,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from gmqtt import Client, Subscription
-from gmqtt.mqtt.constants import MQTTv311
-
 from meterhub.live.hub import LiveHub, reading_message
-from meterhub.telemetry.payload import StatusUpdate, decode_data, decode_status
+from meterhub.mqtt_client import aiomqtt
+from meterhub.mqtt_tls import client_tls_context
+from meterhub.protocol.readings import decode_data
+from meterhub.protocol.rules import OFFLINE_AFTER_INTERVALS
+from meterhub.protocol.status import StatusUpdate, decode_status
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,8 @@ SWEEP_INTERVAL_S: float = 1.0
 """How often silent devices are looked for."""
 DEFAULT_INTERVAL_S: float = 10.0
 """A device's reading interval unless its status message says otherwise."""
-OFFLINE_AFTER_INTERVALS: float = 3.0
 MAX_TRACKED: Final = 100_000
 """Most devices tracked for silence (bounds memory against a flood of made-up serials)."""
-
-_NO_AUTO_RECONNECT: Final = -2  # gmqtt: failed_connections (>= 0) <= -2 never holds
 
 
 class BrokerTargetLike(Protocol):
@@ -65,6 +62,8 @@ class BrokerTargetLike(Protocol):
     def password(self) -> str | None: ...
     @property
     def tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> str | None: ...
 
 
 @dataclass(slots=True)
@@ -74,15 +73,8 @@ class _Track:
     interval_s: float
 
 
-class _QuietConnectLog(logging.Filter):
-    """gmqtt logs each failed attempt; the feed logs once per outage instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR and "max number of failed" not in str(record.msg)
-
-
-_gmqtt_log = logging.getLogger(__name__ + ".gmqtt")
-_gmqtt_log.addFilter(_QuietConnectLog())
+_client_log = logging.getLogger(__name__ + ".client")
+_client_log.setLevel(logging.ERROR)  # paho's chatter; the feed logs once per outage itself
 
 
 class MqttLiveFeed:
@@ -97,6 +89,7 @@ class MqttLiveFeed:
         password: str | None = None,
         tls: bool = False,
         client_id: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.hub = hub
         self.host = host
@@ -104,6 +97,7 @@ class MqttLiveFeed:
         self.username = username
         self.password = password
         self.tls = tls
+        self.ca_file = ca_file
         self.client_id = client_id or f"meterhub-web-{secrets.token_hex(6)}"
         self.connected = False
         self.subscribed = asyncio.Event()
@@ -113,13 +107,19 @@ class MqttLiveFeed:
         self.outages = 0
         self._tracks: dict[str, _Track] = {}
         self._intervals: dict[str, float] = {}
-        self._client: Client | None = None
-        self._lost = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
     def from_target(cls, hub: LiveHub, target: BrokerTargetLike) -> MqttLiveFeed:
-        return cls(hub, target.host, target.port, target.username, target.password, target.tls)
+        return cls(
+            hub,
+            target.host,
+            target.port,
+            target.username,
+            target.password,
+            target.tls,
+            ca_file=target.ca_file,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,7 +137,7 @@ class MqttLiveFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self._close_client()
+        self.connected = False
 
     def stats(self) -> dict[str, int]:
         return {
@@ -155,15 +155,28 @@ class MqttLiveFeed:
         where = f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
         while True:
             try:
-                async with asyncio.timeout(CONNECT_TIMEOUT_S):  # not wait_for: on 3.11 it
-                    await self._connect()  # can swallow a cancel that races completion
+                async with self._client() as client:
+                    await client.subscribe([(topic, 0) for topic in TOPICS])
+                    self.connected = True
+                    self.subscribed.set()
+                    if down_since is not None:
+                        log.info(
+                            "live feed: MQTT broker %s back after %.0f s",
+                            where,
+                            time.monotonic() - down_since,
+                        )
+                    else:
+                        log.info("live feed: subscribed to %s at %s", ", ".join(TOPICS), where)
+                    down_since = None
+                    delay = RECONNECT_MIN_S
+                    async for message in client.messages:
+                        self._on_message(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._close_client()
-                if down_since is None:
-                    down_since = time.monotonic()
-                    self.outages += 1
+                if self.connected:
+                    log.warning("live feed: lost MQTT broker %s; reconnecting", where)
+                elif down_since is None:
                     log.warning(
                         "live feed: MQTT broker %s unreachable (%s); retrying with "
                         "back-off up to %.0f s",
@@ -171,75 +184,39 @@ class MqttLiveFeed:
                         exc or type(exc).__name__,
                         RECONNECT_MAX_S,
                     )
-                await asyncio.sleep(delay * (0.8 + 0.4 * secrets.randbelow(1000) / 1000))
-                delay = min(delay * 2, RECONNECT_MAX_S)
-                continue
-            if down_since is not None:
-                log.info(
-                    "live feed: MQTT broker %s back after %.0f s",
-                    where,
-                    time.monotonic() - down_since,
-                )
-            else:
-                log.info("live feed: subscribed to %s at %s", ", ".join(TOPICS), where)
-            down_since = None
-            delay = RECONNECT_MIN_S
-            await self._lost.wait()
-            self.connected = False
-            self.subscribed.clear()
-            await self._close_client()
-            down_since = time.monotonic()
-            self.outages += 1
-            log.warning("live feed: lost MQTT broker %s; reconnecting", where)
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.outages += 1
+            finally:
+                self.connected = False
+                self.subscribed.clear()
+            await asyncio.sleep(delay * (0.8 + 0.4 * secrets.randbelow(1000) / 1000))
+            delay = min(delay * 2, RECONNECT_MAX_S)
 
-    async def _connect(self) -> None:
-        client = Client(self.client_id, clean_session=True, logger=_gmqtt_log)
-        client.reconnect_retries = _NO_AUTO_RECONNECT
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        if self.username:
-            client.set_auth_credentials(self.username, self.password)
-        self._client = client
-        self._lost.clear()
-        context: ssl.SSLContext | bool = ssl.create_default_context() if self.tls else False
-        await client.connect(
-            self.host, self.port, ssl=context, keepalive=KEEPALIVE_S, version=MQTTv311
+    def _client(self) -> aiomqtt.Client:
+        """A fresh clean-session MQTT 3.1.1 client (connects on ``async with``)."""
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username or None,
+            password=self.password if self.username else None,
+            identifier=self.client_id,
+            clean_session=True,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            keepalive=KEEPALIVE_S,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_context=client_tls_context(self.ca_file) if self.tls else None,
+            logger=_client_log,
         )
-        self.connected = True
-        client.subscribe([Subscription(topic, qos=0) for topic in TOPICS])
-        await self.subscribed.wait()
 
-    async def _close_client(self) -> None:
-        client, self._client = self._client, None
-        self.connected = False
-        # gmqtt has no public "is the socket still open?"; writing a DISCONNECT to a closed
-        # one only makes it log a warning, and a lost socket has nothing left to close.
-        transport = getattr(client, "_connection", None)
-        if client is not None and transport is not None and not transport.is_closing():
-            try:
-                async with asyncio.timeout(2.0):
-                    await client.disconnect()
-            except Exception as exc:  # already gone; nothing to tell anyone
-                log.debug("live feed: disconnect: %r", exc)
-
-    # -- gmqtt callbacks -------------------------------------------------------------------
-    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
-        if client is self._client:
-            self._lost.set()
-
-    def _on_subscribe(self, client: Any, mid: Any, qos: Any, properties: Any) -> None:
-        if client is self._client:
-            self.subscribed.set()
-
-    def _on_message(
-        self, client: Any, topic: str, payload: bytes, qos: int, properties: Any
-    ) -> int:
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray):
+            return  # paho always hands over bytes; the type also allows str and numbers
         try:
-            self.handle_message(topic, payload)
+            self.handle_message(message.topic.value, bytes(payload))
         except Exception:  # a bug here must not take the subscription down
-            log.exception("live feed: failed on a message on %s", topic)
-        return 0
+            log.exception("live feed: failed on a message on %s", message.topic.value)
 
     # -- pure-ish core (tests call these directly) -------------------------------------
     def handle_message(

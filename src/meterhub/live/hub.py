@@ -7,9 +7,10 @@ each viewer's outbox. An outbox coalesces per device (an unsent reading of a ser
 replaced by the newer one: a browser needs the latest value, not every value) and, past
 :data:`OUTBOX_LIMIT` entries, drops its oldest entry and counts it. One sender task per
 connection writes the outbox as ONE text frame holding a JSON array, then waits
-:data:`FLUSH_INTERVAL_S` before the next frame (DESIGN.md: one message per reading to 50
-clients took a core; small per-client batches took 6%). A slow client therefore only makes
-its own bounded outbox coalesce; it never blocks publish and never delays other clients.
+:data:`FLUSH_INTERVAL_S` before the next frame (measured while designing meterhub: one
+message per reading to 50 clients took a core; small per-client batches took 6%). A slow
+client therefore only makes its own bounded outbox coalesce; it never blocks publish and
+never delays other clients.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def iso_utc(ts: float) -> str:
 
 
 def reading_message(serial: str, ts: float, values: dict[str, Any]) -> dict[str, Any]:
-    """The ``reading`` message (DESIGN.md WebSocket shape) from epoch seconds and values."""
+    """The ``reading`` message (docs/api.md, WebSocket) from epoch seconds and values."""
     msg: dict[str, Any] = {"type": "reading", "serial": serial, "ts": iso_utc(ts)}
     for key in READING_FIELDS:
         msg[key] = values.get(key)

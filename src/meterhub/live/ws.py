@@ -1,4 +1,4 @@
-"""``/ws``: the live feed for browsers (DESIGN.md "WebSocket /ws").
+"""``/ws``: the live feed for browsers (docs/api.md, "WebSocket /ws").
 
 Refusals are sent AFTER accepting, as a close frame with a code and a reason, because a
 browser cannot see why a handshake was refused (it only gets code 1006):
@@ -33,11 +33,11 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from meterhub.api.auth_core import SESSION_COOKIE
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.errors import NotAuthenticated
 from meterhub.live.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Grant, grant_for_cookie
 from meterhub.live.hub import LiveConnection, LiveHub
+from meterhub.security.sessions import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -75,8 +75,7 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
 
 
 def live_hub(ctx: AppContext) -> LiveHub | None:
-    hub = ctx.extras.get("live_hub")
-    return hub if isinstance(hub, LiveHub) else None
+    return ctx.live_hub
 
 
 @router.websocket("/ws")

@@ -3,7 +3,7 @@ of them.
 
 A command is committed *before* it is published: the device may answer within
 milliseconds, and ingest (another process) can only mark a row acked that it can see.
-Ingest sets acked/failed from `meter/<id>/control/ack` (telemetry.store `_write_acks`);
+Ingest sets acked/failed from `meter/<id>/control/ack` (`meterhub.store.commands.write_acks`);
 a command still pending after `expires_at` is reported, and stored, as timed_out.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, select
@@ -17,9 +16,9 @@ from meterhub.db.models import (
 )
 from meterhub.db.types import utcnow
 from meterhub.errors import Conflict, InvalidInput, NotFound
+from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.services import audit
 
-SERIAL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EDITABLE = ("name", "location", "description")
 
 
@@ -71,7 +70,7 @@ def get_visible(db: Session, user: User, device_id: int) -> Device:
 
 def get_visible_by_serial(db: Session, user: User, serial: str) -> Device:
     """Same rule as get_visible, by serial number."""
-    if not SERIAL_RE.match(serial):  # cannot exist; and NUL etc. never reach the database
+    if not is_valid_serial(serial):  # cannot exist; and NUL etc. never reach the database
         raise NotFound(f"device {serial[:64]!r} not found")
     device = db.scalar(visible_query(user).where(Device.serial_number == serial))
     if device is None:
@@ -81,7 +80,7 @@ def get_visible_by_serial(db: Session, user: User, serial: str) -> Device:
 
 def by_serial(db: Session, serial: str) -> Device | None:
     """The device with that serial, pending or not."""
-    if not SERIAL_RE.match(serial):
+    if not is_valid_serial(serial):
         return None
     return db.scalar(select(Device).where(Device.serial_number == serial))
 
@@ -160,9 +159,9 @@ def unassign(db: Session, actor: User | None, device: Device, user_id: int) -> N
 
 
 def check_serial(serial: str) -> None:
-    """InvalidInput unless `serial` is 1-64 of letters, digits and _ . : -."""
-    if not SERIAL_RE.match(serial):
+    """InvalidInput unless `serial` follows the serial rule (:data:`SERIAL_RULE`)."""
+    if not is_valid_serial(serial):
         raise InvalidInput(
-            "serial_number must be 1-64 characters of letters, digits and _ . : -",
+            f"serial_number must be {SERIAL_RULE}",
             field="serial_number",
         )

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, TextIO
 
 import typer
@@ -131,6 +132,7 @@ def _models(meters: int, profile: str, replay: str | None, seed: int) -> list[Re
 
 def _broker(setting: str, port: int) -> tuple[BrokerTarget, EmbeddedBroker | None]:
     target, start = resolve_broker(setting, port)
+    target = replace(target, ca_file=os.environ.get("MQTT_CA_FILE") or None)
     if not start:
         return target, None
     if setting.strip().lower() != "embedded":

@@ -1,4 +1,4 @@
-"""MQTT connections of the simulator (gmqtt, MQTT 3.1.1).
+"""MQTT connections of the simulator (aiomqtt, i.e. paho-mqtt on the asyncio loop; 3.1.1).
 
 Up to ``DEDICATED_LIMIT`` meters, each meter has its own connection with
 its own client id (``sim-<serial>``) and its own last will (``offline`` on
@@ -8,6 +8,9 @@ device would cost the embedded broker more than the data (2,000 idle amqtt
 connections take 55% of a core). Shared connections carry no per-meter will;
 every meter still has its own serial, data topic and retained status, and a
 clean stop publishes ``offline`` for each.
+
+A connection lost mid-run reconnects (jittered back-off up to RECONNECT_MAX_S); while it
+is down, publishing waits, like a meter's flash queue.
 """
 
 from __future__ import annotations
@@ -15,55 +18,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import random
+from typing import Any, Final
 
 import orjson
-from gmqtt import Client, Message
-from gmqtt.mqtt.constants import UNLIMITED_RECONNECTS, MQTTv311
-from gmqtt.storage import PersistentStorage
 
 from meterhub.broker.url import BrokerTarget
+from meterhub.mqtt_client import aiomqtt
+from meterhub.mqtt_tls import client_tls_context
 
-DEDICATED_LIMIT = 200
-METERS_PER_CONNECTION = 250
-#: Unacknowledged QoS 1 messages per connection before publishing waits.
-MAX_IN_FLIGHT = 1000
-KEEPALIVE_S = 30
-RECONNECT_DELAY_S = 2
-CONNECT_TIMEOUT_S = 10.0
+DEDICATED_LIMIT: Final = 200
+METERS_PER_CONNECTION: Final = 250
+MAX_IN_FLIGHT: Final = 1000
+"""Unacknowledged QoS 1 messages per connection before publishing waits."""
+KEEPALIVE_S: Final = 30
+RECONNECT_MIN_S: Final = 0.5
+RECONNECT_MAX_S: Final = 10.0
+CONNECT_TIMEOUT_S: Final = 10.0
 
-logging.getLogger("gmqtt").setLevel(logging.WARNING)
-
-
-class _CountingStorage(PersistentStorage):  # type: ignore[misc]
-    """gmqtt's in-flight store, also tracking its message ids for back-pressure."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.mids: set[int] = set()
-        self.room = asyncio.Event()
-        self.room.set()
-
-    @property
-    def count(self) -> int:
-        return len(self.mids)
-
-    def push_message(self, mid: int, raw_package: bytes) -> None:
-        super().push_message(mid, raw_package)
-        self.mids.add(mid)
-        if len(self.mids) >= MAX_IN_FLIGHT:
-            self.room.clear()
-
-    def remove_message_by_mid(self, mid: int) -> None:
-        super().remove_message_by_mid(mid)
-        self.mids.discard(mid)
-        if len(self.mids) < MAX_IN_FLIGHT:
-            self.room.set()
-
-    def clear(self) -> None:
-        super().clear()
-        self.mids.clear()
-        self.room.set()
+log = logging.getLogger(__name__)
+_client_log = logging.getLogger(__name__ + ".client")
+_client_log.setLevel(logging.ERROR)  # paho's chatter
 
 
 def status_topic(serial: str) -> str:
@@ -77,17 +52,106 @@ def data_topic(serial: str) -> str:
 
 
 class _Connection:
-    def __init__(self, client_id: str, will_serial: str | None) -> None:
-        self.storage = _CountingStorage()
+    """One MQTT connection: in-flight accounting for back-pressure, and reconnects."""
+
+    def __init__(self, target: BrokerTarget, client_id: str, will_serial: str | None) -> None:
         will = (
-            Message(status_topic(will_serial), b"offline", qos=1, retain=True)
+            aiomqtt.Will(status_topic(will_serial), b"offline", qos=1, retain=True)
             if will_serial
             else None
         )
-        self.client = Client(client_id, will_message=will, persistent_storage=self.storage)
-        self.client.set_config(
-            {"reconnect_retries": UNLIMITED_RECONNECTS, "reconnect_delay": RECONNECT_DELAY_S}
+        self.client = aiomqtt.Client(
+            target.host,
+            target.port,
+            username=target.username or None,
+            password=target.password if target.username else None,
+            identifier=client_id,
+            will=will,
+            clean_session=True,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            keepalive=KEEPALIVE_S,
+            timeout=CONNECT_TIMEOUT_S,
+            max_inflight_messages=MAX_IN_FLIGHT,
+            tls_context=client_tls_context(target.ca_file) if target.tls else None,
+            logger=_client_log,
         )
+        self.client_id = client_id
+        self.up = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.count = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconnect: asyncio.Task[None] | None = None
+        self.closing = False
+
+    async def connect(self) -> None:
+        await self.client.__aenter__()
+        self.up.set()
+
+    def publish(self, topic: str, body: bytes, retain: bool = False) -> None:
+        """Send at QoS 1 in the background; ``count`` holds it until the broker's PUBACK."""
+        self.count += 1
+        if self.count >= MAX_IN_FLIGHT:
+            self.room.clear()
+        task = asyncio.get_running_loop().create_task(self._send(topic, body, retain))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, topic: str, body: bytes, retain: bool) -> None:
+        try:
+            while True:
+                await self.up.wait()
+                try:
+                    await self.client.publish(topic, body, qos=1, retain=retain)
+                    return
+                except aiomqtt.MqttError:
+                    if self.closing:
+                        return
+                    self._lost()
+        finally:
+            self.count -= 1
+            if self.count < MAX_IN_FLIGHT:
+                self.room.set()
+
+    def _lost(self) -> None:
+        if self.up.is_set() and self._reconnect is None:
+            self.up.clear()
+            log.warning("simulator: connection %s lost; reconnecting", self.client_id)
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = RECONNECT_MIN_S
+        try:
+            with contextlib.suppress(Exception):
+                await self.client.__aexit__(None, None, None)
+            while not self.closing:
+                try:
+                    await self.client.__aenter__()
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+                    continue
+                self.up.set()
+                return
+        finally:
+            self._reconnect = None
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        self.closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+        for task in list(self._tasks):
+            task.cancel()
+        if self.up.is_set():
+            self.up.clear()
+            with contextlib.suppress(Exception):
+                await self.client.__aexit__(None, None, None)
 
 
 class Publisher:
@@ -103,13 +167,13 @@ class Publisher:
         self._route: dict[str, _Connection] = {}
         if dedicated:
             for serial in serials:
-                conn = _Connection(f"{client_prefix}-{serial}", serial)
+                conn = _Connection(target, f"{client_prefix}-{serial}", serial)
                 self._connections.append(conn)
                 self._route[serial] = conn
         else:
             count = -(-len(serials) // METERS_PER_CONNECTION)
             self._connections = [
-                _Connection(f"{client_prefix}-shared-{i}", None) for i in range(count)
+                _Connection(target, f"{client_prefix}-shared-{i}", None) for i in range(count)
             ]
             for index, serial in enumerate(serials):
                 self._route[serial] = self._connections[index % count]
@@ -123,51 +187,38 @@ class Publisher:
     @property
     def in_flight(self) -> int:
         """QoS 1 messages sent but not yet acknowledged by the broker."""
-        return sum(conn.storage.count for conn in self._connections)
+        return sum(conn.count for conn in self._connections)
 
     async def start(self) -> None:
         """Connect every connection (MQTT 3.1.1); raise ConnectionError with one line on failure."""
-        target = self.target
         for conn in self._connections:
-            if target.username:
-                conn.client.set_auth_credentials(target.username, target.password)
             try:
-                await asyncio.wait_for(
-                    conn.client.connect(
-                        target.host,
-                        target.port,
-                        ssl=target.tls,
-                        keepalive=KEEPALIVE_S,
-                        version=MQTTv311,
-                    ),
-                    CONNECT_TIMEOUT_S,
-                )
-            except (OSError, TimeoutError, Exception) as exc:
+                await conn.connect()
+            except (aiomqtt.MqttError, OSError) as exc:
                 await self.stop(drain_timeout=0)
                 reason = str(exc) or type(exc).__name__
                 raise ConnectionError(
-                    f"cannot connect to MQTT broker {target.display_url}: {reason}"
+                    f"cannot connect to MQTT broker {self.target.display_url}: {reason}"
                 ) from None
 
     async def publish_json(self, serial: str, payload: dict[str, Any]) -> None:
         """Publish a reading or batch on ``meter/<serial>/data`` at QoS 1 (waits if congested)."""
         conn = self._route[serial]
-        if not conn.storage.room.is_set():
-            await conn.storage.room.wait()
-        conn.client.publish(data_topic(serial), orjson.dumps(payload), qos=1)
+        if not conn.room.is_set():
+            await conn.room.wait()
+        conn.publish(data_topic(serial), orjson.dumps(payload))
         self.published += 1
 
     def publish_status(self, serial: str, status: dict[str, Any] | str) -> None:
         """Publish a retained status (JSON object, or ``online``/``offline``) at QoS 1."""
         body = status.encode() if isinstance(status, str) else orjson.dumps(status)
-        self._route[serial].client.publish(status_topic(serial), body, qos=1, retain=True)
+        self._route[serial].publish(status_topic(serial), body, retain=True)
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Wait up to ``drain_timeout`` s for acknowledgements, then disconnect cleanly."""
         if drain_timeout > 0:
-            drains = [conn.storage.wait_empty() for conn in self._connections]
+            drains = [conn.drain() for conn in self._connections]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*drains), drain_timeout)
         for conn in self._connections:
-            if conn.client.is_connected:
-                await conn.client.disconnect()
+            await conn.close()

@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 
 from meterhub.db import dialect
 from meterhub.db.models import IngestCounter
+from meterhub.store.tables import COARSE, COUNTERS, DEVICES, READINGS, ROLLUPS
 from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_grid
 from meterhub.telemetry.rollup import cover
-from meterhub.telemetry.store import COARSE, COUNTERS, DEVICES, READINGS, ROLLUPS
 
 RAW_FIELDS = ("voltage", "current", "power", "energy", "frequency", "pf")
 

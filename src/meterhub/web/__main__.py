@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from meterhub.allocator import tune_malloc
 from meterhub.config import load_settings
 from meterhub.launcher import serve
+from meterhub.runtime.allocator import tune_malloc
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 
 from meterhub import __version__
 from meterhub.api import errors
-from meterhub.api.context import AppContext
 from meterhub.api.routes import (
     audit,
     auth,
@@ -29,6 +28,7 @@ from meterhub.api.routes import (
     users,
 )
 from meterhub.config import Settings, load_settings
+from meterhub.context import AppContext
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.live import start_live, stop_live
 from meterhub.live.ws import router as live_router
@@ -58,7 +58,7 @@ def create_app(
     stop_hooks: list[Hook] | None = None,
 ) -> FastAPI:
     """A meterhub app. Its lifespan runs the live feed (hub, access refresher, and an MQTT
-    subscription when `ctx.extras["broker_target"]` is set), then `start_hooks`."""
+    subscription when `ctx.broker_target` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
 
     starts: list[Hook] = [start_live, *(start_hooks or [])]

@@ -19,14 +19,18 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from meterhub import __version__
-from meterhub.api.auth_core import authenticate
-from meterhub.api.context import AppContext
+from meterhub.context import AppContext
 from meterhub.db.models import User
 from meterhub.errors import NotAuthenticated, NotFound
+from meterhub.protocol.rules import SERIAL_PATTERN, SERIAL_RULE
+from meterhub.security.sessions import authenticate
 from meterhub.web.assets import plotly_css_url, plotly_style_guards, plotly_url
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+# The serial rule, written once (meterhub.protocol.rules), for the admin form.
+templates.env.globals["serial_pattern"] = SERIAL_PATTERN
+templates.env.globals["serial_rule"] = SERIAL_RULE
 CHANGE_PASSWORD_URL = "/login?change=1"  # noqa: S105 - a URL, not a secret
 
 PageBuilder = Callable[[User], Mapping[str, Any]]

@@ -15,10 +15,10 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from meterhub.api.auth_core import authenticate
 from meterhub.api.deps import Context, DbSession
 from meterhub.db.models import DEVICE_ACTIVE, User
 from meterhub.errors import NotAuthenticated
+from meterhub.security.sessions import authenticate
 from meterhub.services import devices
 from meterhub.web import assets
 from meterhub.web.page_access import (

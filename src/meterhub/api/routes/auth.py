@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from meterhub.api.auth_core import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    SESSION_MAX,
-    close_session,
-    open_session,
-)
 from meterhub.api.deps import (
     Context,
     CurrentUser,
@@ -21,6 +14,13 @@ from meterhub.api.deps import (
 from meterhub.api.schemas import LoginIn, LoginOut, PasswordChangeIn, ProfileIn, UserOut
 from meterhub.errors import InvalidInput, NotAuthenticated, Throttled
 from meterhub.security.passwords import hash_password, needs_rehash, verify_password
+from meterhub.security.sessions import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX,
+    close_session,
+    open_session,
+)
 from meterhub.services import audit, users
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

@@ -1,8 +1,8 @@
 """Remote control of a device (admins): send a command, follow what became of it.
 
 The web process publishes to `meter/<serial>/control` through a one-shot MQTT connection
-to the broker in `ctx.extras["broker_target"]`; ingest records the device's answer.
-`ctx.extras["mqtt_publish"]`, when set, replaces the publisher (tests without a broker).
+to the broker in `ctx.broker_target`; ingest records the device's answer.
+`ctx.mqtt_publish`, when set, replaces the publisher (tests without a broker).
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ def send_command(
         device,
         body.cmd,
         body.args,
-        target=ctx.extras.get("broker_target"),
+        target=ctx.broker_target,
         secret=ctx.secret,
         data_dir=ctx.settings.data_dir,
         base_url=str(request.base_url),
         client_ip=client_ip(request),
-        publish=ctx.extras.get("mqtt_publish") or publish_once,
+        publish=ctx.mqtt_publish or publish_once,
     )
     return CommandOut.of(command)
 

@@ -5,7 +5,7 @@ gauges for the devices they may see; admins also get the ingest and live-feed fi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Response
 from sqlalchemy import func, select
@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from meterhub.api.deps import Context, CurrentUser, DbSession
 from meterhub.db.models import Device
 from meterhub.integrations.prometheus import DeviceCollector, device_figures
+from meterhub.protocol.rejects import REASONS
 from meterhub.telemetry import queries
-from meterhub.telemetry.payload import REASONS
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -91,7 +91,7 @@ def metrics(user: CurrentUser, db: DbSession, ctx: Context) -> Response:
             )
         )
     }
-    hub: Any = ctx.extras.get("live_hub")
-    live = hub.stats() if hub is not None and hasattr(hub, "stats") else {}
+    hub = ctx.live_hub
+    live = hub.stats() if hub is not None else {}
     registry.register(_Snapshot(queries.counters(conn), counts, live))
     return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)

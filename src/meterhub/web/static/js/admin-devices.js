@@ -51,7 +51,9 @@ const deviceForm = formDialog(deviceDialog, async (form) => {
     location: form.location.value.trim() || null,
     description: form.description.value.trim() || null,
   };
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(body.serial_number)) throw new Error("The serial number may hold 1-64 letters, digits and _ . : -");
+  // The pattern attribute is the server's serial rule (one source); anchor it as browsers do.
+  const serialField = form.serial_number;
+  if (!new RegExp(`^(?:${serialField.pattern})$`, "v").test(body.serial_number)) throw new Error(`The serial number must be ${serialField.title}`);
   if (current) {
     await api(`/api/devices/${current.id}`, { method: "PUT", body });
     toast(`Saved ${body.serial_number}.`, "ok");

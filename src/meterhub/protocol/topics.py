@@ -1,0 +1,56 @@
+"""MQTT topics of protocol v1: ``meter/<id>/data|status|control|control/ack``."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypeVar
+
+from meterhub.protocol.rejects import short
+
+__all__ = ["TopicKind", "parse_topic", "remember"]
+
+TopicKind = Literal["data", "status", "control", "control/ack"]
+
+_T = TypeVar("_T")
+_KINDS: Final[dict[str, TopicKind]] = {"data": "data", "status": "status", "control": "control"}
+_TOPIC_MEMO_MAX: Final = 65536
+_topic_memo: dict[str, tuple[str, TopicKind]] = {}  # cache of a pure function
+
+
+def parse_topic(topic: str) -> tuple[str, TopicKind]:
+    """Split ``meter/<id>/data|status|control|control/ack`` into ``(id, kind)``.
+
+    Raises ValueError naming the accepted forms for anything else (including an empty id
+    or one holding an MQTT wildcard).
+    """
+    parsed = _topic_memo.get(topic)
+    if parsed is None:
+        parsed = _split_topic(topic)
+        remember(_topic_memo, topic, parsed)
+    return parsed
+
+
+def _split_topic(topic: str) -> tuple[str, TopicKind]:
+    """parse_topic without the memo."""
+    parts = topic.split("/")
+    n = len(parts)
+    if n >= 3 and parts[0] == "meter":
+        device_id = parts[1]
+        if device_id and "+" not in device_id and "#" not in device_id:
+            if n == 3:
+                kind = _KINDS.get(parts[2])
+                if kind is not None:
+                    return device_id, kind
+            elif n == 4 and parts[2] == "control" and parts[3] == "ack":
+                return device_id, "control/ack"
+    raise ValueError(
+        f"topic {short(topic)} is not meter/<id>/data, meter/<id>/status, "
+        "meter/<id>/control or meter/<id>/control/ack"
+    )
+
+
+def remember(memo: dict[str, _T], topic: str, value: _T) -> None:
+    """Keep a topic's parse in a bounded memo: a few MB at most, emptied when full."""
+    if len(topic) <= 128:
+        if len(memo) >= _TOPIC_MEMO_MAX:
+            memo.clear()
+        memo[topic] = value

@@ -1,0 +1,36 @@
+"""The child processes meterhub starts (ingest, its writer): how they are started."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child (a Popen `preexec_fn`): get SIGTERM when the parent dies, even by
+    kill -9 (Linux only; elsewhere stop-all.sh signals the whole process group)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def ingest_command(
+    broker_url: str, database_url: str, log_level: str, ca_file: str | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the slim ingest process (the URLs, which may hold
+    passwords, go in the environment, not in `ps` output)."""
+    env = {
+        **os.environ,
+        "MQTT_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": log_level,
+    }
+    if ca_file:
+        env["MQTT_CA_FILE"] = ca_file
+    return [sys.executable, "-m", "meterhub.ingest.main"], env

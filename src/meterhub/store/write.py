@@ -1,0 +1,71 @@
+"""The database side of ingest: one call writes one batch in one transaction.
+
+:class:`TelemetryStore` only orchestrates; each concern has its module, in the order a
+transaction touches them: :mod:`~meterhub.store.devices` (state, pending devices, topic
+ids), :mod:`~meterhub.store.readings` (inserts, late readings) and
+:mod:`~meterhub.store.rollups`, :mod:`~meterhub.store.presence` (statuses, the offline
+sweep), :mod:`~meterhub.store.deadletters`, :mod:`~meterhub.store.commands` (acks) and
+:mod:`~meterhub.store.counters`. Only the writer thread calls it; the per-device state it
+caches is applied after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from meterhub.store import counters, deadletters, presence
+from meterhub.store.batch import Batch, WriteResult
+from meterhub.store.commands import write_acks
+from meterhub.store.devices import DeviceStates
+from meterhub.store.readings import write_readings
+from meterhub.store.tables import EVENTS
+
+
+class TelemetryStore:
+    """Writes batches; caches device state across batches (see :class:`DeviceStates`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.states = DeviceStates()
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Store `batch` in one transaction; the cached state is dropped if it fails."""
+        try:
+            return self._write(batch)
+        except BaseException:
+            self.forget()  # cached states may hold this failed batch's changes
+            raise
+
+    def forget(self) -> None:
+        """Drop cached state (after a failed transaction whose effects are unknown)."""
+        self.states.forget()
+
+    def _write(self, batch: Batch) -> WriteResult:
+        result = WriteResult()
+        events: list[dict[str, Any]] = []
+        rejects = list(batch.rejects)
+        readings = batch.readings
+        with self.engine.begin() as conn:
+            statuses = self.states.resolve_statuses(conn, batch.statuses)
+            serials = {r.serial for r in readings} | {s.serial for s in statuses if s.serial}
+            staged, refused = self.states.stage(conn, serials, result, events)
+            learned = self.states.learn_topic_ids(conn, batch.topic_ids, staged)
+            if refused:
+                rejects += deadletters.refused(refused, readings, statuses)
+                readings = [r for r in readings if r.serial not in refused]
+                statuses = [s for s in statuses if s.serial not in refused]
+            write_readings(conn, readings, staged, result, events)
+            presence.write_statuses(conn, statuses, staged, events)
+            if batch.sweep:
+                presence.sweep_silent(conn, events, self.states.cache)
+            if events:
+                conn.execute(insert(EVENTS), events)
+            deadletters.write_rejects(conn, rejects)
+            write_acks(conn, batch.acks)
+            result.rejected = len(rejects)
+            result.events = len(events)
+            counters.count(conn, batch, result, rejects)
+        self.states.commit(staged, learned)
+        return result
