@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -221,3 +222,25 @@ def test_user_cannot_read_cost_of_a_device_they_may_not_see(
     assert alice.get(f"/api/tariffs/{tariff['id']}").status_code == 200
     assert alice.get(f"/api/tariffs/{private['id']}").status_code == 404
     assert alice.post("/api/tariffs", json=evn(name="Mine")).status_code == 403
+
+
+def test_dashboard_stats_cost(admin_api: Any, ctx: Any, device: dict[str, Any]) -> None:
+    """Last cycle's bill, this cycle so far (fixed charges to today) and a projection."""
+    flat = {
+        "name": "Flat",
+        "currency": "EUR",
+        "timezone": "UTC",
+        "versions": [
+            {"effective_from": "2020-01-01", "kind": "flat", "price": 1, "fixed_per_day": 1}
+        ],
+    }
+    assign(admin_api, device, add_tariff(admin_api, flat)["id"])
+    today = datetime.now(UTC).date()
+    last_start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    last_days = (today.replace(day=1) - last_start).days
+    feed(ctx, "HOME-1", "UTC", last_start, 2, 60, 500)  # 24 kWh in last cycle
+    (cost,) = admin_api.get("/api/dashboard/stats").json()["cost"]
+    assert cost["currency"] == "EUR" and cost["devices"] == 1
+    assert cost["last_month"] == f"{24 + last_days}.00"
+    assert cost["this_month"] == f"{today.day}.00"  # a euro a day, no energy yet
+    assert Decimal(cost["projected_month"]) >= Decimal(cost["this_month"])

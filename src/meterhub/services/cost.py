@@ -8,16 +8,21 @@ the tariff's zone) are not costed: no fixed charge is billed ahead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
-from meterhub.db.models import Rollup15m
+from meterhub.db.models import Device, Rollup15m, TariffRow
+from meterhub.services import tariffs
 from meterhub.tariffs.engine import Bill, DayCost, Tariff, bill, cost_days, scale_usage, split_slots
+from meterhub.tariffs.money import round_money
 from meterhub.telemetry import queries
 from meterhub.telemetry.periods import local_midnight, period_grid
 
@@ -110,3 +115,39 @@ def outlook(conn: Connection, tariff: Tariff, device_id: int, now: datetime) -> 
     previous = tariff.cycle_of(start - _DAY)[0]
     last = cycle_bill(conn, tariff, device_id, previous, today).total
     return Outlook(tariff.currency, so_far, projected, last)
+
+
+def fleet_outlook(db: Session, device_ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
+    """Cost figures of `device_ids` per currency (each device in its tariff's cycles):
+    this cycle so far, projected to its end, and the last cycle; devices without a tariff
+    are counted apart. Figures are rounded to the currency's minor unit."""
+    conn = db.connection()
+    default = tariffs.default(db)
+    rows = {r.id: r for r in db.scalars(select(TariffRow))}
+    compiled: dict[int, Tariff] = {}
+    sums: dict[str, list[Decimal]] = {}
+    counts: dict[str, int] = {}
+    assigned: dict[int, int | None] = {}
+    if device_ids:
+        query = select(Device.id, Device.tariff_id).where(Device.id.in_(device_ids))
+        assigned = {int(i): t for i, t in db.execute(query)}
+    for device_id in device_ids:
+        row = rows.get(assigned.get(device_id) or -1) or default
+        if row is None:
+            continue
+        tariff = compiled.setdefault(row.id, tariffs.compiled(row))
+        o = outlook(conn, tariff, device_id, now)
+        acc = sums.setdefault(o.currency, [Decimal(0)] * 3)
+        for i, value in enumerate((o.so_far, o.projected, o.last_cycle)):
+            acc[i] += value
+        counts[o.currency] = counts.get(o.currency, 0) + 1
+    return [
+        {
+            "currency": code,
+            "devices": counts[code],
+            "this_month": str(round_money(acc[0], code)),
+            "projected_month": str(round_money(acc[1], code)),
+            "last_month": str(round_money(acc[2], code)),
+        }
+        for code, acc in sorted(sums.items())
+    ]
