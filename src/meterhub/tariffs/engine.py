@@ -45,6 +45,7 @@ __all__ = [
 Usage = Mapping[date, Sequence[int]]
 """Wh per local day, one figure per rate of that day's version (one for flat/tiered)."""
 _KWH = Decimal(1000)
+_ZERO = Decimal(0)
 _DAY = timedelta(days=1)
 
 
@@ -233,11 +234,21 @@ def _tier_split(wh: int, edges: Sequence[int | None]) -> list[int]:
     return out
 
 
-def _tier_cost(wh: int, edges: Sequence[int | None], prices: Sequence[Decimal]) -> Decimal:
-    total = Decimal(0)
-    for part, price in zip(_tier_split(wh, edges), prices, strict=True):
-        if part:
+def _tier_cost(
+    used: int, wh: int, edges: Sequence[int | None], prices: Sequence[Decimal]
+) -> Decimal:
+    """Cost of `wh` more Wh when `used` Wh of the segment's bands are already filled."""
+    total = 0 * prices[0]
+    top = used + wh
+    low = 0
+    for edge, price in zip(edges, prices, strict=True):
+        high = top if edge is None else edge
+        part = min(top, high) - max(used, low)
+        if part > 0:
             total += part * price
+        if edge is None or edge >= top:
+            break
+        low = edge
     return total / _KWH
 
 
@@ -269,11 +280,9 @@ def cost_days(tariff: Tariff, usage: Usage, first: date, last: date) -> list[Day
                 use = usage.get(day, ())
                 wh = sum(use)
                 if version.kind == "tiered":
-                    energy = _tier_cost(used + wh, edges, version.tier_prices) - _tier_cost(
-                        used, edges, version.tier_prices
-                    )
+                    energy = _tier_cost(used, wh, edges, version.tier_prices) if wh else _ZERO
                 else:
-                    energy = _energy_of(version, use) if wh else Decimal(0)
+                    energy = _energy_of(version, use) if wh else _ZERO
                 used += wh
                 if first <= day <= last:
                     out.append(DayCost(day, wh, energy, fixed))
