@@ -180,3 +180,47 @@ def fleet_outlook(db: Session, device_ids: Sequence[int], now: datetime) -> list
         }
         for code, acc in sorted(sums.items())
     ]
+
+
+def bill_body(
+    serial: str, row: TariffRow, tariff: Tariff, b: Bill, now: datetime
+) -> dict[str, Any]:
+    """A bill as the API shows it (also used by the monthly report)."""
+    m = tariff.currency
+    end_at = local_midnight(b.end, tariff.zone)
+    return {
+        "serial": serial,
+        "tariff_id": row.id,
+        "tariff": row.name,
+        "currency": m,
+        "cycle": f"{b.start:%Y-%m}",
+        "start": local_midnight(b.start, tariff.zone).isoformat(),
+        "end": end_at.isoformat(),
+        "first_day": b.start.isoformat(),
+        "last_day": (b.end - _DAY).isoformat(),
+        "complete": end_at <= now,
+        "energy_kwh": b.wh / 1000,
+        "lines": [
+            {
+                "label": line.label,
+                "kind": line.kind,
+                "kwh": float(line.quantity) if line.unit == "kWh" else None,
+                "quantity": _qty(line.quantity, line.unit),
+                "unit": line.unit,
+                "price": str(line.price),
+                "amount": str(line.amount),
+            }
+            for line in b.lines
+        ],
+        "fixed": str(round_money(b.fixed, m)),
+        "subtotal": str(round_money(b.subtotal, m)),
+        "vat_percent": str(tariff.vat_percent),
+        "vat": str(round_money(b.vat, m)),
+        "total": str(round_money(b.total, m)),
+    }
+
+
+def _qty(value: Decimal, unit: str) -> str:
+    if unit == "month":  # a share such as 10/31: four places say enough
+        value = round(value, 4)
+    return format(value.normalize(), "f")

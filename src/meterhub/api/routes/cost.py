@@ -20,7 +20,7 @@ from meterhub.api.tariff_schemas import BillOut, CostOut, errors
 from meterhub.db.models import Device, TariffRow
 from meterhub.errors import Conflict, InvalidInput
 from meterhub.services import cost, devices, tariffs
-from meterhub.tariffs.engine import Bill, DayCost, Tariff
+from meterhub.tariffs.engine import DayCost, Tariff
 from meterhub.tariffs.money import round_money
 from meterhub.telemetry.periods import local_midnight
 from meterhub.timeparse import parse_range_bound, parse_tz
@@ -166,50 +166,6 @@ def _csv(serial: str, currency: str, buckets: list[dict[str, Any]]) -> Response:
     )
 
 
-def bill_body(
-    serial: str, row: TariffRow, tariff: Tariff, b: Bill, now: datetime
-) -> dict[str, Any]:
-    """A bill as the API shows it (also used by the monthly report)."""
-    m = tariff.currency
-    end_at = local_midnight(b.end, tariff.zone)
-    return {
-        "serial": serial,
-        "tariff_id": row.id,
-        "tariff": row.name,
-        "currency": m,
-        "cycle": f"{b.start:%Y-%m}",
-        "start": local_midnight(b.start, tariff.zone).isoformat(),
-        "end": end_at.isoformat(),
-        "first_day": b.start.isoformat(),
-        "last_day": (b.end - _DAY).isoformat(),
-        "complete": end_at <= now,
-        "energy_kwh": b.wh / 1000,
-        "lines": [
-            {
-                "label": line.label,
-                "kind": line.kind,
-                "kwh": float(line.quantity) if line.unit == "kWh" else None,
-                "quantity": _qty(line.quantity, line.unit),
-                "unit": line.unit,
-                "price": str(line.price),
-                "amount": str(line.amount),
-            }
-            for line in b.lines
-        ],
-        "fixed": str(round_money(b.fixed, m)),
-        "subtotal": str(round_money(b.subtotal, m)),
-        "vat_percent": str(tariff.vat_percent),
-        "vat": str(round_money(b.vat, m)),
-        "total": str(round_money(b.total, m)),
-    }
-
-
-def _qty(value: Decimal, unit: str) -> str:
-    if unit == "month":  # a share such as 10/31: four places say enough
-        value = round(value, 4)
-    return format(value.normalize(), "f")
-
-
 def parse_cycle(tariff: Tariff, cycle: str | None, now: datetime) -> date:
     """The first day of the cycle named "YYYY-MM" (default: the current cycle)."""
     today = cost.today_in(tariff, now)
@@ -235,4 +191,4 @@ def get_bill(
     now = datetime.now(UTC)
     start = parse_cycle(tariff, cycle, now)
     b = cost.cycle_bill(db.connection(), tariff, device.id, start, cost.today_in(tariff, now))
-    return bill_body(serial, row, tariff, b, now)
+    return cost.bill_body(serial, row, tariff, b, now)
