@@ -133,7 +133,8 @@ def test_tou_day_across_dst_in_berlin(admin_api: Any, ctx: Any, device: dict[str
             }
         ],
     }
-    assign(admin_api, device, add_tariff(admin_api, doc)["id"])
+    tariff = add_tariff(admin_api, doc)
+    assign(admin_api, device, tariff["id"])
     feed(ctx, "HOME-1", "Europe/Berlin", date(2026, 3, 29), 1, 15, 250)
     # continue the counter where March ended (100 + 92 x 0.25 kWh): no step between
     feed(ctx, "HOME-1", "Europe/Berlin", date(2026, 10, 25), 1, 15, 250, counter_kwh=123)
@@ -147,6 +148,12 @@ def test_tou_day_across_dst_in_berlin(admin_api: Any, ctx: Any, device: dict[str
         ("day", 16, "4.80"),
         ("night", 9, "0.90"),
     ]
+    # Night until 06:15: priced from 15-minute rows (hourly ones serve whole-hour windows)
+    doc["versions"][0]["rates"][1]["windows"][0]["to"] = "06:15"
+    assert admin_api.put(f"/api/tariffs/{tariff['id']}", json=doc).status_code == 200
+    for day, cost in (("2026-03-29", "5.45"), ("2026-10-25", "5.65")):
+        res = admin_api.get("/api/readings/HOME-1/cost", params={"from": day, "to": day})
+        assert res.json()["buckets"][0]["energy_cost"] == cost, day
 
 
 def test_correction_recosts_history_and_default_tariff(

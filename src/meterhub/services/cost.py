@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from meterhub.db import dialect
-from meterhub.db.models import Device, Rollup15m, TariffRow
+from meterhub.db.models import Device, Rollup1h, Rollup15m, TariffRow
 from meterhub.services import tariffs
 from meterhub.tariffs.engine import Bill, DayCost, Tariff, bill, cost_days, scale_usage, split_slots
 from meterhub.tariffs.money import round_money
@@ -32,6 +32,7 @@ from meterhub.telemetry.rollup import cover
 
 _DAY = timedelta(days=1)
 _R15 = Rollup15m.__table__.c
+_R1H = Rollup1h.__table__.c
 _ENERGY = (("sum(r.energy_wh)", int),)
 
 
@@ -48,17 +49,22 @@ def usage(
     start = local_midnight(first, zone)
     end = local_midnight(last + _DAY, zone)
     if tariff.has_tou(first, last):
+        grid = period_grid(start, end, "day", zone)
+        # Hourly rows (4x fewer) when rates change only on the hour and every local
+        # midnight is on a UTC hour (then so is every DST shift in the range)
+        whole_hours = all(b % 3600 == 0 for b in grid.bounds)
+        table = _R1H if whole_hours and tariff.hourly(first, last) else _R15
         rows = conn.execute(
-            select(_R15.bucket, _R15.energy_wh)
+            select(table.bucket, table.energy_wh)
             .where(
-                _R15.device_id == device_id,
-                _R15.bucket >= int(start.timestamp()),
-                _R15.bucket < int(end.timestamp()),
-                _R15.energy_wh != 0,
+                table.device_id == device_id,
+                table.bucket >= int(start.timestamp()),
+                table.bucket < int(end.timestamp()),
+                table.energy_wh != 0,
             )
-            .order_by(_R15.bucket)
-        )
-        return split_slots(tariff, ((int(b), int(wh)) for b, wh in rows))
+            .order_by(table.bucket)
+        ).all()  # one fetch: row-by-row iteration costs 3x more
+        return split_slots(tariff, rows)
     grid = period_grid(start, end, "day", zone)
     return {
         date.fromisoformat(label[:10]): [wh]

@@ -140,11 +140,22 @@ class Tariff:
         nxt = date(year + 1, 1, self.billing_day) if month == 12 else date(year, month + 1, 1)
         return start, nxt.replace(day=self.billing_day)
 
+    def applying(self, first: date, last: date) -> list[CompiledVersion]:
+        """The versions in force on some day of [first, last]."""
+        return [self.version_on(first), *(v for v in self.versions if first < v.start <= last)]
+
     def has_tou(self, first: date, last: date) -> bool:
         """Whether a time-of-use version applies on any day of [first, last]."""
-        applying = [self.version_on(first)]
-        applying += [v for v in self.versions if first < v.start <= last]
-        return any(v.kind == "tou" for v in applying)
+        return any(v.kind == "tou" for v in self.applying(first, last))
+
+    def hourly(self, first: date, last: date) -> bool:
+        """Whether every rate on [first, last] holds for whole wall-clock hours (all
+        windows start and end on the hour), so hourly energy prices as exactly as
+        15-minute energy."""
+        return all(
+            all(len(set(row[h : h + 4])) == 1 for row in v.slot_rate for h in range(0, 96, 4))
+            for v in self.applying(first, last)
+        )
 
     def vat_of(self, amount: Decimal) -> Decimal:
         """VAT on `amount`, exact."""
@@ -152,7 +163,8 @@ class Tariff:
 
 
 def split_slots(tariff: Tariff, slots: Iterable[tuple[int, int]]) -> dict[date, list[int]]:
-    """Usage per local day and rate from 15-minute slots `(start epoch s, Wh)`.
+    """Usage per local day and rate from rollup rows `(start epoch s, Wh)`: 15-minute
+    rows, or hourly ones when every rate holds for whole hours (`Tariff.hourly`).
 
     A slot belongs to the local day and wall-clock quarter hour of its start: on a 23-hour
     day the skipped hour has no slots, on a 25-hour day the repeated hour has two of each,
