@@ -24,15 +24,14 @@ from sqlalchemy.orm import Session
 from meterhub.db import dialect
 from meterhub.db.models import Device, Rollup1h, Rollup15m, TariffRow
 from meterhub.services import tariffs
-from meterhub.tariffs.engine import Bill, DayCost, Tariff, bill, cost_days, scale_usage, split_slots
+from meterhub.services.tou_usage import tou_usage
+from meterhub.tariffs.engine import Bill, DayCost, Tariff, bill, cost_days, scale_usage
 from meterhub.tariffs.money import round_money
 from meterhub.telemetry import queries
 from meterhub.telemetry.periods import local_midnight, period_grid
 from meterhub.telemetry.rollup import cover
 
 _DAY = timedelta(days=1)
-_R15 = Rollup15m.__table__.c
-_R1H = Rollup1h.__table__.c
 _ENERGY = (("sum(r.energy_wh)", int),)
 
 
@@ -53,18 +52,10 @@ def usage(
         # Hourly rows (4x fewer) when rates change only on the hour and every local
         # midnight is on a UTC hour (then so is every DST shift in the range)
         whole_hours = all(b % 3600 == 0 for b in grid.bounds)
-        table = _R1H if whole_hours and tariff.hourly(first, last) else _R15
-        rows = conn.execute(
-            select(table.bucket, table.energy_wh)
-            .where(
-                table.device_id == device_id,
-                table.bucket >= int(start.timestamp()),
-                table.bucket < int(end.timestamp()),
-                table.energy_wh != 0,
-            )
-            .order_by(table.bucket)
-        ).all()  # one fetch: row-by-row iteration costs 3x more
-        return split_slots(tariff, rows)
+        table = Rollup1h if whole_hours and tariff.hourly(first, last) else Rollup15m
+        return tou_usage(
+            conn, tariff, device_id, grid.bounds, grid.starts, str(table.__tablename__)
+        )
     grid = period_grid(start, end, "day", zone)
     return {
         date.fromisoformat(label[:10]): [wh]
