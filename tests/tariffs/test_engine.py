@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from meterhub.tariffs.engine import Tariff, bill, cost_days, split_slots
+from meterhub.tariffs.bill import bill
+from meterhub.tariffs.engine import Tariff, cost_days, split_slots
 from meterhub.tariffs.model import TariffDoc
 from meterhub.tariffs.money import minor_unit, round_money
 from tests.tariffs.conftest import EVN_2025, evn, tiers

@@ -25,7 +25,8 @@ from meterhub.db import dialect
 from meterhub.db.models import Device, Rollup1h, Rollup15m, TariffRow
 from meterhub.services import tariffs
 from meterhub.services.tou_usage import tou_usage
-from meterhub.tariffs.engine import Bill, DayCost, Tariff, bill, cost_days, scale_usage
+from meterhub.tariffs.bill import Bill, bill
+from meterhub.tariffs.engine import DayCost, Tariff, cost_days, scale_usage
 from meterhub.tariffs.money import round_money
 from meterhub.telemetry import queries
 from meterhub.telemetry.periods import local_midnight, period_grid

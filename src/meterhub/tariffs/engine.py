@@ -12,7 +12,8 @@ day, see `split_slots`); money is `Decimal`, never float. Rules (docs/tariffs.md
   falls (day costs of a cycle add up to the cycle's energy cost).
 * `fixed_per_day` is charged per day; `fixed_per_month` per cycle, shared out by days.
 * VAT is on energy plus fixed charges.
-* A bill rounds each line once to the currency's minor unit, VAT once on the subtotal.
+* A bill (`meterhub.tariffs.bill`) rounds each line once to the currency's minor unit,
+  VAT once on the subtotal.
 """
 
 from __future__ import annotations
@@ -26,20 +27,19 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from meterhub.tariffs.model import SLOTS_PER_DAY, TariffDoc, Version
-from meterhub.tariffs.money import round_money
 from meterhub.telemetry.periods import local_midnight
 
 __all__ = [
-    "Bill",
-    "BillLine",
     "CompiledVersion",
     "DayCost",
     "Tariff",
     "Usage",
-    "bill",
     "cost_days",
     "scale_usage",
+    "scaled_edges",
+    "segments",
     "split_slots",
+    "tier_split",
 ]
 
 Usage = Mapping[date, Sequence[int]]
@@ -207,7 +207,7 @@ class DayCost:
     fixed: Decimal
 
 
-def _segments(tariff: Tariff, start: date, end: date) -> list[tuple[CompiledVersion, date, date]]:
+def segments(tariff: Tariff, start: date, end: date) -> list[tuple[CompiledVersion, date, date]]:
     """Runs [a, b) of days inside [start, end) under one version."""
     out: list[tuple[CompiledVersion, date, date]] = []
     day = start
@@ -220,7 +220,7 @@ def _segments(tariff: Tariff, start: date, end: date) -> list[tuple[CompiledVers
     return out
 
 
-def _scaled_edges(version: CompiledVersion, days: int, cycle_days: int) -> list[int | None]:
+def scaled_edges(version: CompiledVersion, days: int, cycle_days: int) -> list[int | None]:
     """Tier edges in Wh scaled to a segment of `days` of a `cycle_days` cycle."""
     if days == cycle_days:
         return list(version.tier_edges_wh)
@@ -234,7 +234,7 @@ def _scaled_edges(version: CompiledVersion, days: int, cycle_days: int) -> list[
     return out
 
 
-def _tier_split(wh: int, edges: Sequence[int | None]) -> list[int]:
+def tier_split(wh: int, edges: Sequence[int | None]) -> list[int]:
     """Wh per tier when `wh` fills the bands ending at `edges` in order."""
     out = []
     low = 0
@@ -282,10 +282,10 @@ def cost_days(tariff: Tariff, usage: Usage, first: date, last: date) -> list[Day
     cycle_start, cycle_end = tariff.cycle_of(first)
     while cycle_start <= last:
         cycle_days = (cycle_end - cycle_start).days
-        for version, seg_start, seg_end in _segments(tariff, cycle_start, cycle_end):
+        for version, seg_start, seg_end in segments(tariff, cycle_start, cycle_end):
             seg_days = (seg_end - seg_start).days
             fixed = version.fixed_per_day + version.fixed_per_month / cycle_days
-            edges = _scaled_edges(version, seg_days, cycle_days)
+            edges = scaled_edges(version, seg_days, cycle_days)
             used = 0
             day = seg_start
             while day < seg_end:
@@ -300,142 +300,6 @@ def cost_days(tariff: Tariff, usage: Usage, first: date, last: date) -> list[Day
                     out.append(DayCost(day, wh, energy, fixed))
                 day += _DAY
         cycle_start, cycle_end = tariff.cycle_of(cycle_end)
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class BillLine:
-    """One line of a bill; `amount` is rounded to the minor unit."""
-
-    label: str
-    kind: str  # "energy" or "fixed"
-    quantity: Decimal
-    unit: str  # "kWh", "day" or "month"
-    price: Decimal
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Bill:
-    """A billing cycle's bill; every money figure rounded to the minor unit."""
-
-    currency: str
-    start: date
-    end: date  # exclusive
-    wh: int
-    lines: tuple[BillLine, ...]
-    fixed: Decimal
-    subtotal: Decimal
-    vat: Decimal
-    total: Decimal
-
-
-def bill(tariff: Tariff, cycle_start: date, usage: Usage) -> Bill:
-    """The bill of the cycle starting on `cycle_start` (see the module doc for the rules)."""
-    start, end = tariff.cycle_of(cycle_start)
-    cycle_days = (end - start).days
-    segments = _segments(tariff, start, end)
-    lines: list[BillLine] = []
-    total_wh = 0
-    for version, seg_start, seg_end in segments:
-        seg_days = (seg_end - seg_start).days
-        suffix = f", {seg_start:%d %b}-{seg_end - _DAY:%d %b}" if len(segments) > 1 else ""
-        per_rate = [0] * len(version.rate_names)
-        day = seg_start
-        while day < seg_end:
-            use = usage.get(day, ())
-            if len(use) == len(per_rate):
-                for i, wh in enumerate(use):
-                    per_rate[i] += wh
-            else:  # a day split for another version's rates: its total counts
-                per_rate[0] += sum(use)
-            day += _DAY
-        seg_wh = sum(per_rate)
-        total_wh += seg_wh
-        lines += _energy_lines(tariff, version, per_rate, seg_days, cycle_days, suffix)
-        lines += _fixed_lines(tariff, version, seg_days, cycle_days, suffix)
-    subtotal = sum((line.amount for line in lines), Decimal(0))
-    fixed = sum((line.amount for line in lines if line.kind == "fixed"), Decimal(0))
-    vat = round_money(tariff.vat_of(subtotal), tariff.currency)
-    return Bill(
-        tariff.currency, start, end, total_wh, tuple(lines), fixed, subtotal, vat, subtotal + vat
-    )
-
-
-def _line(
-    tariff: Tariff, label: str, kind: str, qty: Decimal, unit: str, price: Decimal
-) -> BillLine:
-    return BillLine(label, kind, qty, unit, price, round_money(qty * price, tariff.currency))
-
-
-def _kwh(wh: int) -> Decimal:
-    return Decimal(wh) / _KWH
-
-
-def _energy_lines(
-    tariff: Tariff,
-    version: CompiledVersion,
-    per_rate: list[int],
-    seg_days: int,
-    cycle_days: int,
-    suffix: str,
-) -> list[BillLine]:
-    if version.kind == "tiered":
-        edges = _scaled_edges(version, seg_days, cycle_days)
-        out = []
-        low = 0
-        for i, (part, price, edge) in enumerate(
-            zip(_tier_split(sum(per_rate), edges), version.tier_prices, edges, strict=True), 1
-        ):
-            band = (
-                f"{_kwh(low):g}-{_kwh(edge):g} kWh"
-                if edge is not None
-                else f"over {_kwh(low):g} kWh"
-            )
-            if part:
-                out.append(
-                    _line(tariff, f"Tier {i} ({band}{suffix})", "energy", _kwh(part), "kWh", price)
-                )
-            low = edge if edge is not None else low
-        return out
-    if version.kind == "tou":
-        return [
-            _line(tariff, f"{name}{suffix}", "energy", _kwh(wh), "kWh", price)
-            for name, price, wh in zip(
-                version.rate_names, version.rate_prices, per_rate, strict=True
-            )
-            if wh
-        ]
-    wh = sum(per_rate)
-    return (
-        [_line(tariff, f"Energy{suffix}", "energy", _kwh(wh), "kWh", version.rate_prices[0])]
-        if wh
-        else []
-    )
-
-
-def _fixed_lines(
-    tariff: Tariff, version: CompiledVersion, seg_days: int, cycle_days: int, suffix: str
-) -> list[BillLine]:
-    out = []
-    if version.fixed_per_day:
-        out.append(
-            _line(
-                tariff,
-                f"Daily charge{suffix}",
-                "fixed",
-                Decimal(seg_days),
-                "day",
-                version.fixed_per_day,
-            )
-        )
-    if version.fixed_per_month:
-        share = Decimal(seg_days) / Decimal(cycle_days)
-        out.append(
-            _line(
-                tariff, f"Monthly charge{suffix}", "fixed", share, "month", version.fixed_per_month
-            )
-        )
     return out
 
 

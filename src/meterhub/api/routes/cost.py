@@ -48,6 +48,9 @@ def _days(
     today = cost.today_in(tariff)
     try:
         zone = parse_tz(tz) if tz else tariff.zone
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="tz") from None
+    try:
         stop = parse_range_bound(end, zone, is_end=True) if end else None
         begin = parse_range_bound(start, zone, is_end=False) if start else None
     except ValueError as exc:
