@@ -208,6 +208,17 @@ def test_errors(admin_api: Any, device: dict[str, Any]) -> None:
     assert res.status_code == 422
     res = admin_api.get("/api/readings/HOME-1/bill", params={"cycle": "2999-01"})
     assert res.status_code == 422
+    for params in ({"cycle": "0001-01"},):
+        assert admin_api.get("/api/readings/HOME-1/bill", params=params).status_code == 422
+    for params in (
+        {"from": "0001-01-01", "to": "0001-01-02", "period": "month"},
+        {"from": "2026-01-01", "to": "9999-12-31"},
+        {"from": "2026-01-01", "tz": "Mars/Base"},
+        {"from": "2026-02-01", "to": "2026-01-01"},
+        {"from": "2020-01-01", "to": "2026-01-01"},  # more than 1,098 days
+    ):
+        res = admin_api.get("/api/readings/HOME-1/cost", params=params)
+        assert res.status_code == 422 and "error" in res.json(), params
     res = admin_api.put(f"/api/devices/{device['id']}", json={"tariff_id": 999})
     assert res.status_code == 422
 

@@ -45,8 +45,8 @@ class DeviceReport:
 def parse_cycle(text: str) -> tuple[int, int]:
     """ "YYYY-MM" as (year, month); InvalidInput otherwise."""
     match = CYCLE_RE.match(text or "")
-    if not match:
-        raise InvalidInput("cycle must be YYYY-MM, e.g. 2026-06", field="cycle")
+    if not match or not 1971 <= int(match[1]) <= 9998:
+        raise InvalidInput("cycle must be YYYY-MM (1971-9998), e.g. 2026-06", field="cycle")
     return int(match[1]), int(match[2])
 
 

@@ -27,6 +27,7 @@ from meterhub.timeparse import parse_range_bound, parse_tz
 
 router = APIRouter(prefix="/api/readings", tags=["cost"])
 MAX_DAYS = 3 * 366
+MIN_YEAR, MAX_YEAR = 1971, 9998  # a cycle and the one before it stay in the calendar
 _DAY = timedelta(days=1)
 _CYCLE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -65,6 +66,8 @@ def _days(
     if period == "month":  # whole cycles
         first = tariff.cycle_of(first)[0]
         last = tariff.cycle_of(last)[1] - _DAY
+    if first.year < MIN_YEAR or last.year > MAX_YEAR:
+        raise InvalidInput(f"dates must be in the years {MIN_YEAR}-{MAX_YEAR}", field="from")
     if last < first:
         raise InvalidInput("'to' must be after 'from'", field="to")
     if (last - first).days >= MAX_DAYS:
@@ -174,8 +177,10 @@ def parse_cycle(tariff: Tariff, cycle: str | None, now: datetime) -> date:
     today = cost.today_in(tariff, now)
     if cycle is None:
         return tariff.cycle_of(today)[0]
-    if not _CYCLE.match(cycle):
-        raise InvalidInput("cycle must be YYYY-MM", field="cycle")
+    if not _CYCLE.match(cycle) or not MIN_YEAR <= int(cycle[:4]) <= MAX_YEAR:
+        raise InvalidInput(
+            f"cycle must be YYYY-MM in the years {MIN_YEAR}-{MAX_YEAR}", field="cycle"
+        )
     start = tariff.cycle_starting(int(cycle[:4]), int(cycle[5:]))[0]
     if start > today:
         raise InvalidInput(f"cycle {cycle} has not started yet", field="cycle")
