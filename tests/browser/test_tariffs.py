@@ -13,6 +13,9 @@ def test_admin_creates_evn_tariff_assigns_it_and_sees_the_bill(
     admin_tab: Tab, tab_factory: Any
 ) -> None:
     page = admin_tab.page
+    # The first page with a chart in this server makes it compress plotly.js (seconds on
+    # a busy 2-core machine) when this test runs alone
+    page.set_default_navigation_timeout(30_000)
     admin_tab.goto("/admin/tariffs")
     page.locator("#tariffs-table tbody td").first.wait_for()
     page.click("#new-tariff")
