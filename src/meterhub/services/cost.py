@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -21,19 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from meterhub.db import dialect
 from meterhub.db.models import Device, Rollup1h, Rollup15m, TariffRow
 from meterhub.services import tariffs
+from meterhub.services.energy_sums import range_wh
 from meterhub.services.tou_usage import tou_usage
 from meterhub.tariffs.bill import Bill, bill
 from meterhub.tariffs.engine import DayCost, Tariff, cost_days, scale_usage
 from meterhub.tariffs.money import round_money
-from meterhub.telemetry import queries
 from meterhub.telemetry.periods import local_midnight, period_grid
-from meterhub.telemetry.rollup import cover
 
 _DAY = timedelta(days=1)
-_ENERGY = (("sum(r.energy_wh)", int),)
 
 
 def today_in(tariff: Tariff, now: datetime | None = None) -> date:
@@ -60,34 +56,11 @@ def usage(
     grid = period_grid(start, end, "day", zone)
     return {
         date.fromisoformat(label[:10]): [wh]
-        for label, wh in zip(grid.starts, _period_wh(conn, device_id, grid.bounds), strict=True)
+        for label, wh in zip(
+            grid.starts, range_wh(conn, device_id, list(pairwise(grid.bounds))), strict=True
+        )
         if wh
     }
-
-
-def _period_wh(conn: Connection, device_id: int, bounds: Sequence[int]) -> list[int]:
-    """Wh of the device in each period [bounds[i], bounds[i + 1]) (quarter-hour aligned),
-    from the coarsest rollups that fit: like `queries.period_sums`, but only the energy
-    (costing needs nothing else, and the sum alone is read in half the time)."""
-    out = [0] * (len(bounds) - 1)
-    for width, rows in _pieces(tuple(bounds)):
-        table = queries.ROLLUP_TABLES[width].name
-        for idx, wh in dialect.aggregate_ranges(
-            conn, table, _ENERGY, f"r.device_id = {int(device_id)}", rows
-        ):
-            out[idx] += wh
-    return out
-
-
-@lru_cache(maxsize=64)
-def _pieces(bounds: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
-    """Per rollup width, the `cover` pieces of every period as SQL VALUES rows (index,
-    lo, hi): cached, as dashboards ask for the same days again and again."""
-    pieces: dict[int, list[str]] = {}
-    for idx, (lo, hi) in enumerate(pairwise(bounds)):
-        for width, a, b in cover(lo, hi):
-            pieces.setdefault(width, []).append(f"({idx}, {a}, {b})")
-    return tuple((width, ", ".join(rows)) for width, rows in pieces.items())
 
 
 def daily(

@@ -1,12 +1,11 @@
 """Energy per local day and rate for time-of-use costing, summed by the database.
 
 On a day whose UTC offset holds from midnight to midnight (every day but the two DST
-days of a year), the wall-clock time of a rollup row is `bucket + offset`, so the
-database can sum a year of rows straight into (day, rate) groups: a letter picked from
-the week's quarter hours by weekday and quarter hour names the rate. DST days (and days
-whose midnight is not whole with the offset, which no zone has today) are read row by
-row and priced by `split_slots`, which looks up each row's wall clock. Portable SQL
-(integer arithmetic, substr, GROUP BY positions).
+days of a year), a rate's wall-clock run (say 09:30-11:30) is one UTC range, so a year
+of days becomes a few thousand ranges that `energy_sums.range_wh` sums with index range
+scans (hourly and daily rollups where they fit): no row is read one by one. DST days
+(and days whose midnight is not whole with the offset, which no zone has today) are read
+row by row and priced by `split_slots`, which looks up each row's wall clock.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from meterhub.services.energy_sums import range_wh
 from meterhub.tariffs.engine import CompiledVersion, Tariff, split_slots
 from meterhub.tariffs.model import SLOTS_PER_DAY
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-THURSDAY = 3  # 1970-01-01 was a Thursday (weekday() == 3)
 
 
 def tou_usage(
@@ -33,7 +32,8 @@ def tou_usage(
     table: str,
 ) -> dict[date, list[int]]:
     """Wh per day and rate over the days [bounds[i], bounds[i + 1]) whose local starts
-    are `starts`, read from rollup `table` (its rows must not straddle a rate change)."""
+    are `starts`; DST days are read from rollup `table` (whose rows must not straddle a
+    rate change)."""
     out: dict[date, list[int]] = {}
     runs: list[_Run] = []
     irregular: list[tuple[int, int]] = []
@@ -49,11 +49,26 @@ def tou_usage(
             runs[-1].hi = hi
         else:
             runs.append(_Run(lo, hi, off, version))
+    # One range per run of equal rate within each whole day: [lo + q0 * 900, lo + q1 * 900)
+    ranges: list[tuple[int, int]] = []
+    keys: list[tuple[date, int, int]] = []  # (day, rate, rates of that day's version)
     for run in runs:
-        size = len(run.version.rate_names) if run.version.kind == "tou" else 1
-        for day_no, rate, wh in conn.execute(text(_sql(table, int(device_id), run))):
-            day = date.fromordinal(int(day_no) + EPOCH_ORDINAL)
-            out.setdefault(day, [0] * size)[ord(rate) - 97] += int(wh)
+        version = run.version
+        size = len(version.rate_names) if version.kind == "tou" else 1
+        for lo in range(run.lo, run.hi, 86400):
+            day = date.fromordinal((lo + run.off) // 86400 + EPOCH_ORDINAL)
+            row = version.slot_rate[day.weekday()] if size > 1 else (0,) * SLOTS_PER_DAY
+            q = 0
+            while q < SLOTS_PER_DAY:
+                end = q
+                while end + 1 < SLOTS_PER_DAY and row[end + 1] == row[q]:
+                    end += 1
+                ranges.append((lo + q * 900, lo + (end + 1) * 900))
+                keys.append((day, row[q], size))
+                q = end + 1
+    for (day, rate, size), wh in zip(keys, range_wh(conn, device_id, ranges), strict=True):
+        if wh:
+            out.setdefault(day, [0] * size)[rate] += wh
     for lo, hi in irregular:
         rows = conn.execute(
             text(
@@ -74,25 +89,3 @@ class _Run:
     hi: int
     off: int
     version: CompiledVersion
-
-
-def _sql(table: str, device_id: int, run: _Run) -> str:
-    """(epoch day, rate index, Wh) per local day and rate of the run's rows."""
-    lo, hi, off, version = run.lo, run.hi, run.off, run.version
-    return (
-        f"SELECT d, {_rate_of(version)} AS rate, sum(wh) FROM ("  # noqa: S608
-        f"SELECT (bucket + {off}) / 86400 AS d, ((bucket + {off}) / 86400 + {THURSDAY}) % 7 AS wd, "
-        f"((bucket + {off}) % 86400) / 900 AS q, energy_wh AS wh FROM {table} "
-        f"WHERE device_id = {device_id} AND bucket >= {lo} AND bucket < {hi} "
-        "AND energy_wh != 0) s GROUP BY 1, 2"
-    )
-
-
-def _rate_of(version: CompiledVersion) -> str:
-    """SQL naming the rate of (wd, q) as a letter (a = rate 0): one substr() into the week's
-    672 quarter hours (simpler for the database than a CASE with a WHEN per window)."""
-    if version.kind != "tou":
-        return "'a'"
-    week = "".join(chr(97 + r) for row in version.slot_rate for r in row)
-    # CAST: PostgreSQL has substr(text, integer, integer), and the product is a bigint
-    return f"substr('{week}', CAST(wd * {SLOTS_PER_DAY} + q + 1 AS INTEGER), 1)"
