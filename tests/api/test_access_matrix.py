@@ -62,6 +62,13 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/readings/{serial}/latest"): DEVICE,
     ("GET", "/api/readings/{serial}/summary"): DEVICE,
     ("GET", "/api/readings/{serial}/export"): DEVICE,
+    ("GET", "/api/readings/{serial}/cost"): DEVICE,
+    ("GET", "/api/readings/{serial}/bill"): DEVICE,
+    ("GET", "/api/tariffs"): AUTH,
+    ("POST", "/api/tariffs"): ADMIN,
+    ("GET", "/api/tariffs/{tariff_id}"): DEVICE,  # the tariff of device A-1
+    ("PUT", "/api/tariffs/{tariff_id}"): ADMIN,
+    ("DELETE", "/api/tariffs/{tariff_id}"): ADMIN,
     ("GET", "/api/dashboard/stats"): AUTH,
     ("GET", "/api/ingest/rejects"): ADMIN,
     ("GET", "/metrics"): AUTH,
@@ -76,9 +83,11 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/live"): PAGE,
     ("GET", "/analytics"): PAGE,
     ("GET", "/settings"): PAGE,
+    ("GET", "/report"): PAGE,
     ("GET", "/users"): PAGE_ADMIN,
     ("GET", "/admin/devices"): PAGE_ADMIN,
     ("GET", "/admin/integrations"): PAGE_ADMIN,
+    ("GET", "/admin/tariffs"): PAGE_ADMIN,
     ("POST", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands"): ADMIN,
     ("GET", "/api/devices/{device_id}/commands/{command_id}"): ADMIN,
@@ -88,7 +97,15 @@ RULES: dict[tuple[str, str], str] = {
     ("WEBSOCKET", "/ws"): AUTH,
 }
 
+TARIFF = {
+    "name": "Flat",
+    "currency": "EUR",
+    "timezone": "UTC",
+    "versions": [{"effective_from": "2026-01-01", "kind": "flat", "price": "0.30"}],
+}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/tariffs"): TARIFF | {"name": "Another"},
+    ("PUT", "/api/tariffs/{tariff_id}"): TARIFF,
     ("POST", "/api/auth/login"): {"username": "victim", "password": "victim-pass-1"},
     ("PUT", "/api/auth/me"): {"full_name": "Somebody"},
     ("POST", "/api/auth/password"): {"current_password": "wrong-one", "new_password": "x" * 12},
@@ -150,6 +167,8 @@ def test_route_obeys_its_rule(
         )
     )
     admin_api.post("/api/devices", json={"serial_number": "B-1"})
+    tariff = admin_api.post("/api/tariffs", json=TARIFF).json()
+    admin_api.put(f"/api/devices/{device['id']}", json={"tariff_id": tariff["id"]})
     alice = make_user("alice", (device["id"],))
     bob = make_user("bob")
     victim = make_user("victim")
@@ -176,6 +195,7 @@ def test_route_obeys_its_rule(
         user_id=user_id,
         token_id=token["id"],
         target_id=emoncms["id"],
+        tariff_id=tariff["id"],
         serial=device["serial_number"],
         command_id=COMMAND_ID,
         version="1.0.0",

@@ -45,6 +45,7 @@ KEYS = {
         "stats_1000_devices_http_ms",
         "http_baseline_ms",
     ],
+    "tariffs": ["cost_year_daily_ms", "cost_year_daily_tou_ms", "bill_month_ms"],
     "memory": ["rss_mb_10k_devices", "rss_mb_idle"],
 }
 
@@ -57,7 +58,7 @@ def need_mosquitto() -> None:
     "case", [c if c == "queries" else pytest.param(c, marks=pytest.mark.mosquitto) for c in CASES]
 )
 def test_case_runs_at_tiny_size(case: str, tmp_path: Path) -> None:
-    if case != "queries":
+    if case not in ("queries", "tariffs"):
         need_mosquitto()
     result = run_case(case, "tiny", tmp_path)
     assert "error" not in result.figures, result.table()

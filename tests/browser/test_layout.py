@@ -16,7 +16,9 @@ PAGES = [
     "/analytics",
     "/users",
     "/admin/devices",
+    "/admin/tariffs",
     "/settings",
+    "/report",
 ]
 SETTLED = (
     "[...document.querySelectorAll('.js-plotly-plot')].every(n => n.querySelector('.main-svg'))"

@@ -145,6 +145,9 @@ class DeviceOut(BaseModel):
         description="The <id> in the device's topics (meter/<id>/...) when it is not its "
         "serial: learned from its messages; commands are sent there."
     )
+    tariff_id: int | None = Field(
+        default=None, description="The device's tariff; null: the install's default tariff."
+    )
     assigned_users: list[AssignedUser]
 
     @classmethod
@@ -168,6 +171,9 @@ class DeviceUpdateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    tariff_id: IdField | None = Field(
+        default=None, description="A tariff id; null: use the install's default tariff."
+    )
 
     _required = field_validator("serial_number", mode="before")(_not_null)
 

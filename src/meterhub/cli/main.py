@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from meterhub import __version__
-from meterhub.cli import bench, tools
+from meterhub.cli import bench, report, tools
 from meterhub.cli.accounts import devices_app, users_app
 from meterhub.cli.common import database, fail, settings
 from meterhub.cli.firmware import app as firmware_app
@@ -145,6 +145,7 @@ def integrations() -> None:
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
 app.command("bench")(bench.bench)
+app.command("report")(report.report)
 app.add_typer(firmware_app, name="firmware")
 
 

@@ -116,6 +116,10 @@ class Device(Base):
     reading_interval_s: Mapped[int] = mapped_column(Integer, default=10)
     last_power: Mapped[float | None] = mapped_column(Float)
     last_energy: Mapped[float | None] = mapped_column(Float)
+    # Tariffs and cost: the device's tariff (None: the install's default tariff)
+    tariff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tariffs.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -320,4 +324,23 @@ class EmoncmsCursor(Base):
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )
     last_ts: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- Tariffs and cost ----------------------------------------------------------------------
+
+
+class TariffRow(Base):
+    """A tariff: `definition` is the validated tariff document (meterhub.tariffs.model);
+    name and currency are copied out for listing. At most one row has `is_default`: the
+    tariff of every device without its own."""
+
+    __tablename__ = "tariffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -12,6 +12,7 @@ from meterhub.db.models import (
     DEVICE_PENDING,
     Device,
     DeviceAssignment,
+    TariffRow,
     User,
 )
 from meterhub.db.types import utcnow
@@ -102,7 +103,7 @@ def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -
 
 
 def update(db: Session, actor: User | None, device: Device, changes: dict[str, Any]) -> Device:
-    """Change name/location/description or the serial number (unique)."""
+    """Change name/location/description, the tariff or the serial number (unique)."""
     new_serial = changes.get("serial_number")
     if new_serial is not None and new_serial != device.serial_number:
         check_serial(new_serial)
@@ -112,6 +113,11 @@ def update(db: Session, actor: User | None, device: Device, changes: dict[str, A
     for key in EDITABLE:
         if key in changes:
             setattr(device, key, changes[key])
+    if "tariff_id" in changes:  # None: the install's default tariff
+        tariff_id = changes["tariff_id"]
+        if tariff_id is not None and db.get(TariffRow, tariff_id) is None:
+            raise InvalidInput(f"tariff {tariff_id} does not exist", field="tariff_id")
+        device.tariff_id = tariff_id
     audit.record(db, actor, "device.update", "device", device.id, changes)
     db.flush()
     return device

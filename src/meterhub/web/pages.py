@@ -8,6 +8,7 @@ as a third-party client would.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -18,8 +19,9 @@ from fastapi.responses import RedirectResponse
 from meterhub.api.deps import Context, DbSession
 from meterhub.db.models import DEVICE_ACTIVE, User
 from meterhub.errors import NotAuthenticated
+from meterhub.reports import monthly
 from meterhub.security.sessions import authenticate
-from meterhub.services import devices
+from meterhub.services import devices, tariffs
 from meterhub.web import assets
 from meterhub.web.page_access import (
     CHANGE_PASSWORD_URL,
@@ -94,7 +96,8 @@ def device_page(serial: str, request: Request, db: DbSession, ctx: Context) -> R
     """One device: live values, history chart, consumption, export (404 if not yours)."""
 
     def build(user: User) -> Mapping[str, Any]:
-        return {"device": devices.get_visible_by_serial(db, user, serial)}
+        device = devices.get_visible_by_serial(db, user, serial)
+        return {"device": device, "has_tariff": tariffs.for_device(db, device) is not None}
 
     return page(request, db, ctx, "device.html", active="devices", build=build)
 
@@ -137,6 +140,25 @@ def admin_devices_page(request: Request, db: DbSession, ctx: Context) -> Respons
 def admin_integrations_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Home Assistant discovery status and Emoncms forwarding targets (admins)."""
     return page(request, db, ctx, "admin_integrations.html", active="integrations", admin=True)
+
+
+@router.get("/admin/tariffs")
+def admin_tariffs_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Tariffs: list, create from the EVN or time-of-use template, edit, delete (admins)."""
+    return page(request, db, ctx, "admin_tariffs.html", active="admin-tariffs", admin=True)
+
+
+@router.get("/report")
+def report_page(
+    request: Request, db: DbSession, ctx: Context, cycle: str | None = None
+) -> Response:
+    """The caller's monthly report (their devices only), printable; default: last month."""
+
+    def build(user: User) -> Mapping[str, Any]:
+        month = cycle or (datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        return {"html": monthly.render(monthly.build(db, user, month), standalone=False)}
+
+    return page(request, db, ctx, "report_frame.html", active="", build=build)
 
 
 @router.get("/settings")

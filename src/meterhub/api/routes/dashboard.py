@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from meterhub.api.deps import Context, CurrentUser, DbSession
 from meterhub.api.routes.readings import user_zone
-from meterhub.services import devices
+from meterhub.services import cost, devices
 from meterhub.telemetry import queries
 from meterhub.telemetry.periods import local_midnight
 
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 @router.get("/stats")
 def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
     """Devices total/online, power now, energy today and this month (in your zone),
-    readings stored and pending devices."""
+    readings stored, pending devices, and `cost`: per currency, this billing cycle so far,
+    projected to its end, and the last cycle (decimal strings, VAT included)."""
     visible = devices.visible_ids(db, user)
     active = [device_id for device_id, status in visible if status == "active"]
     zone = user_zone(user, None, ctx.settings.METERHUB_TZ)
@@ -41,4 +42,6 @@ def stats(user: CurrentUser, db: DbSession, ctx: Context) -> dict[str, Any]:
         "readings_stored": queries.readings_stored(conn, None if user.is_admin else active),
         "pending_devices": sum(1 for _, status in visible if status == "pending"),
         "tz": str(zone),
+        # Per currency, each device in its own tariff's billing cycle
+        "cost": cost.fleet_outlook(db, active, datetime.now(UTC)),
     }

@@ -3,6 +3,7 @@ import { api, showError } from "./api.js";
 import { $, $$, setValue } from "./dom.js";
 import * as fmt from "./format.js";
 import { on } from "./live.js";
+import { money } from "./money.js";
 import { history, isNewer, latest, Sparkline, toMs } from "./readings.js";
 
 const cards = new Map(); // serial -> {node, spark, power, online}
@@ -63,6 +64,12 @@ async function loadStats() {
     kpi("kpi-today", fmt.kwh(s.energy_today_kwh), s.cost_today !== undefined ? `≈ ${s.cost_today}` : "since midnight");
     kpi("kpi-month", fmt.kwh(s.energy_month_kwh), s.cost_month !== undefined ? `≈ ${s.cost_month}` : "since the 1st");
     kpi("kpi-pending", String(s.pending_devices ?? 0), s.pending_devices ? "waiting for approval" : "none waiting");
+    const cost = (s.cost || [])[0]; // per currency; the first one is shown
+    if (cost) {
+      document.getElementById("kpi-cost-card").hidden = false;
+      kpi("kpi-cost", [money(cost.this_month, cost.currency), "so far"],
+        `projected ${money(cost.projected_month, cost.currency)} · last ${money(cost.last_month, cost.currency)}`);
+    }
   } catch (err) {
     if (err.status !== 404) showError(err, "Fleet figures");
   }

@@ -1,6 +1,6 @@
 """Integrations: Emoncms targets and their per-device cursors
 
-Revision ID: 0010
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04 00:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from meterhub.db.types import UTCDateTime
 
-revision = "0010"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

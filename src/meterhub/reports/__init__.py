@@ -1,0 +1,1 @@
+"""Printable reports built from the cost engine (the monthly report per user)."""
