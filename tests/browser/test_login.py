@@ -23,7 +23,7 @@ def test_anonymous_is_sent_to_login_and_back(tab_factory: Any) -> None:
 
 
 def test_wrong_password_then_throttled(tab_factory: Any, demo: Demo) -> None:
-    demo.server.add_user("unlucky", "unlucky-pass-1")
+    demo.server.add_user("unlucky", "unlucky-pass-1234")
     tab = tab_factory()
     tab.goto("/login")
     error = tab.page.locator("#login-error")

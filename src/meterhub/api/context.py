@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from meterhub.config import Settings
-from meterhub.security.throttle import LoginThrottle
 
 
 @dataclass
@@ -20,5 +19,4 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     secret: str
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +17,40 @@ from meterhub.errors import MeterhubError, Throttled
 
 log = logging.getLogger(__name__)
 INTERNAL = "internal error; the server log has the details"
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a message a person can act on, sometimes with more fields
+    (`field`, `fields`, `code`, `retry_after`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+
+
+ERROR_TEXT = {
+    400: "Bad request (e.g. a Host header not in ALLOWED_HOSTS)",
+    401: "Not logged in, or the session/token expired",
+    403: "Not allowed (role, token scope, CSRF, pending password change)",
+    404: "Not found, or not visible to you",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Invalid input; `field` names the first bad field",
+    429: "Too many requests; see the Retry-After header",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: documents the listed error statuses with the shared
+    `{"error": ...}` shape. Use on every route, e.g. `responses=responses(401, 403, 404)`;
+    400, 413 and 422 are added for every route by `common_responses`."""
+    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
+
+
+def common_responses() -> dict[int | str, dict[str, Any]]:
+    """Statuses any API route can answer (the Host guard, the body cap, validation): the
+    app adds these to every router it includes, so the OpenAPI document is complete."""
+    return responses(400, 413, 422)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

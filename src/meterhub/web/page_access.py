@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from meterhub import __version__
-from meterhub.api.auth_core import authenticate
+from meterhub.api.auth_core import authenticate, session_idle
 from meterhub.api.context import AppContext
 from meterhub.db.models import User
 from meterhub.errors import NotAuthenticated, NotFound
@@ -119,7 +119,7 @@ def page(
     which becomes the 404 page.
     """
     try:
-        user = authenticate(db, request, ctx.secret, "GET").user
+        user = authenticate(db, request, ctx.secret, "GET", session_idle(ctx)).user
     except NotAuthenticated:
         return login_redirect(request)
     if user.must_change_password:

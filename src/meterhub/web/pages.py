@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from meterhub.api.auth_core import authenticate
+from meterhub.api.auth_core import authenticate, session_idle
 from meterhub.api.deps import Context, DbSession
 from meterhub.db.models import DEVICE_ACTIVE, User
 from meterhub.errors import NotAuthenticated
@@ -47,7 +47,7 @@ def login_page(
     target = safe_next(next)
     user: User | None = None
     try:
-        user = authenticate(db, request, ctx.secret, "GET").user
+        user = authenticate(db, request, ctx.secret, "GET", session_idle(ctx)).user
     except NotAuthenticated:
         user = None
     if user is not None and not user.must_change_password:
