@@ -4,7 +4,7 @@ and concurrency (reservations count each other before any password is checked)."
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from meterhub.security.throttle import HashSlots, LoginThrottle, network
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -105,9 +105,7 @@ def test_concurrent_attempts_never_exceed_the_limit(ctx: Any) -> None:
 
 def test_hash_slots_refuse_beyond_the_cap() -> None:
     slots = HashSlots(size=2, wait_s=0.05)
-    with slots.slot(), slots.slot():
-        with pytest.raises(Throttled):
-            with slots.slot():
-                pass
+    with slots.slot(), slots.slot(), pytest.raises(Throttled), slots.slot():
+        pass
     with slots.slot():  # freed again
         pass
