@@ -88,6 +88,21 @@ def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> User:
     return principal.user
 
 
+def get_enrolling(
+    principal: Annotated[Principal, Depends(get_principal_allow_pending)],
+) -> Principal:
+    """A logged-in person (no token) past any forced password change, who may still lack
+    the second factor an install requires: the second-factor routes take this one."""
+    if principal.user.must_change_password:
+        raise Forbidden(
+            "you must change your password first (POST /api/auth/password)",
+            code="password_change_required",
+        )
+    if principal.token is not None:
+        raise Forbidden("an API token cannot do this; log in", code="token_not_allowed")
+    return principal
+
+
 def get_interactive(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """A caller with a browser session (not an API token): tokens cannot mint tokens."""
     if principal.token is not None:
@@ -112,6 +127,7 @@ def require_fresh(principal: Principal) -> None:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 PasswordChangePrincipal = Annotated[Principal, Depends(get_principal_allow_pending)]
 CurrentUser = Annotated[User, Depends(get_user)]
+EnrollingPrincipal = Annotated[Principal, Depends(get_enrolling)]
 InteractivePrincipal = Annotated[Principal, Depends(get_interactive)]
 FreshPrincipal = Annotated[Principal, Depends(get_fresh)]
 AdminUser = Annotated[User, Depends(get_admin)]
