@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     WS_PER_SESSION: int = Field(8, ge=1, le=1000)
     MAX_BODY_BYTES: int = Field(1024 * 1024, ge=1024)
     # Operations (docs/operations.md)
-    RETENTION_RAW_DAYS: int | None = Field(None, ge=1)
+    RETENTION_RAW_DAYS: int | None = Field(None, ge=30)  # >= the 30-day late window
     AUDIT_MAX_ROWS: int = Field(100_000, ge=100)
 
     @field_validator("METERHUB_TZ")

@@ -32,6 +32,7 @@ from meterhub.config import Settings, load_settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.live import start_live, stop_live
 from meterhub.live.ws import router as live_router
+from meterhub.services import maintenance
 from meterhub.web import docs, pages
 from meterhub.web.guards import BodyLimit, ClientAddress, HostGuard, parse_hosts
 from meterhub.web.headers import SecurityHeaders
@@ -64,8 +65,8 @@ def create_app(
     subscription when `ctx.extras["broker_target"]` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
 
-    starts: list[Hook] = [start_live, *(start_hooks or [])]
-    stops: list[Hook] = [stop_live, *(stop_hooks or [])]
+    starts: list[Hook] = [start_live, maintenance.start_daily, *(start_hooks or [])]
+    stops: list[Hook] = [stop_live, maintenance.stop_daily, *(stop_hooks or [])]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
