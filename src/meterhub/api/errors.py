@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,9 +49,41 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def common_responses() -> dict[int | str, dict[str, Any]]:
-    """Statuses any API route can answer (the Host guard, the body cap, validation): the
-    app adds these to every router it includes, so the OpenAPI document is complete."""
+    """Statuses any API route can answer (the Host guard, the body cap, validation)."""
     return responses(400, 413, 422)
+
+
+AUTH_DEPENDENCIES = frozenset(
+    {"get_principal_allow_pending", "get_principal", "get_user", "get_admin"}
+)
+
+
+def _needs_auth(dependant: Any) -> bool:
+    return any(
+        getattr(dep.call, "__name__", "") in AUTH_DEPENDENCIES or _needs_auth(dep)
+        for dep in dependant.dependencies
+    )
+
+
+def document_errors(router: APIRouter) -> APIRouter:
+    """Add to each route of `router` the error statuses it can answer, inferred from how it
+    is built, so that the OpenAPI document lists every status a client may see: 400/413/422
+    everywhere, 401/403 behind authentication, 404 with a path parameter, 409 on changes.
+    Routes add what only they answer (429, a second 409) with `responses=`. Call before
+    `include_router`, which builds the response schemas from these."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        codes = [400, 413, 422]
+        if _needs_auth(route.dependant):
+            codes += [401, 403]
+        if "{" in route.path:
+            codes.append(404)
+        if route.methods & {"POST", "PUT", "PATCH", "DELETE"} and _needs_auth(route.dependant):
+            codes.append(409)
+        for code in codes:
+            route.responses.setdefault(code, responses(code)[code])
+    return router
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

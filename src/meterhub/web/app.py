@@ -103,7 +103,7 @@ def create_app(
         commands,
         ota,
     ):
-        app.include_router(module.router, responses=errors.common_responses())
+        app.include_router(errors.document_errors(module.router))
     app.include_router(live_router)
     docs.mount(app)
     app.include_router(pages.router)

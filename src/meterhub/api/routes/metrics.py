@@ -69,7 +69,16 @@ class _Snapshot:
             yield gauge
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    # The errors stay JSON, so no response_class: it would document them as text too.
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(admin: AdminUser, db: DbSession, ctx: Context) -> Response:
     """Ingest counters, device counts and live-feed figures."""
     # prometheus_client on first scrape: a server nobody scrapes does not carry it.
