@@ -79,7 +79,9 @@ def document_errors(router: APIRouter) -> APIRouter:
             codes += [401, 403]
         if "{" in route.path:
             codes.append(404)
-        if route.methods & {"POST", "PUT", "PATCH", "DELETE"} and _needs_auth(route.dependant):
+        if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"} and _needs_auth(
+            route.dependant
+        ):
             codes.append(409)
         for code in codes:
             route.responses.setdefault(code, responses(code)[code])
