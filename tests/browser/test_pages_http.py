@@ -96,8 +96,8 @@ def test_page_redirects_and_refusals(client: TestClient, server: AppServer) -> N
 
 
 def test_pending_password_change_blocks_every_page(client: TestClient, server: AppServer) -> None:
-    server.add_user("admin", "admin123", role="admin", must_change=True)
-    login(client, "admin", "admin123")
+    server.add_user("admin", "first-pass-given-1", role="admin", must_change=True)
+    login(client, "admin", "first-pass-given-1")
     for path in ("/", "/devices", "/settings", "/users"):
         res = client.get(path)
         assert res.status_code == 303, path

@@ -26,7 +26,7 @@ $("#detect-tz").addEventListener("click", () => {
 const pw = $("#password-form");
 pw.addEventListener("submit", async (e) => {
   e.preventDefault();
-  if (pw.new_password.value.length < 8) { toast("The new password needs at least 8 characters.", "error"); return; }
+  if (pw.new_password.value.length < 12) { toast("The new password needs at least 12 characters.", "error"); return; }
   if (pw.new_password.value !== pw.repeat.value) { toast("The two new passwords differ.", "error"); return; }
   try {
     await api("/api/auth/password", { method: "POST", body: { current_password: pw.current_password.value, new_password: pw.new_password.value } });
