@@ -54,9 +54,17 @@ def _name_of(proc: psutil.Process) -> str:
         line = " ".join(proc.cmdline())
     except psutil.Error:
         return "?"
-    for key in ("simulate", "ingest", "amqtt", "broker", "meterhub.web", "run"):
+    roles = {
+        "meterhub.telemetry.writer_main": "ingest-writer",
+        "meterhub.telemetry.service": "ingest",
+        "meterhub.broker": "broker",
+        "meterhub.web": "web",
+        " simulate": "simulate",
+        " run": "web",
+    }
+    for key, role in roles.items():  # the module a process runs, not its options
         if key in line:
-            return {"run": "web", "meterhub.web": "web", "amqtt": "broker"}.get(key, key)
+            return role
     return str(proc.name())
 
 
@@ -86,7 +94,7 @@ def _browser(soak: Soak, index: int) -> None:
     """One simulated browser: log in, keep /ws open, poll what the pages poll."""
     base = f"http://127.0.0.1:{soak.port}"
     with httpx.Client(base_url=base, timeout=30) as client:
-        res = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+        res = _login(client)
         if res.status_code != 200:
             soak.errors.append(f"browser {index}: login {res.status_code}")
             return
@@ -109,6 +117,17 @@ def _browser(soak: Soak, index: int) -> None:
                     soak.requests += 1
             except (httpx.HTTPError, ValueError) as exc:
                 soak.errors.append(f"browser {index}: {type(exc).__name__}")
+
+
+def _login(client: httpx.Client) -> httpx.Response:
+    """Log in like a person would: on 429 (the password-hash cap while several log in at
+    once) wait as told and try again."""
+    for _ in range(10):
+        res = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+        if res.status_code != 429:
+            return res
+        time.sleep(float(res.headers.get("retry-after", "2")))
+    return res
 
 
 def _socket(soak: Soak, cookie: str) -> None:
@@ -164,7 +183,7 @@ def run(minutes: float, meters: int = 20, browsers: int = 5) -> dict[str, Any]:
         )
         with child(sim_argv, env, workdir / "simulate.log") as simulator:
             admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-            res = admin.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+            res = _login(admin)
             admin.headers["X-CSRF-Token"] = res.json()["csrf_token"]
             threads = [
                 threading.Thread(target=_browser, args=(soak, i), daemon=True)
