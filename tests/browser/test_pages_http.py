@@ -23,7 +23,7 @@ def server(tmp_path: Path) -> Iterator[AppServer]:
 
 @pytest.fixture
 def client(server: AppServer) -> Iterator[TestClient]:
-    with TestClient(server.build_app(), follow_redirects=False) as c:
+    with TestClient(server.build_app(), base_url="http://localhost", follow_redirects=False) as c:
         yield c
 
 
