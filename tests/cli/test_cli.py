@@ -107,13 +107,16 @@ def test_users_add_list_passwd(cli: Any, db: Any) -> None:
 def test_user_errors_are_one_line(cli: Any) -> None:
     assert cli("users", "add", "alice", "--password", "alice-pass-1234").exit_code == 0
     assert_one_line_error(cli("users", "add", "alice", "--password", "other-pass-1234"), "taken")
-    assert_one_line_error(cli("users", "add", "bob", "--password", "short"), "at least 8")
-    assert_one_line_error(cli("users", "add", "bobbybobby", "--password", "bobbybobby"), "username")
+    assert_one_line_error(cli("users", "add", "bob", "--password", "short"), "at least 12")
+    assert_one_line_error(
+        cli("users", "add", "bobbybobby12", "--password", "bobbybobby12"), "username"
+    )
+    assert_one_line_error(cli("users", "add", "bob", "--password", "password1234"), "common")
     assert_one_line_error(
         cli("users", "add", "bob", "--password", "bob-pass-1234", "--role", "king"), "role"
     )
     assert_one_line_error(cli("users", "passwd", "nobody", "--password", "long-enough"), "nobody")
-    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"), "at least 8")
+    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"), "at least 12")
 
 
 def test_devices_add_list(cli: Any, db: Any) -> None:
