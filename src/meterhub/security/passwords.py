@@ -6,8 +6,6 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -47,6 +45,10 @@ def check_policy(password: str, username: str) -> None:
         raise PasswordPolicyError("password must not be the username")
     if password.lower() in _common_passwords():
         raise PasswordPolicyError("password is one of the most common passwords; choose another")
+    # Imported here: its dictionaries take memory a server that never sets a password
+    # (logins only verify) does not need.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:SCORED_CHARS], user_inputs=[username, "meterhub"])
     if result["score"] < MIN_SCORE:
         hint = result["feedback"].get("warning") or "it is too easy to guess"
@@ -56,6 +58,8 @@ def check_policy(password: str, username: str) -> None:
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords of zxcvbn's list (from real leaks)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
