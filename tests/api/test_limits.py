@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from meterhub.api.auth_core import SECURE_SESSION_COOKIE
 from meterhub.api.context import AppContext
-from meterhub.db.models import AuditEntry, UserSession
+from meterhub.db.models import AuditEntry, LoginAttempt, UserSession
 from meterhub.db.types import utcnow
 from meterhub.services import audit, users
 from meterhub.telemetry.messages import decode_message
@@ -188,7 +188,9 @@ def test_audit_log_is_bounded(ctx: AppContext) -> None:
         assert oldest is not None
 
 
-def test_concurrent_hash_cap_answers_429(app: Any, add_user: Any, raw_client: Any) -> None:
+def test_concurrent_hash_cap_answers_429(
+    app: Any, add_user: Any, raw_client: Any, ctx: AppContext
+) -> None:
     from meterhub.security import throttle
 
     add_user("alice")
@@ -201,6 +203,8 @@ def test_concurrent_hash_cap_answers_429(app: Any, add_user: Any, raw_client: An
             "/api/auth/login", json={"username": "alice", "password": "alice-pass-1234"}
         )
         assert res.status_code == 429 and "busy" in res.json()["error"]
+        with ctx.sessions() as db:  # an attempt never checked does not count as a failure
+            assert db.scalar(select(func.count()).select_from(LoginAttempt)) == 0
     finally:
         slots.wait_s = original
         for ok in held:

@@ -116,6 +116,12 @@ class LoginThrottle:
             db.execute(delete(LoginAttempt).where(LoginAttempt.key == reservation.pair_key))
             db.commit()
 
+    def cancel(self, reservation: Reservation) -> None:
+        """The attempt was never checked (the server was busy): it does not count."""
+        with self.sessions() as db:
+            db.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(reservation.ids)))
+            db.commit()
+
     def forget_expired(self) -> int:
         """Delete rows that left the window (the maintenance task calls this)."""
         since = self.clock() - timedelta(seconds=self.window_s)

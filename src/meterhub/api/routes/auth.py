@@ -39,7 +39,7 @@ from meterhub.api.schemas import (
 )
 from meterhub.db.models import User
 from meterhub.db.types import utcnow
-from meterhub.errors import Forbidden, InvalidInput, NotAuthenticated
+from meterhub.errors import Forbidden, InvalidInput, NotAuthenticated, Throttled
 from meterhub.security.passwords import hash_password, needs_rehash, verify_password
 from meterhub.security.throttle import LoginThrottle, hash_slots
 from meterhub.services import audit, second_factor, tokens, users
@@ -89,7 +89,11 @@ def login(
     throttle = LoginThrottle(ctx.sessions)
     reservation = throttle.begin(body.username, ip)  # 429 when over a limit
     user = users.by_username(db, body.username)
-    ok = _check_password(db, user, body.password)
+    try:
+        ok = _check_password(db, user, body.password)
+    except Throttled:  # busy hashing other logins: this attempt was never checked
+        throttle.cancel(reservation)
+        raise
     if not ok or user is None or user.disabled:
         # The typed name is kept only when it is an account: a mistyped password in the
         # user name field must not end up in the log.
