@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
+# The data dir, the database, the secret and the log are private to this user.
+umask 077
 mh=.venv/bin/meterhub
 read -r data_dir port < <(.venv/bin/python -c \
   'from meterhub.config import load_settings as l; s=l(); print(s.data_dir, s.PORT)')
-mkdir -p "$data_dir"
+mkdir -p "$data_dir" && chmod 700 "$data_dir"
 pidfile="$data_dir/meterhub.pid"
 log="$data_dir/meterhub.log"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -33,7 +35,8 @@ for _ in $(seq 1 120); do
 urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=2)" 2>/dev/null; then
     echo
     echo "meterhub is running: http://localhost:$port"
-    echo "log in as admin / admin123 (you will be asked to choose a new password)"
+    echo "log in as admin / admin123 from this machine (you will be asked to choose a new"
+    echo "password; until then the initial password is refused from other addresses)"
     echo "stop it with ./stop-all.sh"
     exit 0
   fi

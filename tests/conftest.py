@@ -159,6 +159,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "DATABASE_URL": db_url,
             "METERHUB_DATA_DIR": tmp_path / "data",
             "METERHUB_TZ": "Europe/Berlin",
+            # TestClient's Host header; the default allowlist is tested in tests/api/test_limits.py
+            "ALLOWED_HOSTS": "testserver",
         }
     )
 
@@ -198,7 +200,7 @@ class Api:
         return getattr(self.client, name)
 
 
-ADMIN_PASSWORD = "admin-pass-1"
+ADMIN_PASSWORD = "admin-pass-1234"
 
 
 @pytest.fixture
@@ -237,7 +239,7 @@ def make_user(admin_api: Api, make_api: Any) -> Any:
             "/api/users",
             json={
                 "username": name,
-                "password": f"{name}-pass-1",
+                "password": f"{name}-pass-1234",
                 "role": role,
                 "must_change_password": False,
             },
@@ -250,7 +252,7 @@ def make_user(admin_api: Api, make_api: Any) -> Any:
             assert res2.status_code == 200, res2.text
         api: Api = make_api()
         api.user = res.json()
-        api.login(name, f"{name}-pass-1")
+        api.login(name, f"{name}-pass-1234")
         return api
 
     return make

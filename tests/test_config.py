@@ -24,6 +24,15 @@ DOCUMENTED = {
     "HA_DISCOVERY",
     "HA_DISCOVERY_PREFIX",
     "PUBLIC_URL",
+    "SESSION_IDLE_HOURS",
+    "SESSION_MAX_DAYS",
+    "ALLOWED_HOSTS",
+    "REQUIRE_ADMIN_2FA",
+    "EXPORT_MAX_DAYS",
+    "WS_PER_SESSION",
+    "MAX_BODY_BYTES",
+    "RETENTION_RAW_DAYS",
+    "AUDIT_MAX_ROWS",
 }
 
 
@@ -51,6 +60,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.data_dir == (tmp_path / "data").resolve()
     assert s.database_url == f"sqlite:///{tmp_path.resolve() / 'data' / 'meterhub.db'}"
     assert s.log_file == s.data_dir / "meterhub.log"
+    assert (s.SESSION_IDLE_HOURS, s.SESSION_MAX_DAYS, s.RETENTION_RAW_DAYS) == (12, 7, None)
+    assert (s.ALLOWED_HOSTS, s.REQUIRE_ADMIN_2FA, s.AUDIT_MAX_ROWS) == (None, False, 100_000)
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     HA_DISCOVERY: bool = False
     HA_DISCOVERY_PREFIX: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     PUBLIC_URL: str | None = None
+    # Accounts and limits (docs/security.md)
+    SESSION_IDLE_HOURS: float = Field(12, gt=0, le=24 * 90)
+    SESSION_MAX_DAYS: float = Field(7, gt=0, le=365)
+    ALLOWED_HOSTS: str | None = None
+    REQUIRE_ADMIN_2FA: bool = False
+    EXPORT_MAX_DAYS: int = Field(366, ge=1, le=3660)
+    WS_PER_SESSION: int = Field(8, ge=1, le=1000)
+    MAX_BODY_BYTES: int = Field(1024 * 1024, ge=1024)
+    # Operations (docs/operations.md)
+    RETENTION_RAW_DAYS: int | None = Field(None, ge=30)  # >= the 30-day late window
+    AUDIT_MAX_ROWS: int = Field(100_000, ge=100)
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -6,7 +6,7 @@ Shared by the API, the pages and the live feed (none of which imports another fo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from meterhub.broker.url import BrokerTarget
 from meterhub.config import Settings
-from meterhub.security.throttle import LoginThrottle
 
 if TYPE_CHECKING:  # the live parts import this module; only their types are needed here
     from meterhub.live.access import AccessRefresher
@@ -33,7 +32,6 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     secret: str
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     broker_target: BrokerTarget | None = None
     """The broker for the live feed and for commands; None: no live readings, and
     sending a command fails with 503."""

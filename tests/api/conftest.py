@@ -39,7 +39,7 @@ def add_user(ctx: AppContext) -> Any:
 
     def add(name: str, password: str | None = None, **fields: Any) -> int:
         with ctx.sessions() as db:
-            user = users.create(db, None, name, password or f"{name}-pass-1", **fields)
+            user = users.create(db, None, name, password or f"{name}-pass-1234", **fields)
             db.commit()
             return user.id
 

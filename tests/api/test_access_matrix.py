@@ -21,6 +21,7 @@ from meterhub.store import TelemetryStore
 from meterhub.web.app import create_app, route_table
 
 PUBLIC, AUTH, ADMIN, DEVICE = "public", "auth", "admin", "device"
+ADMIN_OWN = "admin-own"  # the admin's own object: others get 404 (they cannot see it)
 # Dashboard pages: anonymous visitors are redirected (303) to /login instead of a 401, and
 # refusals are HTML pages (403 for admin pages, 404 for a device that is not yours).
 PAGE, PAGE_ADMIN, PAGE_DEVICE = "page", "page-admin", "page-device"
@@ -40,14 +41,21 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/auth/me"): AUTH,
     ("PUT", "/api/auth/me"): AUTH,
     ("POST", "/api/auth/password"): AUTH,
-    ("GET", "/api/tokens"): ADMIN,
-    ("POST", "/api/tokens"): ADMIN,
-    ("DELETE", "/api/tokens/{token_id}"): ADMIN,
+    ("POST", "/api/auth/reauth"): AUTH,
+    ("POST", "/api/auth/totp/setup"): AUTH,
+    ("POST", "/api/auth/totp/confirm"): AUTH,
+    ("DELETE", "/api/auth/totp"): AUTH,
+    # Any user may hold read tokens (their own devices only); the token id of the matrix
+    # belongs to the admin, so other users get 404 on DELETE.
+    ("GET", "/api/tokens"): AUTH,
+    ("POST", "/api/tokens"): AUTH,
+    ("DELETE", "/api/tokens/{token_id}"): ADMIN_OWN,
     ("GET", "/api/users"): ADMIN,
     ("POST", "/api/users"): ADMIN,
     ("GET", "/api/users/{user_id}"): ADMIN,
     ("PUT", "/api/users/{user_id}"): ADMIN,
     ("DELETE", "/api/users/{user_id}"): ADMIN,
+    ("DELETE", "/api/users/{user_id}/totp"): ADMIN,
     ("GET", "/api/devices"): AUTH,
     ("POST", "/api/devices"): ADMIN,
     ("GET", "/api/devices/{device_id}"): DEVICE,
@@ -106,11 +114,13 @@ TARIFF = {
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/tariffs"): TARIFF | {"name": "Another"},
     ("PUT", "/api/tariffs/{tariff_id}"): TARIFF,
-    ("POST", "/api/auth/login"): {"username": "victim", "password": "victim-pass-1"},
+    ("POST", "/api/auth/login"): {"username": "victim", "password": "victim-pass-1234"},
     ("PUT", "/api/auth/me"): {"full_name": "Somebody"},
     ("POST", "/api/auth/password"): {"current_password": "wrong-one", "new_password": "x" * 12},
     ("POST", "/api/tokens"): {"name": "script"},
-    ("POST", "/api/users"): {"username": "newbie", "password": "newbie-pass-1"},
+    ("POST", "/api/auth/reauth"): {"password": "wrong-one"},
+    ("POST", "/api/auth/totp/confirm"): {"code": "123456"},
+    ("POST", "/api/users"): {"username": "newbie", "password": "newbie-pass-1234"},
     ("PUT", "/api/users/{user_id}"): {"full_name": "Renamed"},
     ("POST", "/api/devices"): {"serial_number": "NEW-1"},
     ("PUT", "/api/devices/{device_id}"): {"name": "renamed"},
@@ -129,6 +139,7 @@ EXPECTED = {
     AUTH: {"anonymous": 401, "without": True, "with": True, "admin": True},
     ADMIN: {"anonymous": 401, "without": 403, "with": 403, "admin": True},
     DEVICE: {"anonymous": 401, "without": 404, "with": True, "admin": True},
+    ADMIN_OWN: {"anonymous": 401, "without": 404, "with": 404, "admin": True},
     PAGE: {"anonymous": 303, "without": True, "with": True, "admin": True},
     PAGE_ADMIN: {"anonymous": 303, "without": 403, "with": 403, "admin": True},
     PAGE_DEVICE: {"anonymous": 303, "without": 404, "with": True, "admin": True},

@@ -29,6 +29,7 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/integrations/emoncms"): "emoncms.create",
     ("PUT", "/api/integrations/emoncms/{target_id}"): "emoncms.update",
     ("DELETE", "/api/integrations/emoncms/{target_id}"): "emoncms.delete",
+    ("DELETE", "/api/users/{user_id}/totp"): "auth.totp_disabled",
 }
 
 
@@ -68,7 +69,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
     step(
         "POST",
         "/api/users",
-        lambda: admin_api.post("/api/users", json={"username": "eve", "password": "eve-pass-12"}),
+        lambda: admin_api.post("/api/users", json={"username": "eve", "password": "eve-pass-1234"}),
         lambda r: str(r.json()["id"]),
     )
     uid = state["user.create"].json()["id"]
@@ -76,7 +77,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         "PUT",
         "/api/users/{user_id}",
         lambda: admin_api.put(
-            f"/api/users/{uid}", json={"full_name": "Eve", "password": "new-pass-123"}
+            f"/api/users/{uid}", json={"full_name": "Eve", "password": "new-pass-12345"}
         ),
         lambda r: str(uid),
     )
@@ -168,6 +169,12 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
     )
     step(
         "DELETE",
+        "/api/users/{user_id}/totp",
+        lambda: admin_api.delete(f"/api/users/{uid}/totp"),
+        lambda r: str(uid),
+    )
+    step(
+        "DELETE",
         "/api/users/{user_id}",
         lambda: admin_api.delete(f"/api/users/{uid}"),
         lambda r: str(uid),
@@ -176,7 +183,7 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
 
     entries = audit_entries(admin_api)
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
-    assert not any("new-pass-123" in str(e) or "eve-pass-12" in str(e) for e in entries)
+    assert not any("new-pass-12345" in str(e) or "eve-pass-1234" in str(e) for e in entries)
     assert not any("k" * 32 in str(e) or "q" * 32 in str(e) for e in entries)
     page = admin_api.get("/api/audit", params={"limit": 2, "before_id": entries[2]["id"]})
     assert [e["id"] for e in page.json()] == [entries[3]["id"], entries[4]["id"]]

@@ -29,7 +29,7 @@ def set_cookie_headers(res: Any) -> dict[str, str]:
 def test_login_me_logout(raw_client: Any, add_user: Any) -> None:
     add_user("alice", email="alice@example.com")
     client = raw_client()
-    body = login(client, "alice", "alice-pass-1")
+    body = login(client, "alice", "alice-pass-1234")
     assert set(body["user"]) >= USER_FIELDS, body
     assert body["user"]["username"] == "alice"
     assert "password" not in str(body).replace("must_change_password", "")
@@ -56,7 +56,7 @@ def test_not_logged_in_is_401_json(raw_client: Any) -> None:
 def test_cookie_flags_over_http(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     res = raw_client().post(
-        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1"}
+        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1234"}
     )
     cookies = set_cookie_headers(res)
     session, csrf = cookies[SESSION_COOKIE].lower(), cookies[CSRF_COOKIE].lower()
@@ -68,7 +68,7 @@ def test_cookie_flags_over_http(raw_client: Any, add_user: Any) -> None:
 def test_cookies_secure_over_https(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     client = raw_client(https=True)
-    res = client.post("/api/auth/login", json={"username": "alice", "password": "alice-pass-1"})
+    res = client.post("/api/auth/login", json={"username": "alice", "password": "alice-pass-1234"})
     assert res.status_code == 200
     for header in set_cookie_headers(res).values():
         assert "; secure" in header.lower(), header
@@ -80,9 +80,9 @@ def test_cookies_secure_over_https(raw_client: Any, add_user: Any) -> None:
 def test_every_login_gets_a_new_session_id(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     client = raw_client()
-    login(client, "alice", "alice-pass-1")
+    login(client, "alice", "alice-pass-1234")
     first = session_cookie(client)
-    login(client, "alice", "alice-pass-1")
+    login(client, "alice", "alice-pass-1234")
     second = session_cookie(client)
     assert first != second
     stale = raw_client()
@@ -94,11 +94,11 @@ def test_planted_session_cookie_is_never_adopted(raw_client: Any, add_user: Any)
     add_user("alice")
     add_user("mallory")
     attacker = raw_client()
-    login(attacker, "mallory", "mallory-pass-1")
+    login(attacker, "mallory", "mallory-pass-1234")
     for planted in ("attacker-chosen-session-id", session_cookie(attacker)):
         victim = raw_client()
         with_cookie(victim, planted)
-        login(victim, "alice", "alice-pass-1")
+        login(victim, "alice", "alice-pass-1234")
         assert session_cookie(victim) != planted
         replay = raw_client()
         with_cookie(replay, planted)
@@ -110,12 +110,12 @@ def test_planted_session_cookie_is_never_adopted(raw_client: Any, add_user: Any)
 def test_password_change_ends_every_session(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     here, elsewhere = raw_client(), raw_client(ip="127.0.0.3")
-    login(here, "alice", "alice-pass-1")
-    login(elsewhere, "alice", "alice-pass-1")
+    login(here, "alice", "alice-pass-1234")
+    login(elsewhere, "alice", "alice-pass-1234")
     old = session_cookie(here)
     res = here.post(
         "/api/auth/password",
-        json={"current_password": "alice-pass-1", "new_password": "alice-pass-2"},
+        json={"current_password": "alice-pass-1234", "new_password": "alice-pass-2"},
     )
     assert res.status_code == 200, res.text
     assert session_cookie(here) != old  # this client got a fresh session ...
@@ -126,7 +126,7 @@ def test_password_change_ends_every_session(raw_client: Any, add_user: Any) -> N
     with_cookie(stale, old)
     assert stale.get("/api/auth/me").status_code == 401
     fresh = raw_client()
-    bad = fresh.post("/api/auth/login", json={"username": "alice", "password": "alice-pass-1"})
+    bad = fresh.post("/api/auth/login", json={"username": "alice", "password": "alice-pass-1234"})
     assert bad.status_code == 401
     login(fresh, "alice", "alice-pass-2")
 
@@ -134,12 +134,12 @@ def test_password_change_ends_every_session(raw_client: Any, add_user: Any) -> N
 def test_password_change_rules(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     client = raw_client()
-    login(client, "alice", "alice-pass-1")
+    login(client, "alice", "alice-pass-1234")
     cases = [
         ("wrong-current", "alice-pass-2", "current_password"),
-        ("alice-pass-1", "short", "new_password"),  # < 8 characters
-        ("alice-pass-1", "ALICE", "new_password"),
-        ("alice-pass-1", "alice-pass-1", "new_password"),
+        ("alice-pass-1234", "short", "new_password"),  # < 12 characters
+        ("alice-pass-1234", "ALICE", "new_password"),
+        ("alice-pass-1234", "alice-pass-1234", "new_password"),
     ]
     for current, new, field in cases:
         res = client.post(
@@ -147,13 +147,13 @@ def test_password_change_rules(raw_client: Any, add_user: Any) -> None:
         )
         assert res.status_code == 422, (new, res.text)
         assert res.json()["field"].endswith(field) or res.json()["field"] == "password", res.text
-    # The username rule only bites at >= 8 characters too:
-    add_user("bobbybobby")
+    # The username rule only bites at >= 12 characters too:
+    add_user("bobbybobby12")
     bob = raw_client()
-    login(bob, "bobbybobby", "bobbybobby-pass-1")
+    login(bob, "bobbybobby12", "bobbybobby12-pass-1234")
     res = bob.post(
         "/api/auth/password",
-        json={"current_password": "bobbybobby-pass-1", "new_password": "BobbyBobby"},
+        json={"current_password": "bobbybobby12-pass-1234", "new_password": "BobbyBobby12"},
     )
     assert res.status_code == 422 and "username" in res.json()["error"]
 
@@ -163,12 +163,12 @@ def test_disabling_a_user_ends_their_sessions(
 ) -> None:
     alice_id = add_user("alice")
     alice = raw_client()
-    login(alice, "alice", "alice-pass-1")
+    login(alice, "alice", "alice-pass-1234")
     res = admin_api.put(f"/api/users/{alice_id}", json={"disabled": True})
     assert res.status_code == 200 and res.json()["disabled"] is True
     assert alice.get("/api/auth/me").status_code == 401
     denied = raw_client().post(
-        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1"}
+        "/api/auth/login", json={"username": "alice", "password": "alice-pass-1234"}
     )
     assert denied.status_code == 401
 
@@ -178,7 +178,7 @@ def test_admin_password_reset_ends_their_sessions(
 ) -> None:
     alice_id = add_user("alice")
     alice = raw_client()
-    login(alice, "alice", "alice-pass-1")
+    login(alice, "alice", "alice-pass-1234")
     res = admin_api.put(f"/api/users/{alice_id}", json={"password": "reset-by-admin"})
     assert res.status_code == 200, res.text
     assert alice.get("/api/auth/me").status_code == 401
@@ -215,7 +215,7 @@ def test_csrf_header_required_on_every_state_changing_route(app: Any, admin_api:
 
 
 def test_bearer_token_needs_no_csrf(admin_api: Any, raw_client: Any) -> None:
-    token = admin_api.post("/api/tokens", json={"name": "script"}).json()["token"]
+    token = admin_api.post("/api/tokens", json={"name": "script", "scope": "admin"}).json()["token"]
     script = raw_client()
     res = script.post(
         "/api/devices", json={"serial_number": "S-1"}, headers={"Authorization": f"Bearer {token}"}
@@ -233,7 +233,7 @@ def test_unknown_user_and_wrong_password_answer_alike(
     for username, password in [
         ("alice", "wrong-password"),
         ("nobody", "wrong-password"),
-        ("dora", "dora-pass-1"),
+        ("dora", "dora-pass-1234"),
     ]:
         res = raw_client().post(
             "/api/auth/login", json={"username": username, "password": password}
@@ -274,7 +274,7 @@ def test_login_validation(raw_client: Any) -> None:
 def test_profile_update(raw_client: Any, add_user: Any) -> None:
     add_user("alice")
     client = raw_client()
-    login(client, "alice", "alice-pass-1")
+    login(client, "alice", "alice-pass-1234")
     res = client.put("/api/auth/me", json={"full_name": "Alice A", "timezone": "Europe/Paris"})
     assert res.status_code == 200 and res.json()["full_name"] == "Alice A"
     bad = client.put("/api/auth/me", json={"timezone": "Mars/Olympus"})
@@ -285,7 +285,7 @@ def test_profile_update(raw_client: Any, add_user: Any) -> None:
 def test_idle_and_old_sessions_expire(raw_client: Any, add_user: Any, ctx: AppContext) -> None:
     add_user("alice")
     client = raw_client()
-    login(client, "alice", "alice-pass-1")
+    login(client, "alice", "alice-pass-1234")
     assert client.get("/api/auth/me").status_code == 200
     now = utcnow()
     for change in (

@@ -17,7 +17,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_token_lifecycle(admin_api: Any, raw_client: Any, ctx: AppContext) -> None:
-    created = admin_api.post("/api/tokens", json={"name": "backup script"})
+    created = admin_api.post("/api/tokens", json={"name": "backup script", "scope": "admin"})
     assert created.status_code == 201, created.text
     token = created.json()["token"]
     assert token.startswith("mh_") and len(token) > 40
@@ -65,7 +65,7 @@ def test_expired_and_unknown_tokens_are_401(
 
 def test_token_of_disabled_or_demoted_user(admin_api: Any, make_user: Any, raw_client: Any) -> None:
     other = make_user("second", role="admin")
-    token = other.post("/api/tokens", json={"name": "t"}).json()["token"]
+    token = other.post("/api/tokens", json={"name": "t", "scope": "admin"}).json()["token"]
     script = raw_client()
     assert script.get("/api/users", headers=bearer(token)).status_code == 200
     admin_api.put(f"/api/users/{other.user['id']}", json={"role": "user"})
@@ -76,6 +76,6 @@ def test_token_of_disabled_or_demoted_user(admin_api: Any, make_user: Any, raw_c
 
 def test_cannot_revoke_someone_elses_token(admin_api: Any, make_user: Any) -> None:
     other = make_user("second", role="admin")
-    theirs = other.post("/api/tokens", json={"name": "t"}).json()
+    theirs = other.post("/api/tokens", json={"name": "t", "scope": "admin"}).json()
     assert admin_api.delete(f"/api/tokens/{theirs['id']}").status_code == 404
     assert [t["id"] for t in other.get("/api/tokens").json()] == [theirs["id"]]

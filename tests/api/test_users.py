@@ -18,7 +18,7 @@ def test_crud(admin_api: Any, raw_client: Any) -> None:
         "/api/users",
         json={
             "username": "carol",
-            "password": "carol-pass-1",
+            "password": "carol-pass-1234",
             "email": "carol@example.com",
             "full_name": "Carol C",
         },
@@ -48,7 +48,7 @@ def test_crud(admin_api: Any, raw_client: Any) -> None:
     assert admin_api.delete(f"/api/users/{carol['id']}").status_code == 404
     assert (
         raw_client()
-        .post("/api/auth/login", json={"username": "carol", "password": "carol-pass-1"})
+        .post("/api/auth/login", json={"username": "carol", "password": "carol-pass-1234"})
         .status_code
         == 401
     )
@@ -128,8 +128,8 @@ def test_the_last_admin_is_kept(ctx: AppContext) -> None:
     """Through the API the actor is always another live admin, so the last-admin rule
     guards the CLI and scripts (actor None)."""
     with ctx.sessions() as db:
-        only = users.create(db, None, "only", "only-pass-1", role="admin")
-        spare = users.create(db, None, "spare", "spare-pass-1", role="admin", disabled=True)
+        only = users.create(db, None, "only", "only-pass-1234", role="admin")
+        spare = users.create(db, None, "spare", "spare-pass-1234", role="admin", disabled=True)
         for action in (
             lambda: users.delete_user(db, None, only),
             lambda: users.update(db, None, only, {"role": "user"}),

@@ -17,8 +17,8 @@ from tests.conftest import require
 
 CHROMIUM = os.environ.get("METERHUB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ADMIN = ("boss", "boss-pass-1")
-USER = ("carol", "carol-pass-1")
+ADMIN = ("boss", "boss-pass-1234")
+USER = ("carol", "carol-pass-1234")
 SERIALS = ["PZEM-0A0001", "PZEM-0B0002", "PZEM-0C0003"]  # carol sees the first two
 HISTORY_DAYS = 40
 

@@ -23,7 +23,7 @@ def test_anonymous_is_sent_to_login_and_back(tab_factory: Any) -> None:
 
 
 def test_wrong_password_then_throttled(tab_factory: Any, demo: Demo) -> None:
-    demo.server.add_user("unlucky", "unlucky-pass-1")
+    demo.server.add_user("unlucky", "unlucky-pass-1234")
     tab = tab_factory()
     tab.goto("/login")
     error = tab.page.locator("#login-error")
@@ -42,11 +42,11 @@ def test_wrong_password_then_throttled(tab_factory: Any, demo: Demo) -> None:
 
 
 def test_forced_password_change(tab_factory: Any, demo: Demo) -> None:
-    demo.server.add_user("fresh", "admin123", role="admin", must_change=True)
+    demo.server.add_user("fresh", "first-pass-given-1", role="admin", must_change=True)
     tab = tab_factory()
     tab.goto("/login")
     tab.page.fill("#username", "fresh")
-    tab.page.fill("#password", "admin123")
+    tab.page.fill("#password", "first-pass-given-1")
     tab.page.click("#login-submit")
     tab.page.locator("#change-step").wait_for()
     assert tab.page.locator("#login-step").is_hidden()
@@ -54,11 +54,11 @@ def test_forced_password_change(tab_factory: Any, demo: Demo) -> None:
     tab.goto("/devices")
     assert "/login?change=1" in tab.page.url
     assert tab.page.locator("#change-step").is_visible()
-    tab.page.fill("#current-password", "admin123")
+    tab.page.fill("#current-password", "first-pass-given-1")
     tab.page.fill("#new-password", "short")
     tab.page.fill("#repeat-password", "short")
     tab.page.click("#change-submit")
-    tab.page.locator("#change-error").filter(has_text="at least 8").wait_for()
+    tab.page.locator("#change-error").filter(has_text="at least 12").wait_for()
     tab.page.fill("#new-password", "a-much-better-one")
     tab.page.fill("#repeat-password", "a-much-better-one")
     tab.page.click("#change-submit")

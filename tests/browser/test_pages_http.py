@@ -23,7 +23,7 @@ def server(tmp_path: Path) -> Iterator[AppServer]:
 
 @pytest.fixture
 def client(server: AppServer) -> Iterator[TestClient]:
-    with TestClient(server.build_app(), follow_redirects=False) as c:
+    with TestClient(server.build_app(), base_url="http://localhost", follow_redirects=False) as c:
         yield c
 
 
@@ -77,10 +77,10 @@ def test_page_redirects_and_refusals(client: TestClient, server: AppServer) -> N
     assert res.headers["location"] == "/login?next=/devices/X-1%3Frange%3D7d"
     assert client.get("/").headers["location"] == "/login"
     assert client.get("/login").status_code == 200
-    user = server.add_user("uma", "uma-pass-12")
+    user = server.add_user("uma", "uma-pass-1234")
     server.add_device("MINE-1", "Mine", users=[user])
     server.add_device("THEIRS-1", "Theirs")
-    login(client, "uma", "uma-pass-12")
+    login(client, "uma", "uma-pass-1234")
     assert client.get("/login?next=/live").headers["location"] == "/live"
     mine = client.get("/devices/MINE-1")
     assert mine.status_code == 200 and "Mine" in mine.text
@@ -96,8 +96,8 @@ def test_page_redirects_and_refusals(client: TestClient, server: AppServer) -> N
 
 
 def test_pending_password_change_blocks_every_page(client: TestClient, server: AppServer) -> None:
-    server.add_user("admin", "admin123", role="admin", must_change=True)
-    login(client, "admin", "admin123")
+    server.add_user("admin", "first-pass-given-1", role="admin", must_change=True)
+    login(client, "admin", "first-pass-given-1")
     for path in ("/", "/devices", "/settings", "/users"):
         res = client.get(path)
         assert res.status_code == 303, path
@@ -108,9 +108,9 @@ def test_pending_password_change_blocks_every_page(client: TestClient, server: A
 
 
 def test_every_template_renders_for_an_admin(client: TestClient, server: AppServer) -> None:
-    server.add_user("root", "root-pass-1", role="admin")
+    server.add_user("root", "root-pass-1234", role="admin")
     server.add_device("A-1", "Alpha")
-    login(client, "root", "root-pass-1")
+    login(client, "root", "root-pass-1234")
     pages: dict[str, Any] = {
         p: client.get(p)
         for p in (

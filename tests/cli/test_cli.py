@@ -73,14 +73,16 @@ def test_init_db_creates_the_default_admin_once(cli: Any, db: Any) -> None:
 
 
 def test_users_add_list_passwd(cli: Any, db: Any) -> None:
-    res = cli("users", "add", "alice", "--password", "alice-pass-1", "--email", "alice@example.com")
+    res = cli(
+        "users", "add", "alice", "--password", "alice-pass-1234", "--email", "alice@example.com"
+    )
     assert res.exit_code == 0 and "created user alice" in res.stdout, res.output
     res = cli(
         "users",
         "add",
         "boss",
         "--password",
-        "boss-pass-1",
+        "boss-pass-1234",
         "--role",
         "admin",
         "--must-change-password",
@@ -97,25 +99,28 @@ def test_users_add_list_passwd(cli: Any, db: Any) -> None:
     alice = users.by_username(db, "alice")
     assert alice is not None and verify_password(alice.password_hash, "alice-pass-2")
 
-    prompted = cli("users", "add", "carol", input="carol-pass-1\ncarol-pass-1\n")
+    prompted = cli("users", "add", "carol", input="carol-pass-1234\ncarol-pass-1234\n")
     assert prompted.exit_code == 0, prompted.output
-    assert "carol-pass-1" not in prompted.stdout  # hidden input
+    assert "carol-pass-1234" not in prompted.stdout  # hidden input
 
 
 def test_user_errors_are_one_line(cli: Any) -> None:
-    assert cli("users", "add", "alice", "--password", "alice-pass-1").exit_code == 0
-    assert_one_line_error(cli("users", "add", "alice", "--password", "other-pass-1"), "taken")
-    assert_one_line_error(cli("users", "add", "bob", "--password", "short"), "at least 8")
-    assert_one_line_error(cli("users", "add", "bobbybobby", "--password", "bobbybobby"), "username")
+    assert cli("users", "add", "alice", "--password", "alice-pass-1234").exit_code == 0
+    assert_one_line_error(cli("users", "add", "alice", "--password", "other-pass-1234"), "taken")
+    assert_one_line_error(cli("users", "add", "bob", "--password", "short"), "at least 12")
     assert_one_line_error(
-        cli("users", "add", "bob", "--password", "bob-pass-1", "--role", "king"), "role"
+        cli("users", "add", "bobbybobby12", "--password", "bobbybobby12"), "username"
+    )
+    assert_one_line_error(cli("users", "add", "bob", "--password", "password1234"), "common")
+    assert_one_line_error(
+        cli("users", "add", "bob", "--password", "bob-pass-1234", "--role", "king"), "role"
     )
     assert_one_line_error(cli("users", "passwd", "nobody", "--password", "long-enough"), "nobody")
-    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"), "at least 8")
+    assert_one_line_error(cli("users", "passwd", "alice", "--password", "short"), "at least 12")
 
 
 def test_devices_add_list(cli: Any, db: Any) -> None:
-    cli("users", "add", "alice", "--password", "alice-pass-1")
+    cli("users", "add", "alice", "--password", "alice-pass-1234")
     res = cli("devices", "add", "PZEM-1", "--name", "Kitchen", "--assign", "alice")
     assert res.exit_code == 0 and "registered device PZEM-1" in res.stdout, res.output
     assert cli("devices", "add", "PZEM-2").exit_code == 0

@@ -32,7 +32,7 @@ from meterhub.web.app import create_app
 from tests.support import port_open, require, wait_for
 
 MOSQUITTO = ("127.0.0.1", 1883)
-PASSWORD_SUFFIX = "-pass-1"
+PASSWORD_SUFFIX = "-pass-1234"
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ def seed(ctx: AppContext) -> dict[str, Any]:
             ("carol", "user"),
             ("root", "admin"),
         ):
-            made[name] = users.create(db, None, name, f"{name}-pass-1", role=role)
+            made[name] = users.create(db, None, name, f"{name}-pass-1234", role=role)
         devices.assign(db, None, made["A"], made["alice"])
         devices.assign(db, None, made["P"], made["alice"])
         devices.assign(db, None, made["B"], made["bob"])

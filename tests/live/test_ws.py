@@ -245,3 +245,32 @@ def test_assignment_changes_take_effect_after_a_refresh(start_server: Any, publi
 
     inbox = run(scenario())
     assert {m["serial"] for m in inbox.messages if m["type"] != "hello"} == {b}
+
+
+def test_a_session_may_hold_only_so_many_sockets(start_server: Any) -> None:
+    """WS_PER_SESSION (8): a script opening sockets without end is refused with 1008; a
+    socket that closes frees its place."""
+    live = start_server(mqtt=False)
+    live.add_user(name := unique("erin"))
+    cookie = live.login(name).cookie
+    limit = live.ctx.settings.WS_PER_SESSION
+
+    async def scenario() -> tuple[Any, Any]:
+        held = []
+        for _ in range(limit):
+            ws = await open_ws(live, cookie)
+            inbox = Inbox(ws)
+            await inbox.until(lambda m: bool(m))
+            held.append(ws)
+        refused = await closed_with(await open_ws(live, cookie))
+        await held[0].close()
+        await asyncio.sleep(0.3)
+        again = Inbox(await open_ws(live, cookie))
+        await again.until(lambda m: bool(m))
+        for ws in held[1:]:
+            await ws.close()
+        return refused, again.messages[0]
+
+    refused, hello = run(scenario())
+    assert refused == (1008, "too many live connections for this session")
+    assert hello["type"] == "hello"

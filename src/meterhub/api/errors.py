@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +18,74 @@ from meterhub.errors import MeterhubError, Throttled
 
 log = logging.getLogger(__name__)
 INTERNAL = "internal error; the server log has the details"
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a message a person can act on, sometimes with more fields
+    (`field`, `fields`, `code`, `retry_after`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+
+
+ERROR_TEXT = {
+    400: "Bad request (e.g. a Host header not in ALLOWED_HOSTS)",
+    401: "Not logged in, or the session/token expired",
+    403: "Not allowed (role, token scope, CSRF, pending password change)",
+    404: "Not found, or not visible to you",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Invalid input; `field` names the first bad field",
+    429: "Too many requests; see the Retry-After header",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: documents the listed error statuses with the shared
+    `{"error": ...}` shape. Use on every route, e.g. `responses=responses(401, 403, 404)`;
+    400, 413 and 422 are added for every route by `common_responses`."""
+    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
+
+
+def common_responses() -> dict[int | str, dict[str, Any]]:
+    """Statuses any API route can answer (the Host guard, the body cap, validation)."""
+    return responses(400, 413, 422)
+
+
+AUTH_DEPENDENCIES = frozenset(
+    {"get_principal_allow_pending", "get_principal", "get_user", "get_admin"}
+)
+
+
+def _needs_auth(dependant: Any) -> bool:
+    return any(
+        getattr(dep.call, "__name__", "") in AUTH_DEPENDENCIES or _needs_auth(dep)
+        for dep in dependant.dependencies
+    )
+
+
+def document_errors(router: APIRouter) -> APIRouter:
+    """Add to each route of `router` the error statuses it can answer, inferred from how it
+    is built, so that the OpenAPI document lists every status a client may see: 400/413/422
+    everywhere, 401/403 behind authentication, 404 with a path parameter, 409 on changes.
+    Routes add what only they answer (429, a second 409) with `responses=`. Call before
+    `include_router`, which builds the response schemas from these."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        codes = [400, 413, 422]
+        if _needs_auth(route.dependant):
+            codes += [401, 403]
+        if "{" in route.path:
+            codes.append(404)
+        if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"} and _needs_auth(
+            route.dependant
+        ):
+            codes.append(409)
+        for code in codes:
+            route.responses.setdefault(code, responses(code)[code])
+    return router
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

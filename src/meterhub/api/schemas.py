@@ -57,11 +57,39 @@ def _not_null(value: object) -> object:
 class LoginIn(Strict):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+    totp_code: Annotated[str, Field(min_length=6, max_length=32)] | None = Field(
+        None, description="The 6-digit code of your authenticator app, or a recovery code"
+    )
 
 
 class PasswordChangeIn(Strict):
     current_password: Annotated[str, Field(min_length=1, max_length=256)]
     new_password: Annotated[str, Field(min_length=1, max_length=256)]
+    keep_tokens: bool = Field(
+        False, description="Keep your API tokens working (by default a change revokes them)"
+    )
+
+
+class ReauthIn(Strict):
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    totp_code: Annotated[str, Field(min_length=6, max_length=32)] | None = None
+
+
+class ReauthOut(BaseModel):
+    authenticated_at: datetime
+
+
+class TotpSetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class TotpConfirmIn(Strict):
+    code: Annotated[str, Field(min_length=6, max_length=8)]
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
 
 
 class UserOut(BaseModel):
@@ -74,10 +102,13 @@ class UserOut(BaseModel):
     must_change_password: bool
     timezone: str | None
     created_at: datetime
+    totp_enabled: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls.model_validate(user, from_attributes=True)
+        out = cls.model_validate(user, from_attributes=True)
+        out.totp_enabled = user.totp_secret is not None and user.totp_recovery is not None
+        return out
 
 
 class LoginOut(BaseModel):
@@ -184,13 +215,19 @@ class AssignIn(Strict):
 
 class TokenCreateIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    expires_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    scope: Literal["read", "write", "admin"] = Field(
+        "read", description="read: GET only; write: also changes; admin: admin routes too"
+    )
+    expires_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        90, description="Days until the token stops working (every token expires)"
+    )
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     prefix: str
+    scope: Literal["read", "write", "admin"]
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None

@@ -39,9 +39,14 @@ def bench(
         typer.Option(help="Write all results to this JSON file (e.g. bench/results/latest.json)."),
     ] = None,
     keep: Annotated[bool, typer.Option(help="Keep the work directory (databases, logs).")] = False,
+    minutes: Annotated[
+        float, typer.Option(help="For `soak`: how long to run the whole system under load.")
+    ] = 30.0,
 ) -> None:
     """Measure meterhub on this machine; every figure comes with a baseline measured in
-    the same run, so ratios hold on a noisy machine."""
+    the same run, so ratios hold on a noisy machine. `meterhub bench soak --minutes N`
+    runs the whole system for N minutes and reports memory, open files and database
+    growth per process (not part of the default cases)."""
     if importlib.util.find_spec("psutil") is None:
         typer.secho(
             "error: meterhub bench needs the bench extra: pip install 'meterhub[bench]'",
@@ -50,6 +55,15 @@ def bench(
         )
         raise typer.Exit(2)
     from meterhub.bench.runner import run
+
+    if cases == ["soak"]:
+        from meterhub.bench import soak
+
+        report = soak.run(minutes)
+        soak.print_report(report)
+        if report["error_count"]:
+            raise typer.Exit(1)
+        return
 
     unknown = [c for c in cases or [] if c not in CASES]
     if unknown:

@@ -15,6 +15,7 @@ from meterhub.config import Settings, load_settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
 from meterhub.errors import MeterhubError
+from meterhub.security.files import secure_data_dir
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -24,12 +25,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings() -> Settings:
-    """Settings from the environment, or a one-line error naming the bad variable."""
+    """Settings from the environment, or a one-line error naming the bad variable. Makes
+    the data directory private (every command that reads settings may write there)."""
     try:
-        return load_settings()
+        cfg = load_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    secure_data_dir(cfg.data_dir)
+    return cfg
 
 
 @contextmanager

@@ -9,10 +9,11 @@ from typing import Annotated, NoReturn
 import typer
 
 from meterhub import __version__
-from meterhub.cli import bench, report, tools
+from meterhub.cli import bench, operations, report, tools
 from meterhub.cli.accounts import devices_app, users_app
 from meterhub.cli.common import database, fail, settings
 from meterhub.cli.firmware import app as firmware_app
+from meterhub.security.files import private_umask
 from meterhub.services import users
 
 app = typer.Typer(
@@ -146,9 +147,13 @@ app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
 app.command("bench")(bench.bench)
 app.command("report")(report.report)
+app.command("backup")(operations.backup)
+app.command("restore")(operations.restore)
+app.command("maintenance")(operations.maintenance)
 app.add_typer(firmware_app, name="firmware")
 
 
 def main() -> None:
     """Entry point of the `meterhub` script."""
+    private_umask()
     app()

@@ -52,6 +52,10 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Second factor (TOTP, RFC 6238): the base32 secret, and argon2 hashes of the unused
+    # one-time recovery codes. Both null when the user has no second factor.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_recovery: Mapped[list[str] | None] = mapped_column(JsonDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -77,6 +81,9 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+    # When the user last proved who they are (password, and second factor if enrolled):
+    # sensitive actions (new tokens, role changes) want this to be recent.
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -92,6 +99,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scope: Mapped[str] = mapped_column(String(8), default="admin", server_default="admin")
 
 
 class Device(Base):
@@ -344,3 +352,22 @@ class TariffRow(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- Hardening: login throttling shared by every web worker -------------------------------
+
+
+class LoginAttempt(Base):
+    """One login attempt against a throttle key (an account, a client address or IPv6 /64).
+
+    A row is written *before* the password is checked and deleted when the login succeeds,
+    so concurrent attempts count each other (nothing passes before the counter moves), and
+    several web workers share one count."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(96))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_login_attempts_key_ts", "key", "ts"),)

@@ -14,6 +14,7 @@ browser cannot see why a handshake was refused (it only gets code 1006):
 * 4403 ``password change required``.
 * 1009 for a client message over MAX_CLIENT_MESSAGE bytes; 1008 for more than
   CLIENT_BURST messages without CLIENT_RATE_PER_S to pay for them.
+* 1008 ``too many live connections for this session`` past WS_PER_SESSION sockets.
 * 1013 when the live hub is not running (the app was built without the live hooks).
 
 After accepting, the server sends ``{"type":"hello","user":..,"devices":[serials]}``, then
@@ -37,7 +38,7 @@ from meterhub.context import AppContext
 from meterhub.errors import NotAuthenticated
 from meterhub.live.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Grant, grant_for_cookie
 from meterhub.live.hub import LiveConnection, LiveHub
-from meterhub.security.sessions import SESSION_COOKIE
+from meterhub.security.sessions import session_cookie
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -49,6 +50,9 @@ CLOSE_TOO_BIG: Final = 1009
 CLOSE_POLICY: Final = 1008
 CLOSE_TRY_AGAIN: Final = 1013
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Open sockets per session in this process (WS_PER_SESSION caps them: one browser tab needs
+# one; a script opening thousands would hold memory and a share of every broadcast).
+_per_session: dict[str, int] = {}
 
 
 def origin_allowed(origin: str | None, host: str | None) -> bool:
@@ -85,7 +89,7 @@ async def live_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host")):
         await _refuse(websocket, CLOSE_FORBIDDEN, "origin not allowed")
         return
-    raw = websocket.cookies.get(SESSION_COOKIE)
+    raw = session_cookie(websocket)
     if not raw:
         await _refuse(websocket, CLOSE_UNAUTHENTICATED, "not logged in")
         return
@@ -104,6 +108,22 @@ async def live_socket(websocket: WebSocket) -> None:
         await websocket.send_text(orjson.dumps([hello]).decode())
         await websocket.close(CLOSE_TRY_AGAIN, "live feed not running; try again later")
         return
+    open_now = _per_session.get(grant.session_id, 0)
+    if open_now >= ctx.settings.WS_PER_SESSION:
+        await _refuse(websocket, CLOSE_POLICY, "too many live connections for this session")
+        return
+    _per_session[grant.session_id] = open_now + 1
+    try:
+        await _serve(websocket, hub, grant, hello)
+    finally:
+        left = _per_session.get(grant.session_id, 1) - 1
+        if left > 0:
+            _per_session[grant.session_id] = left
+        else:
+            _per_session.pop(grant.session_id, None)
+
+
+async def _serve(websocket: WebSocket, hub: LiveHub, grant: Grant, hello: dict[str, Any]) -> None:
     await websocket.accept()
     conn = hub.register(
         websocket,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-MIN_LENGTH = 8
+MIN_LENGTH = 12
 MAX_LENGTH = 256
+# zxcvbn's estimate below 10^6 guesses (score 0-1): a dictionary word with a digit, a keyboard
+# walk, a year... what an online or offline attack tries first.
+MIN_SCORE = 2
+SCORED_CHARS = 64  # zxcvbn is superlinear in length; the first 64 characters tell enough
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so both answers take the same time.
@@ -37,6 +43,24 @@ def check_policy(password: str, username: str) -> None:
         raise PasswordPolicyError(f"password must be at most {MAX_LENGTH} characters")
     if password.strip().lower() == username.strip().lower():
         raise PasswordPolicyError("password must not be the username")
+    if password.lower() in _common_passwords():
+        raise PasswordPolicyError("password is one of the most common passwords; choose another")
+    # Imported here: its dictionaries take memory a server that never sets a password
+    # (logins only verify) does not need.
+    from zxcvbn import zxcvbn
+
+    result = zxcvbn(password[:SCORED_CHARS], user_inputs=[username, "meterhub"])
+    if result["score"] < MIN_SCORE:
+        hint = result["feedback"].get("warning") or "it is too easy to guess"
+        raise PasswordPolicyError(f"password is too common or predictable: {hint}")
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of zxcvbn's list (from real leaks)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def hash_password(password: str) -> str:

@@ -1,69 +1,169 @@
-"""Login throttling.
+"""Login throttling, kept in the database so that it holds under concurrency and across
+several web workers, plus a cap on concurrent password hashes.
 
-Failures are counted per (account, client IP) and per client IP, in a sliding window.
-Keying the account limit by IP too means an attacker can only lock out *their own*
-address: the real owner, elsewhere, still logs in. A success clears the pair's count.
+Every attempt is written *before* the password is checked (a reservation) and counted with
+the others: N concurrent guesses see each other, so no more than the limit pass. A success
+deletes its reservation and the failures of that account from that network; a failure
+stays until it leaves the window.
+
+Keys (each with its own limit in the window):
+- `pair`: account + client network. Tight (5): someone guessing one password from one place.
+- `net`: the client network: an IPv4 address, or the /64 of an IPv6 address (one host
+  owns a whole /64, so counting single IPv6 addresses would let it rotate freely). 30.
+- `acct`: the account from anywhere (a botnet spreading guesses over many addresses). 50:
+  high enough that one attacker address cannot lock the owner out (the pair and network
+  limits stop it first), low enough to bound a distributed guess rate.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
-import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from meterhub.db.models import LoginAttempt
+from meterhub.db.types import utcnow
+from meterhub.errors import Throttled
 
 WINDOW_S = 15 * 60
 MAX_FAILURES_PER_ACCOUNT_IP = 5
 MAX_FAILURES_PER_IP = 30
-MAX_TRACKED_KEYS = 100_000  # bound memory under a spray of random names
+MAX_FAILURES_PER_ACCOUNT = 50
+# argon2id with the default parameters holds 64 MiB while it runs: at most this many at once
+# (256 MiB), the rest wait briefly and then get 429 instead of exhausting memory.
+MAX_CONCURRENT_HASHES = 4
+HASH_WAIT_S = 5.0
+
+
+def network(ip: str) -> str:
+    """The throttled unit of a client address: the IPv4 address, or the IPv6 /64."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+@dataclass
+class Reservation:
+    """An attempt in progress (its rows in login_attempts)."""
+
+    ids: list[int]
+    pair_key: str
 
 
 @dataclass
 class LoginThrottle:
-    """In-memory failure counters; one per process (the web server is one process)."""
+    """Failure counters in the `login_attempts` table."""
 
+    sessions: sessionmaker[Session]
     window_s: float = WINDOW_S
     per_account_ip: int = MAX_FAILURES_PER_ACCOUNT_IP
     per_ip: int = MAX_FAILURES_PER_IP
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    per_account: int = MAX_FAILURES_PER_ACCOUNT
+    clock: Callable[[], datetime] = utcnow
 
-    def retry_after(self, username: str, ip: str) -> int:
-        """Seconds the client must wait before trying again; 0 when it may try now."""
+    def keys(self, username: str, ip: str) -> dict[str, int]:
+        """The throttle keys of an attempt and their limits."""
+        name, net = username.strip().lower()[:64], network(ip)
+        return {
+            f"pair:{name}|{net}"[:96]: self.per_account_ip,
+            f"net:{net}": self.per_ip,
+            f"acct:{name}": self.per_account,
+        }
+
+    def begin(self, username: str, ip: str) -> Reservation:
+        """Reserve an attempt, or raise Throttled (429) with the seconds to wait."""
+        limits = self.keys(username, ip)
         now = self.clock()
-        with self._lock:
-            waits = [
-                self._wait(("acct", f"{username.lower()}|{ip}"), self.per_account_ip, now),
-                self._wait(("ip", ip), self.per_ip, now),
-            ]
-        return max(waits)
+        since = now - timedelta(seconds=self.window_s)
+        with self.sessions() as db:
+            rows = [LoginAttempt(key=key, ts=now) for key in limits]
+            db.add_all(rows)
+            db.commit()
+            ids = [row.id for row in rows]
+            counts = dict(
+                db.execute(
+                    select(LoginAttempt.key, func.count())
+                    .where(LoginAttempt.key.in_(limits), LoginAttempt.ts > since)
+                    .group_by(LoginAttempt.key)
+                ).all()
+            )
+            over = [key for key, limit in limits.items() if counts.get(key, 0) > limit]
+            if not over:
+                return Reservation(ids=ids, pair_key=next(iter(limits)))
+            # Refused attempts do not count: they were never checked.
+            db.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(ids)))
+            db.commit()
+            wait = max(self._wait(db, key, limits[key], since) for key in over)
+        raise Throttled(f"too many failed logins; try again in {wait} s", retry_after=wait)
 
-    def failed(self, username: str, ip: str) -> None:
-        """Record a failed attempt."""
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) > MAX_TRACKED_KEYS:
-                self._prune(now)
-            for key in (("acct", f"{username.lower()}|{ip}"), ("ip", ip)):
-                self._failures.setdefault(key, deque()).append(now)
+    def succeeded(self, reservation: Reservation) -> None:
+        """The password was right: forget this attempt and this account's failures from
+        this network."""
+        with self.sessions() as db:
+            db.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(reservation.ids)))
+            db.execute(delete(LoginAttempt).where(LoginAttempt.key == reservation.pair_key))
+            db.commit()
 
-    def succeeded(self, username: str, ip: str) -> None:
-        """Forget the failures of this account from this address."""
-        with self._lock:
-            self._failures.pop(("acct", f"{username.lower()}|{ip}"), None)
+    def cancel(self, reservation: Reservation) -> None:
+        """The attempt was never checked (the server was busy): it does not count."""
+        with self.sessions() as db:
+            db.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(reservation.ids)))
+            db.commit()
 
-    def _wait(self, key: tuple[str, str], limit: int, now: float) -> int:
-        times = self._failures.get(key)
-        if not times:
-            return 0
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if len(times) < limit:
-            return 0
-        return max(1, int(times[-limit] + self.window_s - now) + 1)
+    def forget_expired(self) -> int:
+        """Delete rows that left the window (the maintenance task calls this)."""
+        since = self.clock() - timedelta(seconds=self.window_s)
+        with self.sessions() as db:
+            result = db.execute(delete(LoginAttempt).where(LoginAttempt.ts <= since))
+            db.commit()
+            return int(getattr(result, "rowcount", 0) or 0)
 
-    def _prune(self, now: float) -> None:
-        for key in [k for k, v in self._failures.items() if not v or v[-1] <= now - self.window_s]:
-            del self._failures[key]
+    def _wait(self, db: Session, key: str, limit: int, since: datetime) -> int:
+        # When the limit-th newest failure leaves the window, the key is under its limit.
+        oldest_that_matters = db.scalar(
+            select(LoginAttempt.ts)
+            .where(LoginAttempt.key == key, LoginAttempt.ts > since)
+            .order_by(LoginAttempt.ts.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
+        if oldest_that_matters is None:
+            return 1
+        return max(1, int((oldest_that_matters - since).total_seconds()) + 1)
+
+
+@dataclass
+class HashSlots:
+    """A cap on concurrent password hashes in this process (memory, not CPU, is the limit)."""
+
+    size: int = MAX_CONCURRENT_HASHES
+    wait_s: float = HASH_WAIT_S
+    _slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.size)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot while hashing; 429 when none frees up within `wait_s`."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise Throttled("the server is busy checking other logins; try again", retry_after=2)
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+hash_slots = HashSlots()

@@ -1,13 +1,18 @@
-"""The audit log: who did what, when."""
+"""The audit log: who did what, when, from where; bounded in size."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from meterhub.db.models import AuditEntry, User
+
+# The client address of the request being handled (set by the web app's middleware), so
+# that every entry says where it came from without each caller passing it along.
+current_client_ip: ContextVar[str | None] = ContextVar("meterhub_client_ip", default=None)
 
 
 def record(
@@ -28,7 +33,7 @@ def record(
             target_type=target_type,
             target_id=None if target_id is None else str(target_id),
             detail=detail,
-            client_ip=client_ip,
+            client_ip=client_ip or current_client_ip.get(),
         )
     )
 
@@ -39,3 +44,12 @@ def recent(db: Session, limit: int = 100, before_id: int | None = None) -> list[
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     return list(db.scalars(query))
+
+
+def prune(db: Session, max_rows: int) -> int:
+    """Delete the oldest entries beyond the newest `max_rows`; returns how many went."""
+    newest = db.scalar(select(func.max(AuditEntry.id)))
+    if newest is None or newest <= max_rows:
+        return 0
+    result = db.execute(delete(AuditEntry).where(AuditEntry.id <= newest - max_rows))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from meterhub.db.models import ROLE_ADMIN, ROLE_USER, User, UserSession
 from meterhub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meterhub.security.passwords import PasswordPolicyError, check_policy, hash_password
-from meterhub.services import audit
+from meterhub.services import audit, tokens
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 ROLES = (ROLE_ADMIN, ROLE_USER)
@@ -87,6 +87,7 @@ def update(db: Session, actor: User | None, user: User, changes: dict[str, Any])
         _check_password(password, user.username)
         user.password_hash = hash_password(password)
         end_sessions(db, user.id)
+        tokens.revoke_all(db, user.id)  # a reset means the old credentials are suspect
     if user.disabled:
         end_sessions(db, user.id)
     audit.record(

@@ -13,6 +13,7 @@ import argparse
 from meterhub.config import load_settings
 from meterhub.launcher import serve
 from meterhub.runtime.allocator import tune_malloc
+from meterhub.security.files import private_umask, secure_data_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,8 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", type=int, default=0, help="Add N simulated meters.")
     args = parser.parse_args(argv)
     tune_malloc()  # before any thread starts
+    private_umask()
+    cfg = load_settings()
+    secure_data_dir(cfg.data_dir)
     serve(
-        load_settings(),
+        cfg,
         host=args.host,
         port=args.port,
         ingest=args.ingest,

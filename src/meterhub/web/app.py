@@ -25,6 +25,7 @@ from meterhub.api.routes import (
     metrics,
     ota,
     readings,
+    second_factor,
     tariffs,
     tokens,
     users,
@@ -34,12 +35,16 @@ from meterhub.context import AppContext
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.live import start_live, stop_live
 from meterhub.live.ws import router as live_router
+from meterhub.services import maintenance
 from meterhub.web import docs, pages
+from meterhub.web.guards import BodyLimit, ClientAddress, HostGuard, parse_hosts
 from meterhub.web.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 Hook = Callable[[FastAPI], Awaitable[None]]
+# Routes that enforce a larger, route-specific body limit themselves (firmware bundles).
+BODY_CAP_EXEMPT = ("/api/ota/bundles",)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -63,8 +68,8 @@ def create_app(
     subscription when `ctx.broker_target` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
 
-    starts: list[Hook] = [start_live, *(start_hooks or [])]
-    stops: list[Hook] = [stop_live, *(stop_hooks or [])]
+    starts: list[Hook] = [start_live, maintenance.start_daily, *(start_hooks or [])]
+    stops: list[Hook] = [stop_live, maintenance.stop_daily, *(stop_hooks or [])]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,10 +86,15 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
+    app.add_middleware(ClientAddress)
+    app.add_middleware(BodyLimit, limit=ctx.settings.MAX_BODY_BYTES, exempt=BODY_CAP_EXEMPT)
     app.add_middleware(SecurityHeaders)
+    # Outermost: a request for a host we do not serve (DNS rebinding) gets nothing else.
+    app.add_middleware(HostGuard, allowed=parse_hosts(ctx.settings.ALLOWED_HOSTS))
     for module in (
         health,
         auth,
+        second_factor,
         tokens,
         users,
         devices,
@@ -99,7 +109,7 @@ def create_app(
         commands,
         ota,
     ):
-        app.include_router(module.router)
+        app.include_router(errors.document_errors(module.router))
     app.include_router(live_router)
     docs.mount(app)
     app.include_router(pages.router)

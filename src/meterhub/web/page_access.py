@@ -23,7 +23,7 @@ from meterhub.context import AppContext
 from meterhub.db.models import User
 from meterhub.errors import NotAuthenticated, NotFound
 from meterhub.protocol.rules import SERIAL_PATTERN, SERIAL_RULE
-from meterhub.security.sessions import authenticate
+from meterhub.security.sessions import authenticate, session_idle
 from meterhub.web.assets import plotly_css_url, plotly_style_guards, plotly_url
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -123,7 +123,7 @@ def page(
     which becomes the 404 page.
     """
     try:
-        user = authenticate(db, request, ctx.secret, "GET").user
+        user = authenticate(db, request, ctx.secret, "GET", session_idle(ctx)).user
     except NotAuthenticated:
         return login_redirect(request)
     if user.must_change_password:

@@ -20,7 +20,7 @@ from meterhub.api.deps import Context, DbSession
 from meterhub.db.models import DEVICE_ACTIVE, User
 from meterhub.errors import NotAuthenticated
 from meterhub.reports import monthly
-from meterhub.security.sessions import authenticate
+from meterhub.security.sessions import authenticate, session_idle
 from meterhub.services import devices, tariffs
 from meterhub.web import assets
 from meterhub.web.page_access import (
@@ -49,7 +49,7 @@ def login_page(
     target = safe_next(next)
     user: User | None = None
     try:
-        user = authenticate(db, request, ctx.secret, "GET").user
+        user = authenticate(db, request, ctx.secret, "GET", session_idle(ctx)).user
     except NotAuthenticated:
         user = None
     if user is not None and not user.must_change_password:

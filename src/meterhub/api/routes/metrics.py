@@ -71,7 +71,16 @@ class _Snapshot:
             yield gauge
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    # The errors stay JSON, so no response_class: it would document them as text too.
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(user: CurrentUser, db: DbSession, ctx: Context) -> Response:
     """Per-device gauges of the caller's devices; for admins also ingest counters, device
     counts and live-feed figures."""

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from meterhub.api.deps import Context, CurrentUser, DbSession
+from meterhub.api.errors import responses
 from meterhub.db.models import User
-from meterhub.errors import InvalidInput, NotFound
+from meterhub.errors import InvalidInput, NotFound, Throttled
 from meterhub.services import devices
 from meterhub.telemetry import queries
 from meterhub.timeparse import parse_instant, parse_range_bound, parse_tz
@@ -147,7 +150,39 @@ def csv_cell(value: object) -> object:
     return value
 
 
-@router.get("/{serial}/export")
+class ExportSlots:
+    """One running export per user in this process: an export holds a database
+    connection for as long as the client reads, so a user cannot take the whole pool."""
+
+    def __init__(self) -> None:
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+
+    def take(self, user_id: int) -> None:
+        with self._lock:
+            if user_id in self._busy:
+                raise Throttled("an export of yours is still running; wait for it", retry_after=5)
+            self._busy.add(user_id)
+
+    def give_back(self, user_id: int) -> None:
+        with self._lock:
+            self._busy.discard(user_id)
+
+
+export_slots = ExportSlots()
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV, one row per reading (a header row first)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get(
+    "/{serial}/export",
+    response_class=StreamingResponse,
+    responses={**CSV_RESPONSE, **responses(401, 403, 404, 429)},
+)
 def export(
     serial: str,
     user: CurrentUser,
@@ -157,23 +192,33 @@ def export(
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> StreamingResponse:
-    """Raw readings in [from, to) as CSV, streamed (units in the header)."""
+    """Raw readings in [from, to) as CSV, streamed (units in the header). At most
+    EXPORT_MAX_DAYS (366) per export and one running export per user (429)."""
     device = devices.get_visible_by_serial(db, user, serial)
     start_ms, end_ms = _range(start, end)
-    device_id, safe_serial = device.id, csv_cell(serial)
+    max_days = ctx.settings.EXPORT_MAX_DAYS
+    if end_ms - start_ms > max_days * 86_400_000:
+        raise InvalidInput(
+            f"an export covers at most {max_days} days; split the range", field="from"
+        )
+    device_id, safe_serial, user_id = device.id, csv_cell(serial), user.id
+    export_slots.take(user_id)
 
     def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_HEADER)
-        with ctx.engine.connect() as conn:
-            for n, row in enumerate(queries.export_rows(conn, device_id, start_ms, end_ms), 1):
-                writer.writerow([queries.iso(row[0]), safe_serial, *row[1:]])
-                if n % 1000 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
+        try:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(CSV_HEADER)
+            with ctx.engine.connect() as conn:
+                for n, row in enumerate(queries.export_rows(conn, device_id, start_ms, end_ms), 1):
+                    writer.writerow([queries.iso(row[0]), safe_serial, *row[1:]])
+                    if n % 1000 == 0:
+                        yield buffer.getvalue()
+                        buffer.seek(0)
+                        buffer.truncate()
+            yield buffer.getvalue()
+        finally:
+            export_slots.give_back(user_id)
 
     name = "".join(c for c in serial if c.isalnum() or c in "-_.")
     stamp = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y%m%d")
@@ -181,4 +226,6 @@ def export(
         rows(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'},
+        # Also when the client leaves before the first chunk (the generator never ran).
+        background=BackgroundTask(export_slots.give_back, user_id),
     )

@@ -1,57 +1,45 @@
-"""API tokens (admins): `Authorization: Bearer <token>` for scripts."""
+"""API tokens: `Authorization: Bearer <token>` for scripts.
+
+Scopes: `read` (GET only; any user, their own devices), `write` (also changes, but no admin
+routes) and `admin` (admins only). Tokens expire (90 days unless asked otherwise), cannot
+create tokens, and end with a password change unless the change keeps them.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
-from meterhub.api.deps import AdminUser, Context, DbSession
+from meterhub.api.deps import Context, CurrentUser, DbSession, FreshPrincipal, InteractivePrincipal
+from meterhub.api.errors import responses
 from meterhub.api.schemas import IdPath, TokenCreatedOut, TokenCreateIn, TokenOut
-from meterhub.db.models import ApiToken
-from meterhub.db.types import utcnow
-from meterhub.errors import NotFound
-from meterhub.security.tokens import keyed_hash, new_api_token
-from meterhub.services import audit
+from meterhub.services import tokens
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
 
-@router.get("", response_model=list[TokenOut])
-def list_tokens(admin: AdminUser, db: DbSession) -> list[TokenOut]:
+@router.get("", response_model=list[TokenOut], responses=responses(401, 403))
+def list_tokens(user: CurrentUser, db: DbSession) -> list[TokenOut]:
     """Your tokens (never their values)."""
-    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == admin.id).order_by(ApiToken.id))
-    return [TokenOut.model_validate(t, from_attributes=True) for t in rows]
+    return [TokenOut.model_validate(t, from_attributes=True) for t in tokens.of_user(db, user)]
 
 
-@router.post("", response_model=TokenCreatedOut, status_code=201)
+@router.post(
+    "", response_model=TokenCreatedOut, status_code=201, responses=responses(401, 403, 422)
+)
 def create_token(
-    body: TokenCreateIn, admin: AdminUser, db: DbSession, ctx: Context
+    body: TokenCreateIn, principal: FreshPrincipal, db: DbSession, ctx: Context
 ) -> TokenCreatedOut:
-    """A new token; its value is in this answer only."""
-    raw = new_api_token()
-    expires = utcnow() + timedelta(days=body.expires_days) if body.expires_days else None
-    token = ApiToken(
-        user_id=admin.id,
-        name=body.name,
-        token_hash=keyed_hash(ctx.secret, raw),
-        prefix=raw[:10],
-        expires_at=expires,
+    """A new token; its value is in this answer only. Needs a session whose password was
+    entered in the last 10 minutes (log in, or POST /api/auth/reauth)."""
+    token, raw = tokens.create(
+        db, principal.user, ctx.secret, body.name, body.scope, body.expires_days
     )
-    db.add(token)
-    db.flush()
-    audit.record(db, admin, "token.create", "token", token.id, {"name": body.name})
     out = TokenOut.model_validate(token, from_attributes=True)
     return TokenCreatedOut(**out.model_dump(), token=raw)
 
 
-@router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: IdPath, admin: AdminUser, db: DbSession) -> Response:
+@router.delete("/{token_id}", status_code=204, responses=responses(401, 403, 404))
+def revoke_token(token_id: IdPath, principal: InteractivePrincipal, db: DbSession) -> Response:
     """Revoke one of your tokens."""
-    token = db.get(ApiToken, token_id)
-    if token is None or token.user_id != admin.id:
-        raise NotFound(f"token {token_id} not found")
-    db.delete(token)
-    audit.record(db, admin, "token.revoke", "token", token_id)
+    tokens.revoke(db, principal.user, token_id)
     return Response(status_code=204)

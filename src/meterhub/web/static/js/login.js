@@ -44,7 +44,10 @@ loginForm.addEventListener("submit", async (event) => {
   show(error, "");
   let locked = false;
   try {
-    const res = await api("/api/auth/login", { method: "POST", body: { username, password }, redirect: false });
+    const body = { username, password };
+    const code = loginForm.totp_code.value.trim();
+    if (code) body.totp_code = code;
+    const res = await api("/api/auth/login", { method: "POST", body, redirect: false });
     if (res.user.must_change_password) {
       typedPassword = password;
       loginStep.hidden = true;
@@ -60,7 +63,17 @@ loginForm.addEventListener("submit", async (event) => {
       throttled(button, error, Number(err.body.retry_after) || 60);
       return;
     }
-    show(error, err instanceof ApiError && err.status === 401
+    if (err instanceof ApiError && err.status === 401 && err.body && err.body.code === "totp_required") {
+      const field = document.getElementById("totp-field");
+      show(error, field.hidden ? "" : "Wrong code; try the current one.");
+      field.hidden = false;
+      loginForm.totp_code.value = "";
+      loginForm.totp_code.focus();
+      return;
+    }
+    show(error, err instanceof ApiError && err.status === 403 && err.body && err.body.code === "local_only"
+      ? err.message
+      : err instanceof ApiError && err.status === 401
       ? "Wrong username or password."
       : (err.message || "Could not reach the server."));
     loginForm.password.select();
@@ -75,7 +88,7 @@ changeForm.addEventListener("submit", async (event) => {
   const button = document.getElementById("change-submit");
   const current = changeForm.current_password.value || typedPassword;
   const next = changeForm.new_password.value;
-  if (next.length < 8) { show(error, "The new password needs at least 8 characters."); return; }
+  if (next.length < 12) { show(error, "The new password needs at least 12 characters."); return; }
   if (next !== changeForm.repeat.value) { show(error, "The two new passwords differ."); changeForm.repeat.select(); return; }
   if (next === current) { show(error, "Choose a password different from the current one."); return; }
   button.disabled = true;

@@ -26,7 +26,7 @@ $("#detect-tz").addEventListener("click", () => {
 const pw = $("#password-form");
 pw.addEventListener("submit", async (e) => {
   e.preventDefault();
-  if (pw.new_password.value.length < 8) { toast("The new password needs at least 8 characters.", "error"); return; }
+  if (pw.new_password.value.length < 12) { toast("The new password needs at least 12 characters.", "error"); return; }
   if (pw.new_password.value !== pw.repeat.value) { toast("The two new passwords differ.", "error"); return; }
   try {
     await api("/api/auth/password", { method: "POST", body: { current_password: pw.current_password.value, new_password: pw.new_password.value } });
@@ -45,11 +45,12 @@ async function loadTokens() {
     fill(tbody, tokens.length ? tokens.map((t) => el("tr", {},
       el("td", { class: "primary" }, el("span", { class: "cell-title", text: t.name })),
       el("td", { "data-label": "Prefix" }, el("span", { class: "mono", text: `${t.prefix}…` })),
+      el("td", { "data-label": "Scope", text: t.scope }),
       el("td", { "data-label": "Created", text: date(t.created_at) }),
       el("td", { "data-label": "Last used", text: t.last_used_at ? fmt.ago(t.last_used_at) : "never" }),
       el("td", { "data-label": "Expires", text: t.expires_at ? date(t.expires_at) : "never" }),
       el("td", { class: "actions" }, el("button", { type: "button", class: "btn btn-sm btn-ghost", onclick: () => revoke(t) }, "Revoke"))))
-      : el("tr", {}, el("td", { colspan: 6, class: "empty", text: "No tokens yet." })));
+      : el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No tokens yet." })));
   } catch (err) { showError(err, "Tokens"); }
 }
 async function revoke(t) {
@@ -67,7 +68,7 @@ if (tokenForm) {
     if (!name) { tokenForm.name.focus(); return; }
     const days = tokenForm.expires_days.value;
     try {
-      const t = await api("/api/tokens", { method: "POST", body: { name, expires_days: days ? Number(days) : null } });
+      const t = await api("/api/tokens", { method: "POST", body: { name, scope: tokenForm.scope.value, expires_days: Number(days) } });
       $("#token-value").value = t.token;
       $("#new-token").hidden = false;
       $("#token-value").select();

@@ -62,7 +62,7 @@ const userForm = formDialog(userDialog, async (form) => {
     body.username = form.username.value.trim();
     body.password = form.password.value;
     body.must_change_password = true;
-    if (body.password.length < 8) throw new Error("The initial password needs at least 8 characters.");
+    if (body.password.length < 12) throw new Error("The initial password needs at least 12 characters.");
     await api("/api/users", { method: "POST", body });
     toast(`Created ${body.username}. Give them the initial password; they change it at first login.`, "ok", 7000);
   }
@@ -95,7 +95,7 @@ $("#new-user").addEventListener("click", openCreate);
 // ---- password ----
 const pwDialog = $("#password-dialog");
 const pwForm = formDialog(pwDialog, async (form) => {
-  if (form.password.value.length < 8) throw new Error("At least 8 characters.");
+  if (form.password.value.length < 12) throw new Error("At least 12 characters.");
   await api(`/api/users/${current.id}`, { method: "PUT", body: { password: form.password.value, must_change_password: form.must_change_password.checked } });
   toast(`New password set for ${current.username}.`, "ok");
   await load();
