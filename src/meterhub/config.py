@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     SESSION_SECRET: str | None = None
     MQTT_BROKER_URL: str = "auto"
     MQTT_PORT: int = Field(1883, ge=1, le=65535)
+    MQTT_BIND: str = "127.0.0.1"
+    MQTT_ENROLMENT: bool = True
     DATABASE_URL: str | None = None
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"
@@ -81,6 +83,11 @@ class Settings(BaseSettings):
         if self.SESSION_SECRET:
             return self.SESSION_SECRET
         return _stored_secret(self.data_dir / SECRET_FILE_NAME)
+
+
+def stored_secret(path: Path) -> str:
+    """A random secret kept in `path` (mode 0600), generated the first time."""
+    return _stored_secret(path)
 
 
 def _stored_secret(path: Path) -> str:

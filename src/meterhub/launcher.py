@@ -26,8 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from meterhub import logs
+from meterhub.broker.credentials import resolve_service_broker, service_password_file
 from meterhub.broker.errors import BrokerStartError
-from meterhub.broker.url import BrokerTarget, resolve_broker
+from meterhub.broker.url import BrokerTarget
 from meterhub.children import die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
@@ -126,12 +127,12 @@ def serve(
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
-        models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
+        models, accounts = _demo_models(cfg, demo) if demo else ([], {})  # before ingest
         if ingest:
             supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
             supervisor.start()
         if models:
-            _run_demo_live(models, target, demo_stop)
+            _run_demo_live(models, accounts, target, demo_stop)
         ctx = build_context(cfg)
         ctx.extras["broker_target"] = target
         parts = (demo_stop, supervisor, embedded)
@@ -175,7 +176,9 @@ def _stop(
 def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | None]:
     """The broker to use, and the embedded one if `start` and none answers."""
     try:
-        target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
+        target, start_embedded = resolve_service_broker(
+            cfg.MQTT_BROKER_URL, cfg.MQTT_PORT, cfg.data_dir
+        )
     except ValueError as exc:
         _fail(str(exc))
     if not start_embedded:
@@ -186,20 +189,48 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
             "no MQTT broker answers at %s yet; the live feed keeps trying", target.display_url
         )
         return target, None
-    from meterhub.broker.embedded import start_embedded_broker
+    from meterhub.broker.embedded import BrokerAccess, start_embedded_broker
 
+    _warn_devices_without_credentials(cfg)
     try:
         # Persistent sessions: ingest's subscriptions survive a broker restart, so what
         # meters publish while ingest reconnects is queued for it.
         embedded = start_embedded_broker(
             cfg.MQTT_PORT,
+            host=cfg.MQTT_BIND,
             log_path=cfg.data_dir / "broker.log",
             persistence_path=cfg.data_dir / "broker-sessions.db",
+            access=BrokerAccess(
+                cfg.database_url, service_password_file(cfg.data_dir), cfg.MQTT_ENROLMENT
+            ),
         )
     except BrokerStartError as exc:
         _fail(str(exc))
-    log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
+    log.info(
+        "embedded MQTT broker (amqtt) on %s:%d; devices log in with their own accounts",
+        cfg.MQTT_BIND,
+        cfg.MQTT_PORT,
+    )
     return target, embedded
+
+
+def _warn_devices_without_credentials(cfg: Settings) -> None:
+    """Say which registered devices the broker will refuse (an install from before
+    device accounts): one line, with the command that fixes it."""
+    from meterhub.services.device_credentials import without_credentials
+
+    with _database(cfg) as db:
+        missing = without_credentials(db)
+    if missing:
+        shown = ", ".join(missing[:20]) + (
+            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
+        log.warning(
+            "%d device(s) have no MQTT account, so the broker refuses them: %s; "
+            "issue one with `meterhub devices credentials SERIAL` (or the dashboard)",
+            len(missing),
+            shown,
+        )
 
 
 def _url(target: BrokerTarget) -> str:
@@ -213,12 +244,14 @@ def _url(target: BrokerTarget) -> str:
     return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
 
 
-def _demo_models(cfg: Settings, meters: int) -> list[Any]:
+def _demo_models(cfg: Settings, meters: int) -> tuple[list[Any], dict[str, tuple[str, str]]]:
     """Register N demo meters and write their history if they have none; the models carry
-    on from the stored energy and seq."""
+    on from the stored energy and seq. Each demo meter gets a fresh MQTT account (its
+    password lives only in this process) and logs in with it like a real meter."""
     from sqlalchemy import func, select
 
     from meterhub.db.models import Device, Reading
+    from meterhub.services import device_credentials
     from meterhub.services import devices as device_service
     from meterhub.simulate import build_models, iter_model_history, make_serials
     from meterhub.telemetry.backfill import history_writer
@@ -228,6 +261,7 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
     places = ["Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio"]
     energies: dict[str, float | None] = {}
     seqs: dict[str, int | None] = {}
+    accounts: dict[str, tuple[str, str]] = {}
     with _database(cfg) as db:
         for n, serial in enumerate(serials):
             device = db.scalar(select(Device).where(Device.serial_number == serial))
@@ -240,6 +274,8 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
                     location=places[n % len(places)],
                     description="Simulated by meterhub --demo",
                 )
+            issued = device_credentials.issue(db, None, device)
+            accounts[serial] = (issued.username, issued.password)
             energies[serial] = device.last_energy
             seqs[serial] = db.scalar(
                 select(func.max(Reading.seq)).where(Reading.device_id == device.id)
@@ -262,10 +298,15 @@ def _demo_models(cfg: Settings, meters: int) -> list[Any]:
         ):
             write(chunk)
         ctx.engine.dispose()
-    return models
+    return models, accounts
 
 
-def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Event) -> None:
+def _run_demo_live(
+    models: list[Any],
+    accounts: dict[str, tuple[str, str]],
+    target: BrokerTarget,
+    stop: threading.Event,
+) -> None:
     """Run the demo models live in a thread, once ingest had time to subscribe (on a new
     embedded broker, a reading published before that would have no subscriber)."""
     from meterhub.simulate.runner import SimOptions, run_simulation
@@ -287,6 +328,7 @@ def _run_demo_live(models: list[Any], target: BrokerTarget, stop: threading.Even
                 SimOptions(interval=DEMO_INTERVAL_S, seed=DEMO_SEED),
                 stop=done,
                 stream=quiet,
+                accounts=accounts,
             )
 
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -94,16 +95,28 @@ class Publisher:
     """Publishes readings and status for a set of meters over a few connections."""
 
     def __init__(
-        self, target: BrokerTarget, serials: list[str], client_prefix: str = "sim"
+        self,
+        target: BrokerTarget,
+        serials: list[str],
+        client_prefix: str = "sim",
+        accounts: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
-        """Plan connections for ``serials`` (connect with ``start``)."""
+        """Plan connections for ``serials`` (connect with ``start``). With ``accounts``
+        (serial -> MQTT user name and password), each meter logs in with its own account
+        and client id ``meter-<user>``, like a real one, so each needs its own connection."""
         self.target = target
-        dedicated = len(serials) <= DEDICATED_LIMIT
+        self.accounts = dict(accounts or {})
+        dedicated = len(serials) <= DEDICATED_LIMIT or bool(self.accounts)
         self._connections: list[_Connection] = []
         self._route: dict[str, _Connection] = {}
+        self._logins: dict[int, tuple[str, str]] = {}
         if dedicated:
             for serial in serials:
-                conn = _Connection(f"{client_prefix}-{serial}", serial)
+                account = self.accounts.get(serial)
+                client_id = f"meter-{account[0]}" if account else f"{client_prefix}-{serial}"
+                conn = _Connection(client_id, serial)
+                if account:
+                    self._logins[id(conn)] = account
                 self._connections.append(conn)
                 self._route[serial] = conn
         else:
@@ -129,7 +142,10 @@ class Publisher:
         """Connect every connection (MQTT 3.1.1); raise ConnectionError with one line on failure."""
         target = self.target
         for conn in self._connections:
-            if target.username:
+            login = self._logins.get(id(conn))
+            if login is not None:
+                conn.client.set_auth_credentials(*login)
+            elif target.username:
                 conn.client.set_auth_credentials(target.username, target.password)
             try:
                 await asyncio.wait_for(
