@@ -11,6 +11,7 @@ import typer
 from meterhub import __version__
 from meterhub.cli import bench, tools
 from meterhub.cli.accounts import devices_app, users_app
+from meterhub.cli.broker import broker_app
 from meterhub.cli.common import database, fail, settings
 from meterhub.cli.firmware import app as firmware_app
 from meterhub.services import users
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(users_app, name="users")
 app.add_typer(devices_app, name="devices")
+app.add_typer(broker_app, name="broker")
 
 
 def _version(value: bool) -> None:

@@ -9,18 +9,23 @@ hash. Issuing again rotates: the old password stops working at the broker's next
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from meterhub.broker.acl import ENROL_USER, SERVICE_USER
+from meterhub.broker.acl import ENROL_USER, SERVICE_USER, enrol_topic
 from meterhub.broker.passwords import hash_password, new_password
+from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import DEVICE_ACTIVE, DEVICE_PENDING, Device, DeviceEvent, User
 from meterhub.db.types import utcnow
 from meterhub.errors import Conflict
 from meterhub.services import audit
 
+log = logging.getLogger("meterhub")
 RESERVED_USERNAMES = (SERVICE_USER, ENROL_USER)
 MAX_PENDING_DEVICES = 200  # the same bound as ingest's: enrolment cannot flood the registry
 
@@ -61,6 +66,18 @@ def revoke(db: Session, actor: User | None, device: Device) -> None:
     db.flush()
 
 
+def accounts(db: Session) -> list[tuple[str, str, str]]:
+    """(user name, password hash, protocol) of every device that has an MQTT account."""
+    rows = db.execute(
+        select(
+            Device.serial_number, Device.topic_id, Device.mqtt_password_hash, Device.protocol
+        ).where(Device.mqtt_password_hash.is_not(None))
+    )
+    return [
+        (topic_id or serial, stored or "", protocol) for serial, topic_id, stored, protocol in rows
+    ]
+
+
 def without_credentials(db: Session) -> list[str]:
     """Serials of active devices that have no MQTT account (the broker refuses them)."""
     query = select(Device.serial_number).where(
@@ -88,3 +105,37 @@ def enrol(db: Session, serial: str) -> Device | None:
     )
     db.flush()
     return device
+
+
+def deliver_to_enrolled(
+    db: Session,
+    actor: User | None,
+    device: Device,
+    target: BrokerTarget | None,
+    publish: Callable[..., None],
+) -> bool:
+    """Hand a just-approved meter its own account: when it has none yet, issue one and
+    publish it, retained, on `enrol/<serial>/credentials`, the one topic its enrolment
+    client may read (the broker removes it once the meter logs in with it). False when
+    nothing was sent (it has an account, or no broker answered: an admin can still issue
+    credentials by hand)."""
+    if device.mqtt_password_hash is not None or target is None or not _enrolled(db, device):
+        return False
+    creds = issue(db, actor, device)
+    body = json.dumps({"username": creds.username, "password": creds.password}).encode()
+    try:
+        publish(target, enrol_topic(device.serial_number), body, qos=1, retain=True)
+    except Exception as exc:  # the approval stands; the admin sees why in the log
+        log.warning("could not send %s its credentials: %s", device.serial_number, exc)
+        return False
+    return True
+
+
+def _enrolled(db: Session, device: Device) -> bool:
+    """True if the device came through MQTT enrolment (not from an external broker)."""
+    kinds = db.scalars(
+        select(DeviceEvent.detail).where(
+            DeviceEvent.device_id == device.id, DeviceEvent.kind == "pending"
+        )
+    )
+    return any(isinstance(d, dict) and d.get("reason") == "enrolment" for d in kinds)
