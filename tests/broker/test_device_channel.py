@@ -3,17 +3,22 @@ client-id rule, rotation and revocation without a restart, and enrolment."""
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from meterhub.broker import guard
 from meterhub.broker.credentials import service_password, service_password_file
 from meterhub.broker.embedded import BrokerAccess, EmbeddedBroker, start_embedded_broker
 from meterhub.broker.probe import mqtt_answers
+from meterhub.broker.url import BrokerTarget
+from meterhub.db.models import Device
 from meterhub.services import device_credentials, devices
 from tests.broker.mqtt_clients import TestClient
 from tests.conftest import free_port
@@ -177,3 +182,58 @@ def _lan_address() -> str | None:
             return None
         address = str(sock.getsockname()[0])
     return None if address.startswith("127.") else address
+
+
+def test_approval_hands_an_enrolled_meter_its_own_account(
+    ctx: Any, broker: EmbeddedBroker, admin_api: Any
+) -> None:
+    ctx.extras["broker_target"] = BrokerTarget(
+        "127.0.0.1", broker.port, "meterhub", service_password(ctx.settings.data_dir)
+    )
+    meter = TestClient(broker.port, "enrol-NEW-2", "enrol", "")
+    assert meter.subscribe("enrol/NEW-2/credentials") == 1
+    pending = admin_api.get("/api/devices", params={"status": "pending"}).json()
+    device_id = next(d["id"] for d in pending if d["serial_number"] == "NEW-2")
+    assert admin_api.post(f"/api/devices/{device_id}/approve").status_code == 200
+    assert meter.got("enrol/NEW-2/credentials")
+    creds = json.loads(meter.messages[0][1])
+    meter.close()
+    own = TestClient(broker.port, "meter-NEW-2", creds["username"], creds["password"])
+    assert own.accepted and creds["username"] == "NEW-2"
+    own.publish("meter/NEW-2/status", b"online")
+    # Logged in with its own account: the answer is gone for anyone enrolling later.
+    late = TestClient(broker.port, "enrol-NEW-2", "enrol", "")
+    assert late.subscribe("enrol/NEW-2/credentials") == 1
+    assert not late.got("enrol/NEW-2/credentials", timeout=0.5)
+    late.close()
+    own.close()
+
+
+def test_simulate_logs_in_with_device_accounts_on_a_guarded_broker(
+    ctx: Any, broker: EmbeddedBroker, service: TestClient
+) -> None:
+    from meterhub.simulate.cli import simulate_command
+
+    def issue(serials: list[str]) -> dict[str, tuple[str, str]]:
+        with ctx.sessions() as db:
+            issued = device_credentials.issue_for_simulation(db, serials)
+            db.commit()
+        return issued
+
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    out = io.StringIO()
+    # No credentials in the URL: the broker refuses anonymous clients, so each simulated
+    # meter gets its own account from the registry and logs in as `meter-<serial>`.
+    code = simulate_command(2, 0.2, url, duration=1.0, issue_accounts=issue, stream=out)
+    assert code == 0, out.getvalue()
+    with ctx.sessions() as db:
+        serials = [
+            s
+            for (s,) in db.execute(
+                select(Device.serial_number).where(Device.name == "Simulated meter")
+            )
+        ]
+    assert len(serials) == 2
+    for serial in serials:
+        assert service.got(f"meter/{serial}/data")
+    assert simulate_command(1, 0.2, url, duration=0.5, device_accounts=False, stream=out) == 1

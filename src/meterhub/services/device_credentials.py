@@ -139,3 +139,18 @@ def _enrolled(db: Session, device: Device) -> bool:
         )
     )
     return any(isinstance(d, dict) and d.get("reason") == "enrolment" for d in kinds)
+
+
+def issue_for_simulation(db: Session, serials: list[str]) -> dict[str, tuple[str, str]]:
+    """Register simulated meters that are missing and give each a fresh account, so that
+    `meterhub simulate` logs in like real meters do: serial -> (user name, password)."""
+    issued: dict[str, tuple[str, str]] = {}
+    for serial in serials:
+        device = db.scalar(select(Device).where(Device.serial_number == serial))
+        if device is None:
+            device = Device(serial_number=serial, status=DEVICE_ACTIVE, name="Simulated meter")
+            db.add(device)
+            db.flush()
+        creds = issue(db, None, device)
+        issued[serial] = (creds.username, creds.password)
+    return issued
