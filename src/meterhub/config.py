@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     MQTT_PORT: int = Field(1883, ge=1, le=65535)
     MQTT_BIND: str = "127.0.0.1"
     MQTT_ENROLMENT: bool = True
+    MQTT_TLS_PORT: int | None = Field(None, ge=1, le=65535)
+    MQTT_TLS_NAMES: str = ""
     DATABASE_URL: str | None = None
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"

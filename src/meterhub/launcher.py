@@ -189,9 +189,16 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
             "no MQTT broker answers at %s yet; the live feed keeps trying", target.display_url
         )
         return target, None
-    from meterhub.broker.embedded import BrokerAccess, start_embedded_broker
+    from meterhub.broker.embedded import BrokerAccess, TlsListener, start_embedded_broker
 
     _warn_devices_without_credentials(cfg)
+    tls = None
+    if cfg.MQTT_TLS_PORT:
+        from meterhub.broker.tls import default_names, ensure_tls
+
+        files = ensure_tls(cfg.data_dir, default_names(cfg.MQTT_TLS_NAMES.split(",")))
+        tls = TlsListener(cfg.MQTT_TLS_PORT, files.server_cert, files.server_key)
+        log.info("MQTT over TLS on port %d; devices trust %s", cfg.MQTT_TLS_PORT, files.ca_cert)
     try:
         # Persistent sessions: ingest's subscriptions survive a broker restart, so what
         # meters publish while ingest reconnects is queued for it.
@@ -203,6 +210,7 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
             access=BrokerAccess(
                 cfg.database_url, service_password_file(cfg.data_dir), cfg.MQTT_ENROLMENT
             ),
+            tls=tls,
         )
     except BrokerStartError as exc:
         _fail(str(exc))

@@ -24,6 +24,7 @@ class TestClient:
         username: str | None = None,
         password: str | None = None,
         clean_session: bool = True,
+        tls_ca: str | None = None,
     ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.connack: int | None = None
@@ -43,6 +44,8 @@ class TestClient:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.reconnect_delay_set(60, 60)  # tests look at one connection
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=tls_ca)
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
         self.wait(lambda: self.connack is not None or self.disconnected.is_set())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,14 @@ from sqlalchemy import select
 
 from meterhub.broker import guard
 from meterhub.broker.credentials import service_password, service_password_file
-from meterhub.broker.embedded import BrokerAccess, EmbeddedBroker, start_embedded_broker
+from meterhub.broker.embedded import (
+    BrokerAccess,
+    EmbeddedBroker,
+    TlsListener,
+    start_embedded_broker,
+)
 from meterhub.broker.probe import mqtt_answers
+from meterhub.broker.tls import default_names, ensure_tls
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device
 from meterhub.services import device_credentials, devices
@@ -237,3 +244,29 @@ def test_simulate_logs_in_with_device_accounts_on_a_guarded_broker(
     for serial in serials:
         assert service.got(f"meter/{serial}/data")
     assert simulate_command(1, 0.2, url, duration=0.5, device_accounts=False, stream=out) == 1
+
+
+def test_tls_listener_with_meterhubs_own_ca(ctx: Any, accounts: Any) -> None:
+    data_dir = ctx.settings.data_dir
+    service_password(data_dir)
+    files = ensure_tls(data_dir, default_names(["meters.example"]))
+    for key in (files.server_key, data_dir / "mqtt-tls" / "ca.key"):
+        assert key.stat().st_mode & 0o077 == 0
+    assert ensure_tls(data_dir, default_names(["meters.example"])) == files  # kept
+    tls = TlsListener(free_port(), files.server_cert, files.server_key)
+    access = BrokerAccess(ctx.settings.database_url, service_password_file(data_dir))
+    with start_embedded_broker(free_port(), access=access, tls=tls):
+        user, password = accounts["DEV-A"]
+        ca = str(files.ca_cert)
+        secure = TestClient(tls.port, f"meter-{user}", user, password, tls_ca=ca)
+        assert secure.accepted
+        secure.close()
+        assert TestClient(tls.port, "meter-DEV-A", tls_ca=ca).not_authorised
+        with pytest.raises(ssl.SSLError):  # a client that does not trust meterhub's CA
+            TestClient(tls.port, f"meter-{user}", user, password, tls_ca=system_ca_bundle())
+
+
+def system_ca_bundle() -> str:
+    """The system's CA bundle: public CAs only, so meterhub's certificate is not trusted."""
+    paths = ssl.get_default_verify_paths()
+    return str(paths.cafile or paths.openssl_cafile)

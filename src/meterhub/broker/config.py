@@ -24,6 +24,7 @@ def embedded_config(
     password_file: Path | None = None,
     persistence_path: Path | None = None,
     guarded: bool = False,
+    tls: tuple[int, Path, Path] | None = None,
 ) -> dict[str, Any]:
     """Return the amqtt 0.12 config dict for the embedded broker.
 
@@ -37,6 +38,8 @@ def embedded_config(
       ``persistence_path`` and aiosqlite installed, amqtt's SessionDBPlugin
       also keeps sessions, subscriptions and retained messages across broker
       restarts (amqtt does not persist the queued messages themselves).
+    * ``tls`` (port, certificate, key): a second listener on the same address speaking
+      MQTT over TLS (mqtts), with the same accounts and ACL.
     * No ``$SYS`` plugin and no packet logging: both cost CPU on the hot path.
     """
     plugins: dict[str, Any] = {}
@@ -51,8 +54,18 @@ def embedded_config(
             "connection": f"sqlite+aiosqlite:///{persistence_path}",
             "clear_on_shutdown": False,
         }
+    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{host}:{port}"}}
+    if tls is not None:
+        tls_port, cert, key = tls
+        listeners["tls"] = {
+            "type": "tcp",
+            "bind": f"{host}:{tls_port}",
+            "ssl": True,
+            "certfile": str(cert),
+            "keyfile": str(key),
+        }
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "listeners": listeners,
         "timeout_disconnect_delay": 2,
         "plugins": plugins,
     }

@@ -46,6 +46,15 @@ class BrokerAccess:
     enrolment: bool = True
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A second, TLS (mqtts) listener: its port and the server certificate and key."""
+
+    port: int
+    cert: Path
+    key: Path
+
+
 class EmbeddedBroker:
     """Handle on a running embedded broker process."""
 
@@ -107,6 +116,7 @@ def start_embedded_broker(
     password_file: Path | None = None,
     persistence_path: Path | None = None,
     access: BrokerAccess | None = None,
+    tls: TlsListener | None = None,
     log_level: str = "WARNING",
     startup_timeout: float = STARTUP_TIMEOUT_S,
 ) -> EmbeddedBroker:
@@ -137,6 +147,11 @@ def start_embedded_broker(
         command += ["--password-file", str(password_file)]
     if persistence_path is not None:
         command += ["--persistence", str(persistence_path)]
+    if tls is not None:
+        if _port_taken(host, tls.port):
+            raise BrokerStartError(port_in_use_message(tls.port))
+        command += ["--tls-port", str(tls.port), "--tls-cert", str(tls.cert)]
+        command += ["--tls-key", str(tls.key)]
     env = dict(os.environ)
     if access is not None:
         # The database URL may hold a password: environment, not `ps` output.

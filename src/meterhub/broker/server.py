@@ -44,6 +44,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"the {DATABASE_ENV} environment variable)",
     )
     parser.add_argument("--enrolment", action="store_true", help="admit enrolling meters")
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--tls-cert", type=Path, default=None)
+    parser.add_argument("--tls-key", type=Path, default=None)
     return parser.parse_args(argv)
 
 
@@ -84,6 +87,7 @@ async def serve(args: argparse.Namespace) -> int:
         password_file=args.password_file,
         persistence_path=args.persistence,
         guarded=guarded,
+        tls=(args.tls_port, args.tls_cert, args.tls_key) if args.tls_port else None,
     )
     broker = _guarded_broker(config, args) if guarded else Broker(config)
     try:
