@@ -85,7 +85,15 @@ def write_config(
         *([f"user {user}"] if user else []),
         f"listener {port}" + (f" {bind}" if bind else ""),
         "allow_anonymous false",
+        # Why these numbers: deploy/mosquitto/mosquitto.conf.
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        "max_queued_bytes 0",
+        "max_inflight_messages 1000",
+        "max_packet_size 262144",
+        "persistence true",
+        f"persistence_location {out.resolve()}/",
+        "autosave_interval 300",
+        "persistent_client_expiration 14d",
     ]
     written: list[Path] = []
     if fmt == "dynsec":
