@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import quote
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 from meterhub import logs
 from meterhub.broker.credentials import resolve_service_broker, service_password_file
 from meterhub.broker.errors import BrokerStartError
-from meterhub.broker.url import BrokerTarget
+from meterhub.broker.url import BrokerTarget, target_url
 from meterhub.children import die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
@@ -129,7 +128,9 @@ def serve(
         target, embedded = _broker(cfg, start=broker)
         models, accounts = _demo_models(cfg, demo) if demo else ([], {})  # before ingest
         if ingest:
-            supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
+            supervisor = Supervisor(
+                *ingest_command(target_url(target), cfg.database_url, cfg.LOG_LEVEL)
+            )
             supervisor.start()
         if models:
             _run_demo_live(models, accounts, target, demo_stop)
@@ -239,17 +240,6 @@ def _warn_devices_without_credentials(cfg: Settings) -> None:
             len(missing),
             shown,
         )
-
-
-def _url(target: BrokerTarget) -> str:
-    auth = ""
-    if target.username:
-        auth = (
-            quote(target.username, safe="")
-            + (f":{quote(target.password, safe='')}" if target.password else "")
-            + "@"
-        )
-    return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"
 
 
 def _demo_models(cfg: Settings, meters: int) -> tuple[list[Any], dict[str, tuple[str, str]]]:

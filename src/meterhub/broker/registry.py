@@ -31,6 +31,7 @@ from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.models import Device
 
 log = logging.getLogger("meterhub.broker")
+PROBE_CLIENT_PREFIX = "meterhub-probe-"  # meterhub.broker.probe: expected to be refused
 REFUSAL_LOG_INTERVAL_S = 600.0  # one log line per client id and reason per ten minutes
 
 
@@ -61,7 +62,8 @@ class Registry:
 
     def _identify(self, username: str, password: str, client_id: str) -> Identity | None:
         if not username:
-            self._refuse(client_id, "no user name (anonymous clients are refused)")
+            if not client_id.startswith(PROBE_CLIENT_PREFIX):  # "is a broker there?" probes
+                self._refuse(client_id, "no user name (anonymous clients are refused)")
             return None
         if username == SERVICE_USER:
             if hmac.compare_digest(password.encode(), self._service_password.encode()):

@@ -133,4 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     # amqtt logs every connection at INFO; keep its chatter out unless asked.
     if args.log_level.upper() != "DEBUG":
         logging.getLogger("amqtt").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        # A refused CONNECT is logged once, with its reason, by meterhub.broker.registry.
+        logging.getLogger("amqtt.broker").addFilter(
+            lambda record: "not authorised" not in record.getMessage()
+        )
     return asyncio.run(serve(args))

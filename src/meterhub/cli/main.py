@@ -104,14 +104,17 @@ def ingest(
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
     from meterhub import logs
-    from meterhub.broker.url import parse_broker_url
+    from meterhub.broker.credentials import with_service_account
+    from meterhub.broker.url import BrokerTarget, parse_broker_url, target_url
     from meterhub.children import ingest_command
 
     cfg = settings()
     logs.setup(cfg.LOG_LEVEL)
     url = broker or cfg.MQTT_BROKER_URL
     if url.strip().lower() in ("auto", "embedded"):
-        url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
+        # The local broker: log in with meterhub's own account.
+        local = BrokerTarget("127.0.0.1", cfg.MQTT_PORT)
+        url = target_url(with_service_account(local, cfg.data_dir))
     try:
         parse_broker_url(url)
     except ValueError as exc:
