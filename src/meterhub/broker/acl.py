@@ -104,7 +104,16 @@ def client_id_allowed(identity: Identity, client_id: str) -> bool:
 
 def may_publish(rules: Rules, topic: str) -> bool:
     """True if `topic` (a concrete topic name) matches one of the publish filters."""
+    if topic in rules.publish:  # the hot path: a meter's own literal topics
+        return True
     return any(topic_matches(allowed, topic) for allowed in rules.publish)
+
+
+def may_receive(rules: Rules, topic: str) -> bool:
+    """True if a message on `topic` may be delivered to a client with these rules."""
+    if topic in rules.subscribe:
+        return True
+    return any(topic_matches(allowed, topic) for allowed in rules.subscribe)
 
 
 def may_subscribe(rules: Rules, requested: str) -> bool:

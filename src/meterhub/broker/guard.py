@@ -27,7 +27,7 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 
-from meterhub.broker.acl import Identity, enrol_topic, may_publish, may_subscribe, topic_matches
+from meterhub.broker.acl import Identity, enrol_topic, may_publish, may_receive, may_subscribe
 from meterhub.broker.registry import Registry
 
 log = logging.getLogger("meterhub.broker")
@@ -122,7 +122,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]
             return may_publish(identity.rules, topic)
         if action == Action.SUBSCRIBE:
             return may_subscribe(identity.rules, topic)
-        return any(topic_matches(allowed, topic) for allowed in identity.rules.subscribe)
+        return may_receive(identity.rules, topic)
 
     async def _clear_enrolment_answer(self, username: str) -> None:
         """A meter that logs in with its own account has its credentials: remove the
