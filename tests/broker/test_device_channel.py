@@ -71,7 +71,7 @@ def service(ctx: Any, broker: EmbeddedBroker) -> Iterator[TestClient]:
     client.close()
 
 
-def device(broker: EmbeddedBroker, accounts: Any, serial: str, **kw: Any) -> TestClient:
+def device(broker: Any, accounts: Any, serial: str, **kw: Any) -> TestClient:
     user, password = accounts[serial]
     return TestClient(broker.port, kw.pop("client_id", f"meter-{user}"), user, password, **kw)
 

@@ -27,7 +27,14 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 
-from meterhub.broker.acl import Identity, enrol_topic, may_publish, may_receive, may_subscribe
+from meterhub.broker.acl import (
+    SERVICE_CLIENT_PREFIX,
+    Identity,
+    enrol_topic,
+    may_publish,
+    may_receive,
+    may_subscribe,
+)
 from meterhub.broker.registry import Registry
 
 log = logging.getLogger("meterhub.broker")
@@ -113,9 +120,14 @@ class GuardedBroker(Broker):  # type: ignore[misc]
         return (session.client_id or "") in self._identities
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
-        identity = self._identities.get(session.client_id or "")
+        client_id = session.client_id or ""
+        identity = self._identities.get(client_id)
         if identity is None:
-            return False
+            # A persistent session restored from broker-sessions.db after a restart, whose
+            # client has not reconnected yet. Only the service account can have made a
+            # `meterhub-` session, so ingest's keeps queueing readings; others get nothing
+            # until they log in again.
+            return action == Action.RECEIVE and client_id.startswith(SERVICE_CLIENT_PREFIX)
         if identity.kind == "service":
             return True
         if action == Action.PUBLISH:
