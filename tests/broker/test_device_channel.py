@@ -7,8 +7,10 @@ import io
 import json
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -270,3 +272,36 @@ def system_ca_bundle() -> str:
     """The system's CA bundle: public CAs only, so meterhub's certificate is not trusted."""
     paths = ssl.get_default_verify_paths()
     return str(paths.cafile or paths.openssl_cafile)
+
+
+def test_virtual_firmware_meter_logs_in_with_its_account(
+    ctx: Any, broker: EmbeddedBroker, service: TestClient, tmp_path: Any
+) -> None:
+    """`simulate --firmware`: the real MicroPython firmware, given its account."""
+    import shutil
+
+    from meterhub.firmware.virtual import VirtualFleet, serial_for
+
+    if (
+        shutil.which("micropython") is None
+        and not Path(sys.executable).with_name("micropython").exists()
+    ):
+        pytest.skip("the MicroPython Unix port (micropython) is not installed")
+    serial = serial_for(0)
+    with ctx.sessions() as db:
+        issued = device_credentials.issue_for_simulation(db, [serial])
+        db.commit()
+    fleet = VirtualFleet(
+        1,
+        0.5,
+        f"mqtt://127.0.0.1:{broker.port}",
+        workdir=tmp_path / "meters",
+        fast=True,
+        log=lambda _: None,
+        accounts=issued,
+    )
+    fleet.start()
+    try:
+        assert service.got(f"meter/{serial}/data", timeout=30)
+    finally:
+        fleet.stop()
