@@ -9,7 +9,7 @@ made by meterhub, so guessing it is hopeless however fast the hash is; key stret
 only protects passwords people choose. The hash is there so that a copy of the database
 gives no working credentials, and the broker checks it on every CONNECT, where a
 deliberately slow hash would turn a reconnect storm of a thousand meters into minutes of
-CPU. 1,000 rounds cost about a millisecond.
+CPU. 1,000 rounds cost a few milliseconds (5.8 ms measured on a busy 2-core machine).
 """
 
 from __future__ import annotations
