@@ -88,3 +88,18 @@ def test_cli_prints_credentials_once_and_revokes(ctx: Any, admin_api: Any) -> No
     assert result.exit_code != 0 and "no device with serial 'NOPE'" in result.output
     result = runner.invoke(cli_app, ["devices", "credentials", "PZEM-CRED1", "--revoke"], env=env)
     assert result.exit_code == 0 and _stored_hash(ctx, device_id) is None
+
+
+def test_protocol_in_create_update_and_shape(admin_api: Any) -> None:
+    res = admin_api.post("/api/devices", json={"serial_number": "PLUG-1", "protocol": "tasmota"})
+    assert res.status_code == 201 and res.json()["protocol"] == "tasmota"
+    device_id = res.json()["id"]
+    assert admin_api.get(f"/api/devices/{device_id}").json()["protocol"] == "tasmota"
+    res = admin_api.put(f"/api/devices/{device_id}", json={"protocol": "esphome"})
+    assert res.status_code == 200 and res.json()["protocol"] == "esphome"
+    bad = admin_api.put(f"/api/devices/{device_id}", json={"protocol": "zigbee"})
+    assert bad.status_code == 422 and "error" in bad.json()
+    null = admin_api.put(f"/api/devices/{device_id}", json={"protocol": None})
+    assert null.status_code == 422
+    plain = admin_api.post("/api/devices", json={"serial_number": "PZEM-P2"}).json()
+    assert plain["protocol"] == "meterhub"

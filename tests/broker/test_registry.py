@@ -26,8 +26,14 @@ def test_registry_identities(ctx: Any) -> None:
         assert identity is not None and identity.rules.subscribe == ("cmnd/plug9/#",)
         assert closed.authenticate("meterhub", "service-pw", "meterhub-web-1") is not None
         assert closed.authenticate("meterhub", "service-pw", "meter-plug9") is None
-        hashes = closed.current_hashes(["plug9", "GONE"])
-        assert hashes == {"plug9": identity.password_hash, "GONE": None}
+        states = closed.current_states(["plug9", "GONE"])
+        assert states == {"plug9": identity.account_state, "GONE": None}
+        with ctx.sessions() as db:
+            changed = devices.by_serial(db, "TASMOTA-9")
+            assert changed is not None
+            changed.protocol = "esphome"  # other topics: connected clients must log in again
+            db.commit()
+        assert closed.current_states(["plug9"])["plug9"] != identity.account_state
     finally:
         closed.close()
     open_ = Registry(ctx.settings.database_url, "service-pw", enrolment=True)

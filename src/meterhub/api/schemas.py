@@ -126,6 +126,9 @@ class AssignedUser(BaseModel):
     username: str
 
 
+DeviceProtocol = Literal["meterhub", "tasmota", "esphome"]
+
+
 class DeviceOut(BaseModel):
     id: int
     serial_number: str
@@ -145,6 +148,10 @@ class DeviceOut(BaseModel):
         description="The <id> in the device's topics (meter/<id>/...) when it is not its "
         "serial: learned from its messages; commands are sent there."
     )
+    protocol: DeviceProtocol = Field(
+        description="meterhub (MQTT protocol v1), tasmota or esphome: the topics its MQTT "
+        "account may use"
+    )
     assigned_users: list[AssignedUser]
 
     @classmethod
@@ -161,6 +168,7 @@ class DeviceCreateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    protocol: DeviceProtocol = "meterhub"
 
 
 class DeviceUpdateIn(Strict):
@@ -168,8 +176,9 @@ class DeviceUpdateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    protocol: DeviceProtocol | None = None
 
-    _required = field_validator("serial_number", mode="before")(_not_null)
+    _required = field_validator("serial_number", "protocol", mode="before")(_not_null)
 
 
 class AssignIn(Strict):

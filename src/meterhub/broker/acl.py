@@ -47,7 +47,9 @@ class Identity:
     kind: Kind
     username: str
     rules: Rules = field(default_factory=Rules)
-    password_hash: str | None = None  # the hash it authenticated against (revocation check)
+    account_state: str | None = None
+    """The device account as it was at CONNECT (password hash and protocol): when the
+    registry says otherwise, the broker closes the connection."""
 
 
 def device_rules(topic_id: str, protocol: str = "meterhub") -> Rules:

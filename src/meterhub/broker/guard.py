@@ -162,12 +162,12 @@ class GuardedBroker(Broker):  # type: ignore[misc]
         if not connected:
             return
         current = await asyncio.to_thread(
-            self.registry.current_hashes, [i.username for i in connected.values()]
+            self.registry.current_states, [i.username for i in connected.values()]
         )
         for client_id, identity in connected.items():
-            if current.get(identity.username) != identity.password_hash:
+            if current.get(identity.username) != identity.account_state:
                 log.warning(
-                    "closing MQTT client %r: the account of %s was rotated or revoked",
+                    "closing MQTT client %r: the account of %s was rotated, revoked or changed",
                     client_id,
                     identity.username,
                 )

@@ -105,7 +105,10 @@ class Registry:
             self._refuse(client_id, f"wrong password for device {username!r}")
             return None
         return Identity(
-            "device", username, device_rules(username, row.protocol), row.mqtt_password_hash
+            "device",
+            username,
+            device_rules(username, row.protocol),
+            account_state(row.mqtt_password_hash, row.protocol),
         )
 
     def _enrol(self, client_id: str) -> Identity | None:
@@ -127,8 +130,8 @@ class Registry:
         log.info("meter %s enrols (pending until an admin approves it)", serial)
         return Identity("enrol", ENROL_USER, enrol_rules(serial))
 
-    def current_hashes(self, usernames: Iterable[str]) -> dict[str, str | None]:
-        """The stored password hash of each device account now (None: revoked or gone)."""
+    def current_states(self, usernames: Iterable[str]) -> dict[str, str | None]:
+        """Each device account's state now (`account_state`; None: revoked or gone)."""
         wanted = sorted(set(usernames))
         found: dict[str, str | None] = dict.fromkeys(wanted)
         if not wanted:
@@ -136,14 +139,17 @@ class Registry:
         with self._sessions() as db:
             for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
                 rows = db.execute(
-                    select(Device.serial_number, Device.topic_id, Device.mqtt_password_hash).where(
-                        or_(Device.topic_id.in_(chunk), Device.serial_number.in_(chunk))
-                    )
+                    select(
+                        Device.serial_number,
+                        Device.topic_id,
+                        Device.mqtt_password_hash,
+                        Device.protocol,
+                    ).where(or_(Device.topic_id.in_(chunk), Device.serial_number.in_(chunk)))
                 )
-                for serial, topic_id, stored in rows:
+                for serial, topic_id, stored, protocol in rows:
                     name = topic_id or serial
                     if name in found:
-                        found[name] = stored
+                        found[name] = account_state(stored, protocol)
         return found
 
     def _refuse(self, client_id: str, reason: str) -> None:
@@ -154,6 +160,11 @@ class Registry:
                 self._logged.clear()
             self._logged[key] = now
             log.warning("refused MQTT client %r: %s", client_id[:80], reason)
+
+
+def account_state(password_hash: str | None, protocol: str) -> str | None:
+    """What a connected device's rights depend on; None when it has no account."""
+    return None if password_hash is None else f"{protocol}:{password_hash}"
 
 
 def read_service_password(path: Path) -> str:

@@ -20,7 +20,7 @@ from meterhub.errors import Conflict, InvalidInput, NotFound
 from meterhub.services import audit
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-EDITABLE = ("name", "location", "description")
+EDITABLE = ("name", "location", "description", "protocol")
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
