@@ -118,4 +118,12 @@ def test_credentials_button_shows_the_password_once(admin_tab: Tab, demo: Any) -
     dialog.get_by_role("button", name="Done").click()
     dialog.wait_for(state="hidden")
     assert dialog.get_by_label("Password").input_value() == ""
+    row.get_by_role("button", name="Edit").click()
+    edit = page.locator("#device-dialog")
+    assert edit.get_by_label("Protocol").input_value() == "meterhub"
+    edit.get_by_label("Protocol").select_option("tasmota")
+    edit.locator("button[value=save]").click()
+    edit.wait_for(state="hidden")
+    with demo.server.ctx.sessions() as db:
+        assert db.query(Device).filter_by(serial_number="CRED-1").one().protocol == "tasmota"
     admin_tab.assert_clean()

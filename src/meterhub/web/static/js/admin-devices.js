@@ -50,6 +50,7 @@ const deviceForm = formDialog(deviceDialog, async (form) => {
     name: form.name.value.trim() || null,
     location: form.location.value.trim() || null,
     description: form.description.value.trim() || null,
+    protocol: form.protocol.value,
   };
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(body.serial_number)) throw new Error("The serial number may hold 1-64 letters, digits and _ . : -");
   if (current) {
@@ -71,6 +72,7 @@ function openEdit(d) {
     f.name.value = d.name || "";
     f.location.value = d.location || "";
     f.description.value = d.description || "";
+    f.protocol.value = d.protocol || "meterhub";
   }
   deviceForm.open();
 }
