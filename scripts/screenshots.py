@@ -139,6 +139,20 @@ def push_live(server: AppServer) -> None:
         )
 
 
+def credentials_shot(page: Any, url: str, out: Path) -> None:
+    """The admin devices page's Credentials dialog (the password is shown once)."""
+    page.goto(url + "/admin/devices")
+    page.locator("#registry-table tbody tr[data-serial]").first.get_by_role(
+        "button", name="Credentials"
+    ).click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Issue credentials").click()
+    page.locator("#credentials-dialog").wait_for()
+    page.wait_for_timeout(300)
+    target = out / "admin-device-credentials-desktop.png"
+    page.screenshot(path=str(target), full_page=False, animations="disabled")
+    print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -199,6 +213,8 @@ def main() -> int:
                         size_b = target.stat().st_size
                         flag = "  (over 300 KB!)" if size_b > MAX_BYTES else ""
                         print(f"{target.relative_to(ROOT)}: {size_b // 1024} KB{flag}")
+                    if kind == "desktop":
+                        credentials_shot(page, server.url, opts.out)
                     context.close()
                 browser.close()
         finally:

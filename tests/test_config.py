@@ -17,6 +17,10 @@ DOCUMENTED = {
     "MQTT_BROKER_URL",
     "MQTT_PORT",
     "MQTT_CA_FILE",
+    "MQTT_BIND",
+    "MQTT_ENROLMENT",
+    "MQTT_TLS_PORT",
+    "MQTT_TLS_NAMES",
     "DATABASE_URL",
     "METERHUB_DATA_DIR",
     "METERHUB_TZ",
@@ -46,6 +50,18 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_exactly_the_documented_variables() -> None:
     assert set(Settings.model_fields) == DOCUMENTED
+
+
+def test_every_setting_is_in_the_readme_and_operations_tables() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for doc in (root / "README.md", root / "docs" / "operations.md"):
+        text = doc.read_text()
+        assert all(f"| `{name}` |" in text for name in DOCUMENTED), doc
+
+
+def test_device_channel_defaults() -> None:
+    s = load_settings()
+    assert (s.MQTT_BIND, s.MQTT_ENROLMENT, s.MQTT_TLS_PORT) == ("127.0.0.1", True, None)
 
 
 def test_defaults(tmp_path: Path) -> None:

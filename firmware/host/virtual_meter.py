@@ -40,6 +40,8 @@ def main():
         config.save({"wifi_ssid": "virtual", "wifi_password": "virtual",
                      "mqtt_host": host or "127.0.0.1", "mqtt_port": int(port or 1883),
                      "serial_number": a.get("serial", ""),
+                     "mqtt_user": os.getenv("METER_MQTT_USER") or "",
+                     "mqtt_password": os.getenv("METER_MQTT_PASSWORD") or "",
                      "reading_interval": max(1, int(float(a["interval"])))})
     import app
     if a.get("interval"):

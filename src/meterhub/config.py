@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     MQTT_PORT: int = Field(1883, ge=1, le=65535)
     MQTT_CA_FILE: str | None = None
     """PEM file of a private CA that every MQTT client of meterhub trusts (mqtts://)."""
+    MQTT_BIND: str = "127.0.0.1"
+    MQTT_ENROLMENT: bool = True
+    MQTT_TLS_PORT: int | None = Field(None, ge=1, le=65535)
+    MQTT_TLS_NAMES: str = ""
     DATABASE_URL: str | None = None
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
         if self.SESSION_SECRET:
             return self.SESSION_SECRET
         return _stored_secret(self.data_dir / SECRET_FILE_NAME)
+
+
+def stored_secret(path: Path) -> str:
+    """A random secret kept in `path` (mode 0600), generated the first time."""
+    return _stored_secret(path)
 
 
 def _stored_secret(path: Path) -> str:

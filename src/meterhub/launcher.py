@@ -18,14 +18,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NoReturn
-from urllib.parse import quote
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from meterhub.broker.credentials import resolve_service_broker, service_password_file
 from meterhub.broker.errors import BrokerStartError
-from meterhub.broker.url import BrokerTarget, resolve_broker
+from meterhub.broker.url import BrokerTarget, target_url
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
@@ -123,16 +123,16 @@ def serve(
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
-        models = _demo_models(cfg, demo) if demo else []  # before ingest: one writer
+        models, accounts = _demo_models(cfg, demo) if demo else ([], {})  # before ingest
         if ingest:
             command = ingest_command(
-                _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+                target_url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
             )
             supervisor = Supervisor(*command)
             supervisor.start()
             integrations = Supervisor(
                 *integrations_command(
-                    _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+                    target_url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
                 ),
                 "integrations",
             )
@@ -140,7 +140,7 @@ def serve(
         if models:
             from meterhub.simulate.demo import start_demo
 
-            start_demo(models, target, demo_stop)
+            start_demo(models, accounts, target, demo_stop)
         ctx = build_context(cfg)
         ctx.broker_target = target
         parts = (demo_stop, supervisor, embedded, integrations)
@@ -189,7 +189,9 @@ def _stop(
 def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | None]:
     """The broker to use, and the embedded one if `start` and none answers."""
     try:
-        target, start_embedded = resolve_broker(cfg.MQTT_BROKER_URL, cfg.MQTT_PORT)
+        target, start_embedded = resolve_service_broker(
+            cfg.MQTT_BROKER_URL, cfg.MQTT_PORT, cfg.data_dir
+        )
     except ValueError as exc:
         _fail(str(exc))
     target = replace(target, ca_file=cfg.MQTT_CA_FILE)
@@ -201,24 +203,61 @@ def _broker(cfg: Settings, start: bool) -> tuple[BrokerTarget, EmbeddedBroker | 
             "no MQTT broker answers at %s yet; the live feed keeps trying", target.display_url
         )
         return target, None
-    from meterhub.broker.embedded import start_embedded_broker
+    from meterhub.broker.embedded import BrokerAccess, TlsListener, start_embedded_broker
 
+    _warn_devices_without_credentials(cfg)
+    tls = None
+    if cfg.MQTT_TLS_PORT:
+        from meterhub.broker.tls import default_names, ensure_tls
+
+        files = ensure_tls(cfg.data_dir, default_names(cfg.MQTT_TLS_NAMES.split(",")))
+        tls = TlsListener(cfg.MQTT_TLS_PORT, files.server_cert, files.server_key)
+        log.info("MQTT over TLS on port %d; devices trust %s", cfg.MQTT_TLS_PORT, files.ca_cert)
     try:
         # Persistent sessions: ingest's subscriptions survive a broker restart, so what
         # meters publish while ingest reconnects is queued for it.
         embedded = start_embedded_broker(
             cfg.MQTT_PORT,
+            host=cfg.MQTT_BIND,
             log_path=cfg.data_dir / "broker.log",
             persistence_path=cfg.data_dir / "broker-sessions.db",
+            access=BrokerAccess(
+                cfg.database_url, service_password_file(cfg.data_dir), cfg.MQTT_ENROLMENT
+            ),
+            tls=tls,
         )
     except BrokerStartError as exc:
         _fail(str(exc))
-    log.info("embedded MQTT broker (amqtt) on port %d", cfg.MQTT_PORT)
+    log.info(
+        "embedded MQTT broker (amqtt) on %s:%d; devices log in with their own accounts",
+        cfg.MQTT_BIND,
+        cfg.MQTT_PORT,
+    )
     return target, embedded
 
 
-def _demo_models(cfg: Settings, meters: int) -> list[MeterModel]:
-    """The demo meters (registered, with history), or a clear exit if the database fails."""
+def _warn_devices_without_credentials(cfg: Settings) -> None:
+    """Say which registered devices the broker will refuse (an install from before
+    device accounts): one line, with the command that fixes it."""
+    from meterhub.services.device_credentials import without_credentials
+
+    with _database(cfg) as db:
+        missing = without_credentials(db)
+    if missing:
+        shown = ", ".join(missing[:20]) + (
+            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
+        log.warning(
+            "%d device(s) have no MQTT account, so the broker refuses them: %s; "
+            "issue one with `meterhub devices credentials SERIAL` (or the dashboard)",
+            len(missing),
+            shown,
+        )
+
+
+def _demo_models(cfg: Settings, meters: int) -> tuple[list[MeterModel], dict[str, tuple[str, str]]]:
+    """The demo meters (registered, with history) and their MQTT accounts, or a clear exit
+    if the database fails."""
     from meterhub.simulate.demo import prepare_demo  # only with --demo: keeps `web` slim
 
     try:
@@ -228,14 +267,3 @@ def _demo_models(cfg: Settings, meters: int) -> list[MeterModel]:
             f"cannot use the database {cfg.database_url.split('@')[-1]}: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         )
-
-
-def _url(target: BrokerTarget) -> str:
-    auth = ""
-    if target.username:
-        auth = (
-            quote(target.username, safe="")
-            + (f":{quote(target.password, safe='')}" if target.password else "")
-            + "@"
-        )
-    return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{target.host}:{target.port}"

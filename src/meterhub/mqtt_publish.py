@@ -35,6 +35,7 @@ def publish_once(
     payload: bytes,
     qos: int = 1,
     timeout: float = CONNECT_TIMEOUT_S,
+    retain: bool = False,
 ) -> None:
     """Publish one message and return once the broker acknowledged it (QoS 1) or sent it
     (QoS 0); PublishError on any failure, within about 3 x `timeout`."""
@@ -76,7 +77,7 @@ def publish_once(
             raise PublishError(f"MQTT broker {where} refused the connection: {state['refused']}")
         if not state["connected"]:
             raise PublishError(f"MQTT broker {where} did not answer within {timeout:g} s")
-        info = client.publish(topic, payload, qos=qos)
+        info = client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise PublishError(f"publishing to {where} failed: {mqtt.error_string(info.rc)}")
         _run_until(client, info.is_published, timeout, where)

@@ -65,6 +65,8 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/devices/{device_id}/assign"): ADMIN,
     ("DELETE", "/api/devices/{device_id}/assign/{user_id}"): ADMIN,
     ("POST", "/api/devices/{device_id}/approve"): ADMIN,
+    ("POST", "/api/devices/{device_id}/credentials"): ADMIN,
+    ("DELETE", "/api/devices/{device_id}/credentials"): ADMIN,
     ("GET", "/api/audit"): ADMIN,
     ("GET", "/api/readings/{serial}"): DEVICE,
     ("GET", "/api/readings/{serial}/latest"): DEVICE,

@@ -21,6 +21,8 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/devices/{device_id}/assign"): "device.assign",
     ("DELETE", "/api/devices/{device_id}/assign/{user_id}"): "device.unassign",
     ("POST", "/api/devices/{device_id}/approve"): "device.approve",
+    ("POST", "/api/devices/{device_id}/credentials"): "device.credentials",
+    ("DELETE", "/api/devices/{device_id}/credentials"): "device.credentials_revoked",
     ("DELETE", "/api/devices/{device_id}"): "device.delete",
     ("POST", "/api/tokens"): "token.create",
     ("DELETE", "/api/tokens/{token_id}"): "token.revoke",
@@ -127,6 +129,18 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         "/api/devices/{device_id}/approve",
         lambda: admin_api.post(f"/api/devices/{pending_id}/approve"),
         lambda r: str(pending_id),
+    )
+    step(
+        "POST",
+        "/api/devices/{device_id}/credentials",
+        lambda: admin_api.post(f"/api/devices/{did}/credentials"),
+        lambda r: str(did),
+    )
+    step(
+        "DELETE",
+        "/api/devices/{device_id}/credentials",
+        lambda: admin_api.delete(f"/api/devices/{did}/credentials"),
+        lambda r: str(did),
     )
     step(
         "DELETE",

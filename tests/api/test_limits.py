@@ -9,15 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
 from sqlalchemy import func, select, update
 
 from meterhub.context import AppContext
 from meterhub.db.models import AuditEntry, LoginAttempt, UserSession
 from meterhub.db.types import utcnow
+from meterhub.ingest.messages import decode_message
 from meterhub.security.sessions import SECURE_SESSION_COOKIE
 from meterhub.services import audit, users
+from meterhub.store import TelemetryStore
 from meterhub.web.guards import host_allowed, parse_hosts
 from tests.api.conftest import audit_entries, login
 

@@ -68,3 +68,14 @@ def test_resolve_auto_falls_back_when_nothing_listens(free_port: int) -> None:
 def test_resolve_rejects_bad_port() -> None:
     with pytest.raises(ValueError, match="MQTT_PORT 0"):
         resolve_broker("auto", 0)
+
+
+def test_target_url_round_trips_credentials() -> None:
+    from meterhub.broker.url import target_url
+
+    for target in (
+        BrokerTarget("h", 1883, "meterhub", "p@ss/w:rd"),
+        BrokerTarget("::1", 8883, "u", None, tls=True),
+        BrokerTarget("h", 1),
+    ):
+        assert parse_broker_url(target_url(target)) == target

@@ -95,3 +95,35 @@ def test_settings_creates_and_revokes_a_token(admin_tab: Tab) -> None:
     page.locator("#confirm-dialog").get_by_role("button", name="Revoke token").click()
     row.wait_for(state="detached")
     admin_tab.assert_clean()
+
+
+def test_credentials_button_shows_the_password_once(admin_tab: Tab, demo: Any) -> None:
+    from meterhub.broker.passwords import verify_password
+    from meterhub.db.models import Device
+
+    demo.server.add_device("CRED-1", "Credentials meter")
+    page = admin_tab.page
+    admin_tab.goto("/admin/devices")
+    row = page.locator('#registry-table tr[data-serial="CRED-1"]')
+    row.get_by_role("button", name="Credentials").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Issue credentials").click()
+    dialog = page.locator("#credentials-dialog")
+    dialog.wait_for()
+    assert dialog.get_by_label("User name").input_value() == "CRED-1"
+    password = dialog.get_by_label("Password").input_value()
+    assert "meter-CRED-1" in dialog.inner_text()
+    with demo.server.ctx.sessions() as db:
+        device = db.query(Device).filter_by(serial_number="CRED-1").one()
+        assert verify_password(password, device.mqtt_password_hash)
+    dialog.get_by_role("button", name="Done").click()
+    dialog.wait_for(state="hidden")
+    assert dialog.get_by_label("Password").input_value() == ""
+    row.get_by_role("button", name="Edit").click()
+    edit = page.locator("#device-dialog")
+    assert edit.get_by_label("Protocol").input_value() == "meterhub"
+    edit.get_by_label("Protocol").select_option("tasmota")
+    edit.locator("button[value=save]").click()
+    edit.wait_for(state="hidden")
+    with demo.server.ctx.sessions() as db:
+        assert db.query(Device).filter_by(serial_number="CRED-1").one().protocol == "tasmota"
+    admin_tab.assert_clean()

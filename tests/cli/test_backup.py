@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meterhub.telemetry.messages import decode_message
-from meterhub.telemetry.store import TelemetryStore
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -23,7 +21,9 @@ from typer.testing import CliRunner
 from meterhub.cli.main import app
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.models import Base, Device, Reading, Rollup15m
+from meterhub.ingest.messages import decode_message
 from meterhub.services.retention import delete_old_readings
+from meterhub.store import TelemetryStore
 from tests.cli.test_cli import ENV_NAMES
 from tests.conftest import PG_ADMIN_URL
 

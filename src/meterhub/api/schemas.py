@@ -157,6 +157,9 @@ class AssignedUser(BaseModel):
     username: str
 
 
+DeviceProtocol = Literal["meterhub", "tasmota", "esphome"]
+
+
 class DeviceOut(BaseModel):
     id: int
     serial_number: str
@@ -179,6 +182,10 @@ class DeviceOut(BaseModel):
     tariff_id: int | None = Field(
         default=None, description="The device's tariff; null: the install's default tariff."
     )
+    protocol: DeviceProtocol = Field(
+        description="meterhub (MQTT protocol v1), tasmota or esphome: the topics its MQTT "
+        "account may use"
+    )
     assigned_users: list[AssignedUser]
 
     @classmethod
@@ -195,6 +202,7 @@ class DeviceCreateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    protocol: DeviceProtocol = "meterhub"
 
 
 class DeviceUpdateIn(Strict):
@@ -205,8 +213,9 @@ class DeviceUpdateIn(Strict):
     tariff_id: IdField | None = Field(
         default=None, description="A tariff id; null: use the install's default tariff."
     )
+    protocol: DeviceProtocol | None = None
 
-    _required = field_validator("serial_number", mode="before")(_not_null)
+    _required = field_validator("serial_number", "protocol", mode="before")(_not_null)
 
 
 class AssignIn(Strict):

@@ -55,8 +55,8 @@ def _name_of(proc: psutil.Process) -> str:
     except psutil.Error:
         return "?"
     roles = {
-        "meterhub.telemetry.writer_main": "ingest-writer",
-        "meterhub.telemetry.service": "ingest",
+        "meterhub.ingest.writer_main": "ingest-writer",
+        "meterhub.ingest.main": "ingest",
         "meterhub.broker": "broker",
         "meterhub.web": "web",
         " simulate": "simulate",

@@ -6,9 +6,10 @@ amqtt speaks MQTT 3.1.1 only and treats ``$share/...`` as a plain topic, so
 clients must connect with 3.1.1. It serves a home or a small site (up to
 about 1,000 meters); beyond that use Mosquitto (deploy/mosquitto/).
 
-Security: the embedded broker admits every client (no password) unless a
-password file is given. Bind it to 127.0.0.1 when devices are not on the
-network, and use Mosquitto with a password file and ACL in production.
+Security: `meterhub run` starts it with `access` (a `BrokerAccess`): only accounts of
+the device registry and meterhub's service account get in, each confined to its topics
+(see `meterhub.broker.guard`). Without `access` (tests, benchmarks, a throw-away
+`meterhub simulate`) it admits everyone, so it then binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -21,18 +22,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 from meterhub.broker.errors import BrokerStartError, port_in_use_message
 from meterhub.broker.probe import mqtt_answers
-from meterhub.broker.server import EXIT_PORT_IN_USE
+from meterhub.broker.server import DATABASE_ENV, EXIT_PORT_IN_USE
 
 #: Seconds to wait for the child to answer an MQTT CONNECT.
 STARTUP_TIMEOUT_S = 15.0
 #: Seconds between readiness probes while starting.
 STARTUP_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """Enforce meterhub's accounts: the registry's database and the service password."""
+
+    database_url: str
+    service_password_file: Path
+    enrolment: bool = True
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """A second, TLS (mqtts) listener: its port and the server certificate and key."""
+
+    port: int
+    cert: Path
+    key: Path
 
 
 class EmbeddedBroker:
@@ -90,11 +110,13 @@ class EmbeddedBroker:
 
 def start_embedded_broker(
     port: int,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     log_path: Path | None = None,
     *,
     password_file: Path | None = None,
     persistence_path: Path | None = None,
+    access: BrokerAccess | None = None,
+    tls: TlsListener | None = None,
     log_level: str = "WARNING",
     startup_timeout: float = STARTUP_TIMEOUT_S,
 ) -> EmbeddedBroker:
@@ -125,7 +147,21 @@ def start_embedded_broker(
         command += ["--password-file", str(password_file)]
     if persistence_path is not None:
         command += ["--persistence", str(persistence_path)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
+    if tls is not None:
+        if _port_taken(host, tls.port):
+            raise BrokerStartError(port_in_use_message(tls.port))
+        command += ["--tls-port", str(tls.port), "--tls-cert", str(tls.cert)]
+        command += ["--tls-key", str(tls.key)]
+    env = dict(os.environ)
+    if access is not None:
+        # The database URL may hold a password: environment, not `ps` output.
+        env[DATABASE_ENV] = access.database_url
+        command += ["--service-password-file", str(access.service_password_file)]
+        if access.enrolment:
+            command.append("--enrolment")
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env
+    )
     broker = EmbeddedBroker(process, host, port, log_file)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

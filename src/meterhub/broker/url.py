@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from meterhub.broker.probe import mqtt_answers
 
@@ -40,6 +40,19 @@ class BrokerTarget:
             user = f"{self.username}@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{user}{host}:{self.port}"
+
+
+def target_url(target: BrokerTarget) -> str:
+    """The URL of `target` with its credentials (percent-encoded): for a child process's
+    environment, never for logs (use ``display_url``)."""
+    auth = ""
+    if target.username:
+        auth = quote(target.username, safe="")
+        if target.password:
+            auth += ":" + quote(target.password, safe="")
+        auth += "@"
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{'mqtts' if target.tls else 'mqtt'}://{auth}{host}:{target.port}"
 
 
 def parse_broker_url(url: str) -> BrokerTarget:

@@ -117,3 +117,25 @@ def devices_list() -> None:
             for d in db.scalars(select(Device).order_by(Device.serial_number))
         ]
     echo_table(rows, ["ID", "SERIAL", "NAME", "STATUS", "STATE", "LAST SEEN", "USERS"])
+
+
+@devices_app.command("credentials")
+def devices_credentials(
+    serial: str,
+    revoke: Annotated[bool, typer.Option(help="Remove the account instead.")] = False,
+) -> None:
+    """Issue (or rotate) a device's MQTT account and print it once; --revoke removes it."""
+    from meterhub.services import device_credentials
+
+    with database(settings()) as db:
+        device = devices.by_serial(db, serial)
+        if device is None:
+            fail(f"no device with serial {serial!r}; see `meterhub devices list`")
+        if revoke:
+            device_credentials.revoke(db, None, device)
+            typer.echo(f"MQTT account of {serial} revoked")
+            return
+        creds = device_credentials.issue(db, None, device)
+    typer.echo(f"username: {creds.username}")
+    typer.echo(f"password: {creds.password}")
+    typer.echo(f"client id: meter-{creds.username}  (shown once; a new call rotates the password)")

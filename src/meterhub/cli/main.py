@@ -11,6 +11,7 @@ import typer
 from meterhub import __version__
 from meterhub.cli import bench, operations, report, tools
 from meterhub.cli.accounts import devices_app, users_app
+from meterhub.cli.broker import broker_app
 from meterhub.cli.common import database, fail, settings
 from meterhub.cli.firmware import app as firmware_app
 from meterhub.security.files import private_umask
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(users_app, name="users")
 app.add_typer(devices_app, name="devices")
+app.add_typer(broker_app, name="broker")
 
 
 def _version(value: bool) -> None:
@@ -102,7 +104,8 @@ def ingest(
     ] = None,
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
-    from meterhub.broker.url import parse_broker_url
+    from meterhub.broker.credentials import with_service_account
+    from meterhub.broker.url import BrokerTarget, parse_broker_url, target_url
     from meterhub.runtime import logs
     from meterhub.runtime.children import ingest_command
 
@@ -110,7 +113,9 @@ def ingest(
     logs.setup(cfg.LOG_LEVEL)
     url = broker or cfg.MQTT_BROKER_URL
     if url.strip().lower() in ("auto", "embedded"):
-        url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
+        # The local broker: log in with meterhub's own account.
+        local = BrokerTarget("127.0.0.1", cfg.MQTT_PORT)
+        url = target_url(with_service_account(local, cfg.data_dir))
     try:
         parse_broker_url(url)
     except ValueError as exc:

@@ -56,15 +56,34 @@ def simulate(
             "--firmware", help="Run the real MicroPython firmware as virtual meters instead."
         ),
     ] = False,
+    device_accounts: Annotated[
+        bool | None,
+        typer.Option(
+            "--device-accounts/--no-device-accounts",
+            help="Each meter logs in with its own MQTT account (registered and issued in "
+            "this database). Default: when the local broker refuses anonymous clients.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate PZEM meters publishing MQTT v1 readings (Ctrl-C stops cleanly)."""
     cfg = settings()
+
+    def issue_accounts(serials: list[str]) -> dict[str, tuple[str, str]]:
+        from meterhub.services.device_credentials import issue_for_simulation
+
+        with database(cfg) as db:
+            return issue_for_simulation(db, serials)
+
     if firmware:
-        from meterhub.firmware.virtual import run_virtual_meters
+        from meterhub.firmware.virtual import run_virtual_meters, serial_for
 
         url = broker or cfg.MQTT_BROKER_URL
-        if url.strip().lower() in ("auto", "embedded"):
+        local = url.strip().lower() in ("auto", "embedded")
+        if local:
             url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
+        accounts = None
+        if device_accounts or (device_accounts is None and local):
+            accounts = issue_accounts([serial_for(i) for i in range(meters)])
         run_virtual_meters(
             meters,
             interval,
@@ -72,6 +91,7 @@ def simulate(
             duration=duration,
             speed=speed,
             log=lambda line: typer.echo(line, err=True),
+            accounts=accounts,
         )
         return
     writer = None
@@ -96,6 +116,8 @@ def simulate(
         duration=duration,
         mqtt_port=cfg.MQTT_PORT,
         history_writer=writer,
+        device_accounts=device_accounts,
+        issue_accounts=issue_accounts,
     )
     if code:
         raise typer.Exit(code)

@@ -130,6 +130,12 @@ class Device(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The device channel (migration 0005): its MQTT account and topic scheme.
+    protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
+    """meterhub (protocol v1), tasmota or esphome: which topics its account may use."""
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(160))
+    """PBKDF2-SHA512 (`$7$...`) of its MQTT password; None: it has no account yet."""
+    mqtt_credentials_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     users: Mapped[list[User]] = relationship(
         secondary="device_assignments", back_populates="devices", order_by="User.username"

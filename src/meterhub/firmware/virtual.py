@@ -43,7 +43,8 @@ class VirtualFleet:
 
     def __init__(self, meters: int, interval: float, broker_url: str,
                  workdir: Path | None = None, fast: bool = False, speed: float = 1.0,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print,
+                 accounts: dict[str, tuple[str, str]] | None = None) -> None:
         if meters < 1:
             raise FirmwareError("--meters must be at least 1")
         if interval <= 0:
@@ -55,6 +56,7 @@ class VirtualFleet:
         self.log = log
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
+        self.accounts = accounts or {}  # serial -> its own MQTT user name and password
 
     def flash_dir(self, i: int) -> Path:
         return self.workdir / serial_for(i)
@@ -66,8 +68,11 @@ class VirtualFleet:
                "--broker", f"{self.host}:{self.port}", "--interval", str(self.interval)]
         if self.fast:
             cmd.append("--fast")
+        user, password = self.accounts.get(serial_for(i), (self.user, self.password))
+        # Credentials go in the environment, not in `ps` output.
         env = micropython_env(extra={"METER_SERIAL": serial_for(i), "METER_SPEED": str(self.speed),
-                                     "METER_PORTAL_PORT": str(18000 + i)})
+                                     "METER_PORTAL_PORT": str(18000 + i),
+                                     "METER_MQTT_USER": user, "METER_MQTT_PASSWORD": password})
         log = open(self.workdir / f"{serial_for(i)}.log", "ab")  # noqa: SIM115 - kept open by the child
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -109,9 +114,11 @@ class VirtualFleet:
 def run_virtual_meters(meters: int, interval: float, broker_url: str,
                        workdir: Path | None = None, duration: float | None = None,
                        fast: bool = False, speed: float = 1.0,
-                       log: Callable[[str], None] = print) -> int:
-    """Run N virtual meters until Ctrl-C (or `duration` seconds); returns restarts seen."""
-    fleet = VirtualFleet(meters, interval, broker_url, workdir, fast, speed, log)
+                       log: Callable[[str], None] = print,
+                       accounts: dict[str, tuple[str, str]] | None = None) -> int:
+    """Run N virtual meters until Ctrl-C (or `duration` seconds); returns restarts seen.
+    `accounts` (serial -> MQTT user name, password) gives each meter its own login."""
+    fleet = VirtualFleet(meters, interval, broker_url, workdir, fast, speed, log, accounts)
     fleet.start()
     end = None if duration is None else time.monotonic() + duration
     try:

@@ -20,7 +20,7 @@ from meterhub.errors import Conflict, InvalidInput, NotFound
 from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.services import audit
 
-EDITABLE = ("name", "location", "description")
+EDITABLE = ("name", "location", "description", "protocol")
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")

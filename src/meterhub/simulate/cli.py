@@ -21,6 +21,7 @@ import typer
 
 from meterhub.broker.embedded import EmbeddedBroker, start_embedded_broker
 from meterhub.broker.errors import BrokerStartError
+from meterhub.broker.probe import connack_code
 from meterhub.broker.url import BrokerTarget, resolve_broker
 from meterhub.simulate.history import (
     DEFAULT_HISTORY_INTERVAL_S,
@@ -34,7 +35,9 @@ from meterhub.simulate.runner import SimOptions, SimStats, run_simulation
 from meterhub.simulate.source import ReadingSource
 
 HistoryWriter = Callable[[list[dict[str, Any]]], None]
+AccountIssuer = Callable[[list[str]], dict[str, tuple[str, str]]]
 EXIT_USAGE = 2
+NOT_AUTHORISED = 5  # CONNACK return code of a broker that refuses anonymous clients
 
 
 class SimulateError(Exception):
@@ -57,12 +60,19 @@ def simulate_command(
     backfill_interval: float = DEFAULT_HISTORY_INTERVAL_S,
     history_writer: HistoryWriter | None = None,
     stream: TextIO | None = None,
+    device_accounts: bool | None = None,
+    issue_accounts: AccountIssuer | None = None,
 ) -> int:
     """Run the simulator until Ctrl-C (or ``duration`` real seconds); return the exit code.
 
     ``broker`` defaults to ``MQTT_BROKER_URL`` (then ``auto``), ``mqtt_port``
     to ``MQTT_PORT`` (then 1883). ``--backfill DAYS`` needs ``history_writer``,
     a callable that stores one chunk of v1 reading dicts (the ingest writer).
+
+    ``device_accounts`` makes each meter log in with its own account, made by
+    ``issue_accounts`` (serials -> user name and password, from the local registry);
+    None: only when the broker is local and refuses anonymous clients (meterhub's
+    embedded broker does).
     """
     out = stream or sys.stderr
     try:
@@ -80,13 +90,14 @@ def simulate_command(
         try:
             if backfill and history_writer is not None:
                 _backfill(models, backfill, backfill_interval, history_writer, out)
+            accounts = _accounts(models, target, embedded, device_accounts, issue_accounts)
             options = SimOptions(interval, speed, outages, duration, seed)
             out.write(
                 f"simulating {meters} meter(s) every {interval:g} s"
                 f"{f' at {speed:g}x speed' if speed != 1 else ''} -> {target.display_url}"
                 f" (Ctrl-C stops)\n"
             )
-            stats = asyncio.run(_run(models, target, options, out))
+            stats = asyncio.run(_run(models, target, options, out, accounts))
         finally:
             if embedded is not None:
                 embedded.stop()
@@ -163,15 +174,39 @@ def _backfill(
     )
 
 
+def _accounts(
+    models: list[ReadingSource],
+    target: BrokerTarget,
+    embedded: EmbeddedBroker | None,
+    wanted: bool | None,
+    issue: AccountIssuer | None,
+) -> dict[str, tuple[str, str]] | None:
+    if wanted is None:
+        local = embedded is None and target.host in ("127.0.0.1", "localhost", "::1")
+        wanted = local and connack_code(target.host, target.port) == NOT_AUTHORISED
+    if not wanted:
+        return None
+    if issue is None:
+        raise SimulateError(
+            "per-device accounts need the database: use `meterhub simulate` from the "
+            "meterhub CLI, or pass --broker mqtt://user:pass@host:port"
+        )
+    return issue([model.serial for model in models])
+
+
 async def _run(
-    models: list[ReadingSource], target: BrokerTarget, options: SimOptions, out: TextIO
+    models: list[ReadingSource],
+    target: BrokerTarget,
+    options: SimOptions,
+    out: TextIO,
+    accounts: dict[str, tuple[str, str]] | None = None,
 ) -> SimStats:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await run_simulation(models, target, options, stop, out)
+        return await run_simulation(models, target, options, stop, out, accounts=accounts)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -19,6 +19,7 @@ from meterhub.broker.url import BrokerTarget
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.models import Device, Reading
 from meterhub.ingest.backfill import history_writer
+from meterhub.services import device_credentials
 from meterhub.services import devices as device_service
 from meterhub.simulate.history import build_models, iter_model_history, make_serials
 from meterhub.simulate.model import MeterModel
@@ -38,9 +39,15 @@ broker a reading published before that would have no subscriber)."""
 _PLACES: Final = ("Kitchen", "Office", "Workshop", "Garage", "Heat pump", "Flat 2", "Studio")
 
 
-def prepare_demo(database_url: str, meters: int) -> list[MeterModel]:
+Accounts = dict[str, tuple[str, str]]
+"""serial -> (MQTT user name, password) of each demo meter."""
+
+
+def prepare_demo(database_url: str, meters: int) -> tuple[list[MeterModel], Accounts]:
     """Register N demo meters and write their history if they have none; the models carry
-    on from the stored energy and seq. Call it before ingest starts (one writer at a time).
+    on from the stored energy and seq. Each demo meter gets a fresh MQTT account (its
+    password lives only in this process) and logs in with it like a real meter. Call it
+    before ingest starts (one writer at a time).
     """
     engine = make_engine(database_url)
     try:
@@ -49,8 +56,9 @@ def prepare_demo(database_url: str, meters: int) -> list[MeterModel]:
         engine.dispose()
 
 
-def _prepare(engine: Engine, meters: int) -> list[MeterModel]:
+def _prepare(engine: Engine, meters: int) -> tuple[list[MeterModel], Accounts]:
     serials = make_serials(meters, DEMO_SEED)
+    accounts: Accounts = {}
     energies: dict[str, float | None] = {}
     seqs: dict[str, int | None] = {}
     with make_sessionmaker(engine).begin() as db:
@@ -65,6 +73,8 @@ def _prepare(engine: Engine, meters: int) -> list[MeterModel]:
                     location=_PLACES[n % len(_PLACES)],
                     description="Simulated by meterhub --demo",
                 )
+            issued = device_credentials.issue(db, None, device)
+            accounts[serial] = (issued.username, issued.password)
             energies[serial] = device.last_energy
             seqs[serial] = db.scalar(
                 select(func.max(Reading.seq)).where(Reading.device_id == device.id)
@@ -85,10 +95,12 @@ def _prepare(engine: Engine, meters: int) -> list[MeterModel]:
             fresh, now - DEMO_HISTORY_DAYS * 86400, now, DEMO_HISTORY_INTERVAL_S
         ):
             write(chunk)
-    return models
+    return models, accounts
 
 
-def start_demo(models: list[MeterModel], target: BrokerTarget, stop: threading.Event) -> None:
+def start_demo(
+    models: list[MeterModel], accounts: Accounts, target: BrokerTarget, stop: threading.Event
+) -> None:
     """Run the demo models live in a thread (after DEMO_START_DELAY_S) until ``stop``."""
 
     def live() -> None:
@@ -108,6 +120,7 @@ def start_demo(models: list[MeterModel], target: BrokerTarget, stop: threading.E
                 SimOptions(interval=DEMO_INTERVAL_S, seed=DEMO_SEED),
                 stop=done,
                 stream=quiet,
+                accounts=accounts,
             )
 
         try:

@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -158,16 +160,28 @@ class Publisher:
     """Publishes readings and status for a set of meters over a few connections."""
 
     def __init__(
-        self, target: BrokerTarget, serials: list[str], client_prefix: str = "sim"
+        self,
+        target: BrokerTarget,
+        serials: list[str],
+        client_prefix: str = "sim",
+        accounts: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
-        """Plan connections for ``serials`` (connect with ``start``)."""
+        """Plan connections for ``serials`` (connect with ``start``). With ``accounts``
+        (serial -> MQTT user name and password), each meter logs in with its own account
+        and client id ``meter-<user>``, like a real one, so each needs its own connection."""
         self.target = target
-        dedicated = len(serials) <= DEDICATED_LIMIT
+        self.accounts = dict(accounts or {})
+        dedicated = len(serials) <= DEDICATED_LIMIT or bool(self.accounts)
         self._connections: list[_Connection] = []
         self._route: dict[str, _Connection] = {}
         if dedicated:
             for serial in serials:
-                conn = _Connection(target, f"{client_prefix}-{serial}", serial)
+                account = self.accounts.get(serial)
+                client_id = f"meter-{account[0]}" if account else f"{client_prefix}-{serial}"
+                login = (
+                    replace(target, username=account[0], password=account[1]) if account else target
+                )
+                conn = _Connection(login, client_id, serial)
                 self._connections.append(conn)
                 self._route[serial] = conn
         else:

@@ -14,7 +14,7 @@ import contextlib
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -74,8 +74,12 @@ async def run_simulation(
     stop: asyncio.Event | None = None,
     stream: TextIO | None = None,
     start_ts: float | None = None,
+    accounts: Mapping[str, tuple[str, str]] | None = None,
 ) -> SimStats:
     """Publish readings of ``models`` to ``target`` until ``stop`` is set or ``duration`` ends.
+
+    ``accounts`` (serial -> MQTT user name, password) makes each meter log in with its
+    own device account, as real meters do on a broker with meterhub's ACL.
 
     On the way out it flushes readings queued by outages, publishes a
     retained ``offline`` status for every meter and disconnects cleanly.
@@ -85,7 +89,7 @@ async def run_simulation(
         raise ValueError("at least one meter is needed")
     stop = stop or asyncio.Event()
     serials = [model.serial for model in models]
-    publisher = Publisher(target, serials)
+    publisher = Publisher(target, serials, accounts=accounts)
     await publisher.start()
     rng = random.Random(options.seed)
     outages = [

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from meterhub.api.deps import AdminUser, CurrentUser, DbSession
+from meterhub.api.deps import AdminUser, Context, CurrentUser, DbSession
 from meterhub.api.schemas import (
     AssignIn,
     DeviceCreateIn,
@@ -17,7 +17,8 @@ from meterhub.api.schemas import (
     IdQuery,
 )
 from meterhub.db.models import Device, DeviceEvent
-from meterhub.services import devices, users
+from meterhub.mqtt_publish import publish_once
+from meterhub.services import device_credentials, devices, users
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -113,6 +114,16 @@ def unassign_device(
 
 
 @router.post("/{device_id}/approve", response_model=DeviceOut)
-def approve_device(device_id: IdPath, admin: AdminUser, db: DbSession) -> DeviceOut:
-    """Approve a pending device: its kept readings become visible."""
-    return DeviceOut.of(devices.approve(db, admin, _admin_device(db, admin, device_id)))
+def approve_device(device_id: IdPath, admin: AdminUser, db: DbSession, ctx: Context) -> DeviceOut:
+    """Approve a pending device: its kept readings become visible, and a meter that
+    enrolled over MQTT receives its own account (see docs/security-device-channel.md)."""
+    device = devices.approve(db, admin, _admin_device(db, admin, device_id))
+    # Device channel: hand an enrolled meter its credentials (no-op when it has some).
+    device_credentials.deliver_to_enrolled(
+        db,
+        admin,
+        device,
+        ctx.broker_target,
+        ctx.mqtt_publish or publish_once,
+    )
+    return DeviceOut.of(device)

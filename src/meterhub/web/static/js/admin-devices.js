@@ -37,7 +37,7 @@ function render() {
     el("td", { "data-label": "Status" }, el("span", { class: `badge ${d.online ? "online" : "offline"}`, text: d.online ? "online" : "offline" })),
     el("td", { "data-label": "Users" }, d.assigned_users.length ? d.assigned_users.map((u) => u.username).join(", ") : el("span", { class: "muted", text: "admins only" })),
     el("td", { "data-label": "Firmware" }, d.firmware_version || "–"),
-    el("td", { class: "actions" }, button("Edit", () => openEdit(d)), button("Users", () => openAssign(d)), button("Delete", () => remove(d), "btn btn-sm btn-ghost"))))
+    el("td", { class: "actions" }, button("Edit", () => openEdit(d)), button("Users", () => openAssign(d)), button("Credentials", () => issueCredentials(d)), button("Delete", () => remove(d), "btn btn-sm btn-ghost"))))
     : el("tr", {}, el("td", { colspan: 6, class: "empty", text: q ? "No device matches." : "No devices yet: add one, or let a meter publish and approve it above." })));
 }
 $("#device-filter").addEventListener("input", debounce(render, 120));
@@ -50,6 +50,7 @@ const deviceForm = formDialog(deviceDialog, async (form) => {
     name: form.name.value.trim() || null,
     location: form.location.value.trim() || null,
     description: form.description.value.trim() || null,
+    protocol: form.protocol.value,
   };
   // The pattern attribute is the server's serial rule (one source); anchor it as browsers do.
   const serialField = form.serial_number;
@@ -73,6 +74,7 @@ function openEdit(d) {
     f.name.value = d.name || "";
     f.location.value = d.location || "";
     f.description.value = d.description || "";
+    f.protocol.value = d.protocol || "meterhub";
   }
   deviceForm.open();
 }
@@ -97,6 +99,23 @@ function openAssign(d) {
     el("input", { type: "checkbox", name: "user", value: u.id, checked: have.has(u.id) }),
     el("span", {}, u.full_name || u.username, el("span", { class: "cell-sub", text: u.username })))) : el("p", { class: "muted", text: "No non-admin users yet." }));
   assignForm.open();
+}
+
+// ---- MQTT credentials: issue (or rotate), show once ----
+async function issueCredentials(d) {
+  if (!await confirmAction({ title: `New MQTT credentials for ${d.name || d.serial_number}?`, text: "The meter's current MQTT password stops working within seconds; enter the new one in the meter.", confirm: "Issue credentials", danger: false })) return;
+  try {
+    const creds = await api(`/api/devices/${d.id}/credentials`, { method: "POST" });
+    const dlg = $("#credentials-dialog");
+    const form = dlg.querySelector("form");
+    form.username.value = creds.username;
+    form.password.value = creds.password;
+    dlg.querySelector("[data-client-id]").textContent = `meter-${creds.username}`;
+    // Nothing of the password stays in the page once the dialog closes.
+    dlg.addEventListener("close", () => { form.password.value = ""; }, { once: true });
+    dlg.showModal();
+    form.password.select();
+  } catch (err) { showError(err, "Credentials"); }
 }
 
 // ---- approve / delete ----
