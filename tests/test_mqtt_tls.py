@@ -20,7 +20,7 @@ from meterhub.live.feed import MqttLiveFeed
 from meterhub.live.hub import LiveHub
 from meterhub.mqtt_publish import PublishError, publish_once
 from meterhub.simulate.publisher import Publisher
-from tests.conftest import free_port, port_open, require
+from tests.support import MOSQUITTO, free_port, port_open, require
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -30,7 +30,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerTarget, str]]:
     """A Mosquitto TLS listener on a free port, and the PEM file of the CA that signed it."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    mosquitto = MOSQUITTO
     require(Path(mosquitto).exists(), "the mosquitto binary is not installed")
     require(shutil.which("openssl") is not None, "openssl is not installed")
     work = tmp_path_factory.mktemp("tls")

@@ -16,7 +16,7 @@ from meterhub.bench.common import CaseResult, Target, percentile
 from meterhub.bench.mosquitto import available
 from meterhub.bench.runner import CASES, run_case, save
 from meterhub.cli.bench import app
-from tests.conftest import require
+from tests.support import require
 
 # What each case must report (the keys scripts and docs/performance.md rely on).
 KEYS = {

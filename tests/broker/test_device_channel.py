@@ -30,7 +30,7 @@ from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device
 from meterhub.services import device_credentials, devices
 from tests.broker.mqtt_clients import TestClient
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 @pytest.fixture

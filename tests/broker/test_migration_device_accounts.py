@@ -1,5 +1,6 @@
 """Migration 0008 (device MQTT accounts) on both databases: an install from before
-device accounts keeps its devices (protocol `meterhub`, no account), matches the models, and downgrades cleanly."""
+device accounts keeps its devices (protocol `meterhub`, no account), matches the models,
+and downgrades cleanly."""
 
 from __future__ import annotations
 

@@ -20,9 +20,7 @@ from meterhub.broker.probe import mqtt_answers
 from meterhub.cli.main import app
 from meterhub.services import device_credentials, devices
 from tests.broker.mqtt_clients import TestClient
-from tests.conftest import free_port, require
-
-MOSQUITTO = "/usr/sbin/mosquitto"
+from tests.support import MOSQUITTO, free_port, require
 
 
 @pytest.fixture

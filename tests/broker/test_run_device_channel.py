@@ -21,7 +21,7 @@ from meterhub.db.models import Device, Reading
 from meterhub.launcher import DEMO_SEED
 from meterhub.simulate import make_serials
 from tests.broker.test_device_channel import _lan_address
-from tests.conftest import free_port
+from tests.support import free_port
 
 NOT_AUTHORISED = 5
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser.appserver import AppServer
-from tests.conftest import require
+from tests.support import require
 
 CHROMIUM = os.environ.get("METERHUB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

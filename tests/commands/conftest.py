@@ -23,7 +23,7 @@ from meterhub.api.routes import ota as ota_routes
 from meterhub.broker.url import BrokerTarget
 from meterhub.context import AppContext
 from meterhub.web.app import create_app, route_table
-from tests.conftest import port_open, require
+from tests.support import port_open, require
 
 MOSQUITTO = BrokerTarget("127.0.0.1", 1883)
 

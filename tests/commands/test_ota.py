@@ -266,7 +266,7 @@ def test_a_real_firmware_build_is_accepted(tmp_path: Any) -> None:
 
     from meterhub.firmware.build import build
     from meterhub.firmware.paths import FirmwareError, tool
-    from tests.conftest import require
+    from tests.support import require
 
     try:
         tool("mpy-cross")

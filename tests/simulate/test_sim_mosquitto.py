@@ -17,7 +17,7 @@ from meterhub.broker.probe import mqtt_answers
 from meterhub.broker.url import BrokerTarget
 from meterhub.simulate import build_models, make_serials
 from meterhub.simulate.runner import SimOptions, run_simulation
-from tests.conftest import require
+from tests.support import require
 
 pytestmark = pytest.mark.mosquitto
 
