@@ -23,8 +23,11 @@ LOOP_MS = 100
 STATUS_EVERY_S = 60
 OTA_CONFIRM_S = 300
 PORTAL_STA_RETRY_S = 300
-BATCH = 20
-FLUSH_BATCHES_PER_LOOP = 5
+BATCH = 20  # most readings per backlog message
+BATCH_MIN_FREE = 6000  # heap kept free while a batch is in RAM (one reading line ~150 B)
+LINE_COST = 400  # heap one batched reading costs: its line, list slot, GC slack
+NET_GUARD_MS = 150  # network calls end this long before the next reading is due
+NTP_BUDGET_MS = 1500  # ntptime waits up to 1 s: tried only with this much time left
 
 
 def next_boot_id(path="boots.json"):
@@ -51,6 +54,7 @@ class Device:
         self.published = 0   # readings acknowledged by the broker
         self.running = True
         self.mode = "starting"
+        self.guard_ms = NET_GUARD_MS
 
     # --- readings -------------------------------------------------------
     def take_reading(self):
@@ -61,13 +65,13 @@ class Device:
             return None
         head = '{"seq":%d,' % self.seq.take()
         if self.clock.synced:
-            head += '"timestamp":"%s",' % clock.iso(time.time())
+            head += '"timestamp":"%s",' % clock.iso_ms(clock.now_ms())
         else:  # held until NTP answers; stamped then with its measurement time
             head += '"mono":%d,"boot":%d,' % (time.ticks_ms(), self.boot_id)
         return head + pzem.json_fields(m) + "}"
 
     def ticks_iso(self, ticks):
-        return clock.iso(self.clock.time_of_ticks(ticks))
+        return self.clock.iso_of_ticks(ticks)
 
     def live_payload(self, line):
         ip = board.sta_ip()
@@ -76,7 +80,20 @@ class Device:
         return "{" + extra + line[1:]
 
     def batch_payload(self, lines):
-        return '{"serial_number":"%s","readings":[%s]}' % (self.serial, ",".join(lines))
+        """The backlog message as pieces written one after the other (see mqtt_link.Chunks)."""
+        import mqtt_link
+        parts = ['{"serial_number":"%s","readings":[' % self.serial]
+        for i, line in enumerate(lines):
+            parts.append("," + line if i else line)
+        parts.append("]}")
+        return mqtt_link.Chunks(parts)
+
+    @staticmethod
+    def batch_size():
+        """Readings per backlog message that the free heap can hold (1..BATCH)."""
+        gc.collect()
+        room = (board.free_mem() - BATCH_MIN_FREE) // LINE_COST
+        return max(1, min(BATCH, room))
 
     def record(self, line):
         """Publish at once when nothing is waiting, else queue (order is kept)."""
@@ -92,14 +109,15 @@ class Device:
         self.store.append(line)
 
     def flush(self):
-        """Send queued readings in order, in batches, each acknowledged before it is dropped."""
+        """Send queued readings in order, in batches, each acknowledged before it is
+        dropped, while there is time before the next reading (the link's deadline)."""
         if not self.clock.synced:
             return
         if self.store.unstamped:
             self.store.stamp(self.boot_id, self.ticks_iso)
-        for _ in range(FLUSH_BATCHES_PER_LOOP):
-            lines = self.store.peek(BATCH)
-            if not lines or not self.link.up:
+        while self.link.up and self.link.time_left_ms() > self.guard_ms:
+            lines = self.store.peek(self.batch_size())
+            if not lines:
                 return
             self.link.publish_data(self.batch_payload(lines))
             self.store.drop(len(lines))
@@ -181,6 +199,7 @@ class Device:
         next_status = next_read
         ota_checked = False
         loops = 0
+        self.guard_ms = guard = min(NET_GUARD_MS, self.interval_ms // 4)
         while self.running and (max_loops is None or loops < max_loops):
             loops += 1
             now = time.ticks_ms()
@@ -188,10 +207,15 @@ class Device:
                 next_read = time.ticks_add(next_read, self.interval_ms)
                 if time.ticks_diff(now, next_read) >= 0:  # fell behind: do not burst
                     next_read = time.ticks_add(now, self.interval_ms)
+                # Every network call below must be over before the next reading is due.
+                self.link.deadline = time.ticks_add(next_read, -guard)
                 self.record(self.take_reading())
                 gc.collect()
+            if self.link.time_left_ms() <= guard:
+                time.sleep_ms(LOOP_MS)
+                continue
             if reconn.step():
-                if self.clock.try_sync():
+                if self.link.time_left_ms() > NTP_BUDGET_MS and self.clock.try_sync():
                     self.store.stamp(self.boot_id, self.ticks_iso)
                 if self.link.due():
                     try:
@@ -243,7 +267,19 @@ class Device:
             asyncio.create_task(recorder())
             await app.start_server(host="0.0.0.0", port=board.PORTAL_PORT)
 
-        asyncio.run(both())
+        try:
+            asyncio.run(both())
+        finally:
+            release_portal()
+
+
+def release_portal():
+    """Forget the portal's modules (about 4 KB frozen, 22 KB from .mpy): they are only
+    needed in access-point mode, and the station loop should have that heap back."""
+    import sys
+    for name in ("portal", "microdot", "microdot.microdot"):
+        sys.modules.pop(name, None)
+    gc.collect()
 
 
 def main():

@@ -35,8 +35,26 @@ class Clock:
         """Seconds since the device epoch at which ticks_ms was `ticks`."""
         return time.time() - time.ticks_diff(time.ticks_ms(), ticks) // 1000
 
+    @staticmethod
+    def iso_of_ticks(ticks):
+        """UTC ISO-8601, to the millisecond, of the moment ticks_ms was `ticks`."""
+        return iso_ms(now_ms() - time.ticks_diff(time.ticks_ms(), ticks))
+
+
+def now_ms():
+    """Milliseconds since the device epoch (time_ns where the port has it)."""
+    ns = getattr(time, "time_ns", None)
+    return ns() // 1000000 if ns else time.time() * 1000
+
 
 def iso(t):
     """UTC ISO-8601 for a device-epoch time."""
     y, mo, d, h, mi, s = time.gmtime(int(t))[:6]
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
+
+
+def iso_ms(ms):
+    """UTC ISO-8601 with milliseconds for a device-epoch time in ms: readings 2 s apart
+    stay measurably 2 s apart (whole seconds would blur that by up to one second)."""
+    y, mo, d, h, mi, s = time.gmtime(ms // 1000)[:6]
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (y, mo, d, h, mi, s, ms % 1000)

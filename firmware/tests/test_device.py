@@ -13,18 +13,22 @@ from fakes import BrokerSocket, FakeSocketModule, assert_eq
 from mqtt_helpers import publish
 from pzem_emulator import EmulatedUART, Household, PzemEmulator
 
-_saved = (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS)
+_saved = (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS,
+          app.NTP_BUDGET_MS)
 app.LOOP_MS = 1
+app.NTP_BUDGET_MS = 0  # the fake NTP answers at once
 pzem.TIMEOUT_MS = 20
 
 
 def teardown():
-    umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS = _saved
+    (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS,
+     app.NTP_BUDGET_MS) = _saved
     app.LOOP_MS = 1
+    app.NTP_BUDGET_MS = 0
     board.set_wifi(True)
 
 
-def make_device(*socks, interval_ms=1):
+def make_device(*socks, interval_ms=30):
     app.READ_INTERVAL_MS = interval_ms
     mqtt_link.BACKOFF_MIN_S = 0
     umqtt.simple.socket = FakeSocketModule(*socks)
@@ -60,14 +64,15 @@ def published(sock, topic):
 
 def test_broker_down_then_up_flushes_in_order():
     dev, _ = make_device()  # no sockets yet: connection refused
-    dev.run_station(max_loops=30)
+    app.LOOP_MS = 5
+    dev.run_station(max_loops=150)
     queued = len(dev.store)
     assert queued >= 25, queued
     sock = BrokerSocket()
     umqtt.simple.socket.socks.append(sock)
     dev.link.next_try = 0
     dev.link.backoff = 0
-    dev.run_station(max_loops=5)
+    dev.run_station(max_loops=30)
     seqs = []
     for p in published(sock, "meter/S1/data"):
         msg = json.loads(p)
@@ -77,7 +82,7 @@ def test_broker_down_then_up_flushes_in_order():
             assert all("timestamp" in r for r in msg["readings"])
         else:
             seqs.append(msg["seq"])
-    assert_eq(seqs, list(range(1, len(seqs) + 1)))
+    assert_eq(seqs, list(range(1, len(seqs) + 1)), queued)
     assert len(seqs) >= queued
     assert_eq(len(dev.store), 0)
     status = json.loads(published(sock, "meter/S1/status")[0])
@@ -97,11 +102,12 @@ def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
     clock.RETRY_S = 0
     sock = BrokerSocket()
     dev, _ = make_device(sock)
-    dev.run_station(max_loops=3)
+    app.LOOP_MS = 15
+    dev.run_station(max_loops=6)
     assert not dev.clock.synced
     assert_eq(published(sock, "meter/S1/data"), [])  # held, not sent without a time
     assert len(dev.store) >= 2
-    dev.run_station(max_loops=3)
+    dev.run_station(max_loops=6)
     assert dev.clock.synced
     readings = []
     for p in published(sock, "meter/S1/data"):
