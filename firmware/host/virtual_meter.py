@@ -1,10 +1,18 @@
 """A virtual meter: the real firmware on the MicroPython Unix port. DO NOT UPLOAD.
 
 micropython virtual_meter.py --flash DIR --serial S --broker HOST:PORT
-                             [--interval SECONDS] [--fast]
+                             [--interval SECONDS] [--fast] [--backlog N] [--readings N]
+(or `micropython -m virtual_meter ...` where it is frozen in)
 DIR plays the board's flash (config.json, queue, ...). --fast shrinks the
 timing knobs (back-off, status period) for tests. Exit code 75 = reboot.
+
+Heap scenarios (`meterhub firmware heap`): --backlog N queues N readings before
+the first NTP sync (held with their ticks, as a meter offline since boot does),
+so they are stamped and flushed once the meter is online; --readings N ends the
+run (exit 0, last line "heap-run: done ...") after N readings once the queue is
+empty again (in portal mode: after N readings). A MemoryError ends it with exit 1.
 """
+import gc
 import os
 import sys
 
@@ -21,6 +29,34 @@ def _args(argv):
             i += 1
         i += 1
     return out
+
+
+def _stop_after(app, readings):
+    """Exit 0 after `readings` readings, once everything queued was acknowledged."""
+    take = app.Device.take_reading
+    taken = [0]
+
+    def counting(dev):
+        taken[0] += 1
+        if taken[0] > readings and (dev.mode == "portal" or len(dev.store) == 0):
+            gc.collect()
+            print("heap-run: done readings=%d published=%d free=%d" % (
+                taken[0] - 1, dev.published, gc.mem_free()))
+            sys.exit(0)
+        return take(dev)
+
+    app.Device.take_reading = counting
+
+
+def _with_backlog(app, n):
+    """Run the station loop after queueing n readings taken before any NTP sync."""
+    dev = app.Device()
+    for _ in range(n):
+        line = dev.take_reading()
+        if line is not None:
+            dev.store.append(line)
+    gc.collect()
+    dev.run_station()
 
 
 def main():
@@ -56,7 +92,13 @@ def main():
         clock.RETRY_S = 1
         app.STATUS_EVERY_S = 5
         app.LOOP_MS = 20
-    app.main()
+        app.NTP_BUDGET_MS = 0  # the host's "NTP" answers at once
+    if a.get("readings"):
+        _stop_after(app, int(a["readings"]))
+    if a.get("backlog"):
+        _with_backlog(app, int(a["backlog"]))
+    else:
+        app.main()
 
 
 main()
