@@ -28,19 +28,16 @@ class Mosquitto:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            "max_queued_messages 100000\npersistence true\n"
-            f"persistence_location {tmp}/\nautosave_interval 1\n"
-        )
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "max_queued_messages 100000\npersistence true\n"
+                             f"persistence_location {tmp}/\nautosave_interval 1\n")
         self.log = tmp / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
-            )
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -58,9 +55,8 @@ class Mosquitto:
 
 
 def need_mosquitto() -> None:
-    require(
-        bool(shutil.which(MOSQUITTO)) or os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed"
-    )
+    require(bool(shutil.which(MOSQUITTO)) or os.path.exists(MOSQUITTO),
+            f"{MOSQUITTO} is not installed")
 
 
 @pytest.fixture
