@@ -40,6 +40,7 @@ class Scenario:
     readings: int  # readings taken before the run may end
     backlog: int = 0  # readings queued before the first NTP sync
     portal: bool = False  # no Wi-Fi: the setup portal, whose pages are fetched
+    ntp_fails: int = 0  # NTP syncs that fail before one works
     interval: float = 0.2
     timeout: float = 30.0
 
@@ -53,6 +54,7 @@ SCENARIOS = (
         f"full queue ({FULL_QUEUE}) stamped after a late first NTP sync, then flushed",
         readings=3,
         backlog=FULL_QUEUE,
+        ntp_fails=2,
         timeout=120.0,
     ),
 )
@@ -127,7 +129,8 @@ def run(
             assert mpy_lib is not None, "a .mpy run needs the build's lib folder"
             path = f"{mpy_lib}:.frozen"  # .mpy first; asyncio stays frozen as on a stock image
         env = dict(os.environ, MICROPYPATH=path, METER_SERIAL=serial,
-                   METER_PORTAL_PORT=str(portal_port), METER_WIFI="down" if sc.portal else "up")
+                   METER_PORTAL_PORT=str(portal_port), METER_WIFI="down" if sc.portal else "up",
+                   METER_NTP_FAILS=str(sc.ntp_fails))
         cmd = [str(binary), "-X", f"heapsize={heap}", "-m", "virtual_meter", *args]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         codes: list[int] = []
