@@ -32,9 +32,20 @@ def test_simulate_firmware_ends_its_meters_on_sigterm(tmp_path: Path) -> None:
     meterhub = Path(sys.executable).parent / "meterhub"
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
-        [str(meterhub), "simulate", "--firmware", "--meters", "2", "--interval", "1",
-         "--broker", "mqtt://127.0.0.1:9"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(meterhub),
+            "simulate",
+            "--firmware",
+            "--meters",
+            "2",
+            "--interval",
+            "1",
+            "--broker",
+            "mqtt://127.0.0.1:9",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         end = time.monotonic() + 30

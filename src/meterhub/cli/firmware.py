@@ -45,9 +45,7 @@ def build(
         bool,
         typer.Option("--frozen", help="Build a MicroPython image with the firmware frozen in"),
     ] = False,
-    board: Annotated[
-        str, typer.Option(help="With --frozen: esp8266 or esp32")
-    ] = "esp8266",
+    board: Annotated[str, typer.Option(help="With --frozen: esp8266 or esp32")] = "esp8266",
     src: SrcOpt = None,
 ) -> None:
     """Precompile the firmware (+ umqtt, microdot) to .mpy with a sha256 manifest, or with
@@ -61,8 +59,10 @@ def build(
             image = board_image(board, src, progress=_say)
         except FirmwareError as exc:
             raise _fail(exc) from exc
-        _say(f"built {image}: flash it with `meterhub firmware flash --image {image}`, "
-             "then upload only boot.py, main.py and config")
+        _say(
+            f"built {image}: flash it with `meterhub firmware flash --image {image}`, "
+            "then upload only boot.py, main.py and config"
+        )
         return
     try:
         _say("compiling firmware with mpy-cross ...")
@@ -209,8 +209,9 @@ def heap(
     _say(f"smallest working heap: {n} bytes (Unix port, 64-bit objects)")
 
 
-def _heap_table(broker: str, src: str | None, names: list[str] | None, repeat: int,
-                mpy: bool) -> None:
+def _heap_table(
+    broker: str, src: str | None, names: list[str] | None, repeat: int, mpy: bool
+) -> None:
     from meterhub.firmware import heap as h
     from meterhub.firmware.frozen import unix32_binary
 

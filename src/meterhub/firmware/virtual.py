@@ -117,7 +117,7 @@ def _stop_on_signals() -> Iterator[None]:
     sit in sessions of their own (a terminal's Ctrl-C must not hit them before their
     supervisor), would outlive a supervisor stopped by `kill` or a service manager."""
 
-    raised = []
+    raised: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
         if not raised:  # a second signal must not interrupt the stopping itself
