@@ -10,7 +10,8 @@ Heap scenarios (`meterhub firmware heap`): --backlog N queues N readings before
 the first NTP sync (held with their ticks, as a meter offline since boot does),
 so they are stamped and flushed once the meter is online; --readings N ends the
 run (exit 0, last line "heap-run: done ...") after N readings once the queue is
-empty again (in portal mode: after N readings). A MemoryError ends it with exit 1.
+empty again (in portal mode: after N readings once the harness, done fetching the
+portal's pages, has written DIR/heap-run.stop). A MemoryError ends it with exit 1.
 """
 import gc
 import os
@@ -38,7 +39,12 @@ def _stop_after(app, readings):
 
     def counting(dev):
         taken[0] += 1
-        if taken[0] > readings and (dev.mode == "portal" or len(dev.store) == 0):
+        if dev.mode == "portal":
+            import flashfs
+            done = flashfs.exists("heap-run.stop")
+        else:
+            done = len(dev.store) == 0
+        if taken[0] > readings and done:
             gc.collect()
             print("heap-run: done readings=%d published=%d free=%d" % (
                 taken[0] - 1, dev.published, gc.mem_free()))
@@ -48,7 +54,7 @@ def _stop_after(app, readings):
     app.Device.take_reading = counting
 
 
-def _with_backlog(app, n):
+def _with_backlog(app, n, readings):
     """Run the station loop after queueing n readings taken before any NTP sync."""
     dev = app.Device()
     for _ in range(n):
@@ -56,6 +62,8 @@ def _with_backlog(app, n):
         if line is not None:
             dev.store.append(line)
     gc.collect()
+    if readings:
+        _stop_after(app, readings)
     dev.run_station()
 
 
@@ -89,16 +97,19 @@ def main():
         mqtt_link.BACKOFF_MAX_S = 2
         mqtt_link.SOCKET_TIMEOUT_S = 3
         wifi.BACKOFF_MIN_S = 1
+        wifi.CONNECT_TIMEOUT_S = 1
+        wifi.BOOT_ATTEMPTS = 1
         clock.RETRY_S = 1
         app.STATUS_EVERY_S = 5
         app.LOOP_MS = 20
         app.NTP_BUDGET_MS = 0  # the host's "NTP" answers at once
-    if a.get("readings"):
-        _stop_after(app, int(a["readings"]))
+    readings = int(a.get("readings") or 0)
     if a.get("backlog"):
-        _with_backlog(app, int(a["backlog"]))
-    else:
-        app.main()
+        _with_backlog(app, int(a["backlog"]), readings)
+        return
+    if readings:
+        _stop_after(app, readings)
+    app.main()
 
 
 main()

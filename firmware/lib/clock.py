@@ -14,6 +14,8 @@ class Clock:
     def __init__(self, sync_fn):
         self._sync_fn = sync_fn  # board.ntp_sync: sets the RTC or raises OSError
         self.synced = False
+        self._base_ticks = 0
+        self._base_ms = 0
         self._next_try = time.ticks_ms()
 
     def try_sync(self, force=False):
@@ -29,16 +31,20 @@ class Clock:
             return False
         first = not self.synced
         self.synced = True
+        # One (wall clock, ticks) pair for every held reading: reading both clocks per
+        # reading would let millisecond jitter reorder readings taken close together.
+        self._base_ticks = time.ticks_ms()
+        self._base_ms = now_ms()
         return first
 
     def time_of_ticks(self, ticks):
         """Seconds since the device epoch at which ticks_ms was `ticks`."""
         return time.time() - time.ticks_diff(time.ticks_ms(), ticks) // 1000
 
-    @staticmethod
-    def iso_of_ticks(ticks):
-        """UTC ISO-8601, to the millisecond, of the moment ticks_ms was `ticks`."""
-        return iso_ms(now_ms() - time.ticks_diff(time.ticks_ms(), ticks))
+    def iso_of_ticks(self, ticks):
+        """UTC ISO-8601, to the millisecond, of the moment ticks_ms was `ticks` (after
+        the sync; ticks_diff covers some days either side of it)."""
+        return iso_ms(self._base_ms + time.ticks_diff(ticks, self._base_ticks))
 
 
 def now_ms():

@@ -32,8 +32,18 @@ def esc(s):
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def page(body, status=200):
-    return _HEAD + body + _TAIL, status, _HTML
+def page(parts, status=200):
+    """An HTML page streamed piece by piece (`parts`: a string or an iterable of them),
+    so the whole page never has to sit in the heap at once."""
+    def body():
+        yield _HEAD
+        if isinstance(parts, str):
+            yield parts
+        else:
+            for p in parts:
+                yield p
+        yield _TAIL
+    return body(), status, _HTML
 
 
 def authorized(request, password):
@@ -80,16 +90,24 @@ def make_app(dev):
             f = request.form or {}
             return save({"wifi_ssid": f.get("wifi_ssid", ""),
                          "wifi_password": f.get("wifi_password", "")})
-        rows = ""
-        try:
-            for ssid, rssi, secured in board.scan():
-                rows += "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi, ", locked" if secured else "")
-        except OSError:
-            rows = "<li>scan failed</li>"
-        return page("<h1>Wi-Fi</h1><ul>%s</ul><form method=post action=/>"
-                    "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
-                    "<label>Password <input type=password name=wifi_password></label>"
-                    "<button>Save</button></form>" % (rows, esc(dev.cfg["wifi_ssid"])))
+
+        def parts():
+            yield "<h1>Wi-Fi</h1><ul>"
+            try:
+                nets = board.scan()
+            except OSError:
+                nets = None
+            if nets is None:
+                yield "<li>scan failed</li>"
+            else:
+                for ssid, rssi, secured in nets:
+                    yield "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi,
+                                                      ", locked" if secured else "")
+            yield ("</ul><form method=post action=/>"
+                   "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
+                   "<label>Password <input type=password name=wifi_password></label>"
+                   "<button>Save</button></form>" % esc(dev.cfg["wifi_ssid"]))
+        return page(parts())
 
     @app.route("/config", methods=["GET", "POST"])
     @guard
@@ -103,14 +121,18 @@ def make_app(dev):
                     continue  # an empty secret field keeps the stored one
                 changes[key] = v
             return save(changes)
-        body = "<h1>MQTT and meter</h1><form method=post>"
-        for key, label in _FIELDS:
-            kind = "password" if key in _SECRET else "text"
-            value = "" if key in _SECRET else esc(dev.cfg[key])
-            body += '<label>%s <input type=%s name=%s value="%s"></label>' % (label, kind, key, value)
-        return page(body + "<button>Save</button></form>"
-                    "<form method=post action=/reset><button>Factory reset</button></form>"
-                    "<form method=post action=/reboot><button>Reboot</button></form>")
+
+        def parts():
+            yield "<h1>MQTT and meter</h1><form method=post>"
+            for key, label in _FIELDS:
+                kind = "password" if key in _SECRET else "text"
+                value = "" if key in _SECRET else esc(dev.cfg[key])
+                yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
+                    label, kind, key, value)
+            yield ("<button>Save</button></form>"
+                   "<form method=post action=/reset><button>Factory reset</button></form>"
+                   "<form method=post action=/reboot><button>Reboot</button></form>")
+        return page(parts())
 
     @app.route("/ip")
     def ip_page(request):

@@ -65,11 +65,25 @@ def _run(unix32: Path, name: str, broker: Mosquitto | None) -> heap.RunResult:
     return res
 
 
-def _check_all_arrived(readings: Readings, at_least: int) -> list[dict[str, Any]]:
+def _check_all_arrived(
+    readings: Readings, at_least: int, thinned_below: int = 0
+) -> list[dict[str, Any]]:
+    """The readings received, checked: in order, each timestamped, none lost except
+    (when the queue overflowed) thinned ones among the oldest `thinned_below` seqs.
+    A batch whose acknowledgement missed the deadline is sent again (QoS 1 is at least
+    once; the server keeps one reading per seq): repeats are dropped first."""
     with readings.lock:
-        got = list(readings.by_serial["HEAP-1"])
+        arrived = list(readings.by_serial["HEAP-1"])
+    seen: set[int] = set()
+    got = []
+    for r in arrived:
+        if r["seq"] not in seen:
+            seen.add(r["seq"])
+            got.append(r)
     seqs = [r["seq"] for r in got]
-    assert seqs == list(range(1, len(seqs) + 1)), seqs[:50]  # in order, none lost
+    assert seqs == sorted(seqs), seqs[:50]  # in order
+    missing = set(range(1, max(seqs) + 1)) - set(seqs)
+    assert all(m <= thinned_below for m in missing), sorted(missing)[:20]
     assert len(seqs) >= at_least
     assert all(r["timestamp"].endswith("Z") and "mono" not in r for r in got)
     return got
@@ -105,7 +119,9 @@ def test_full_queue_stamped_after_late_ntp_then_flushed(unix32: Path, mosquitto:
         _run(unix32, "full-queue", mosquitto)
     finally:
         readings.close()
-    got = _check_all_arrived(readings, heap.FULL_QUEUE + 3)
+    # The queue is full, so readings taken while NTP still fails overflow it: the two
+    # oldest segments are thinned (every other reading kept; kWh totals stay exact).
+    got = _check_all_arrived(readings, heap.FULL_QUEUE, thinned_below=2 * 50)
     stamps = [r["timestamp"] for r in got[: heap.FULL_QUEUE]]
     assert stamps == sorted(stamps)  # stamped with their measurement times, in order
     assert readings.batches >= heap.FULL_QUEUE // heap_batch_max()

@@ -136,6 +136,8 @@ def run(
         codes: list[int] = []
         if sc.portal:
             codes = _fetch_portal(portal_port, proc, time.monotonic() + sc.timeout)
+            if flash.is_dir():  # else the meter died before it made its flash folder
+                (flash / "heap-run.stop").write_text("pages fetched\n")
         try:
             out, _ = proc.communicate(timeout=sc.timeout)
         except subprocess.TimeoutExpired:
