@@ -157,6 +157,8 @@ class Device:
         import commands
         while self.link.inbox:
             ack, follow = commands.handle(self, self.link.inbox.pop(0))
+            if ack is None:
+                continue  # a replayed command: not run, not answered
             self.link.ack(json.dumps(ack))
             if follow == commands.REBOOT:
                 self.shutdown()

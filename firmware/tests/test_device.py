@@ -5,6 +5,7 @@ import umqtt.simple
 
 import app
 import board
+import host_board
 import clock
 import config
 import mqtt_link
@@ -92,7 +93,7 @@ def test_broker_down_then_up_flushes_in_order():
 
 
 def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
-    fails = [3]
+    fails = [1000]  # NTP fails until the second run below
 
     def ntp(host):
         if fails[0]:
@@ -107,7 +108,8 @@ def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
     assert not dev.clock.synced
     assert_eq(published(sock, "meter/S1/data"), [])  # held, not sent without a time
     assert len(dev.store) >= 2
-    dev.run_station(max_loops=6)
+    fails[0] = 1  # one more failure, then NTP answers
+    dev.run_station(max_loops=8)
     assert dev.clock.synced
     readings = []
     for p in published(sock, "meter/S1/data"):
@@ -150,6 +152,27 @@ def test_commands_are_acked():
     bad = command(sock, dev, "c6", "set_interval", {"seconds": 0})
     assert_eq(bad["ok"], False)
     assert_eq(dev.interval_ms, 30000)
+
+
+def test_replayed_oversized_and_odd_commands():
+    sock, dev, _ = connected_device()
+    assert_eq(command(sock, dev, "c1", "set_interval", {"seconds": 30})["ok"], True)
+    acks = len(published(sock, "meter/S1/control/ack"))
+    config.update({"reading_interval": 10})
+    sock.feed(publish("meter/S1/control", json.dumps(
+        {"id": "c1", "cmd": "set_interval", "args": {"seconds": 30}}), 11))
+    dev.link.poll()
+    dev.handle_commands()  # the same id again: nothing runs, nothing is answered
+    assert_eq(len(published(sock, "meter/S1/control/ack")), acks)
+    assert_eq(config.load()["reading_interval"], 10)
+    big = command(sock, dev, "c2", "identify", {"count": 2, "pad": "x" * 1000})
+    assert_eq(big["ok"], False)
+    assert "longer than" in big["error"]
+    blinks = host_board._state["blinks"]
+    assert_eq(command(sock, dev, "c3", "identify", {"count": 100000})["ok"], True)
+    assert_eq(host_board._state["blinks"] - blinks, 20)  # clamped
+    bad = command(sock, dev, "c4", "identify", {"count": "many"})
+    assert_eq(bad["ok"], False)
 
 
 def test_reboot_command_acks_first_then_goes_offline():
