@@ -73,6 +73,7 @@ def test_broker_down_then_up_flushes_in_order():
     umqtt.simple.socket.socks.append(sock)
     dev.link.next_try = 0
     dev.link.backoff = 0
+    dev.interval_ms = 2000  # time enough before the next reading to send the backlog
     dev.run_station(max_loops=30)
     seqs = []
     for p in published(sock, "meter/S1/data"):
