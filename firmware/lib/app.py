@@ -148,10 +148,19 @@ class Device:
     def blink(self, count):
         board.blink(count)
 
-    def ota_install(self, url, token):
+    def ota_install(self, url, token, manifest_sha256=None):
+        """Only from the configured server (ota_host, else mqtt_host), and only the
+        manifest whose sha256 the signed command named."""
+        import http_get
         import ota
+        host = http_get.split_url(url)[0]
+        allowed = self.cfg.get("ota_host") or self.cfg["mqtt_host"]
+        if host != allowed:
+            raise ValueError("OTA only from %s, not %s" % (allowed, host))
+        if not manifest_sha256:
+            raise ValueError("missing argument: sha256 (of the manifest)")
         gc.collect()
-        ota.install(url, token)
+        ota.install(url, token, manifest_sha256=manifest_sha256)
 
     def handle_commands(self):
         import commands

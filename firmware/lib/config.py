@@ -20,6 +20,8 @@ DEFAULTS = {
     "ntp_host": "pool.ntp.org",
     "modbus_address": 1,
     "queue_max": 2000,      # readings kept on flash while offline
+    "command_secret": "",   # HMAC key of signed commands (firmware configure); none: refused
+    "ota_host": "",         # host OTA downloads may come from; empty -> mqtt_host
 }
 
 _INTS = {

@@ -55,14 +55,21 @@ def _bounded(sink, limit, what):
     return take
 
 
-def download(manifest_url, token=None, get=None):
-    """Fetch and verify everything into ota_new/; returns the manifest. ValueError/OSError on failure."""
+def download(manifest_url, token=None, get=None, manifest_sha256=None):
+    """Fetch and verify everything into ota_new/; returns the manifest. ValueError/OSError
+    on failure. With manifest_sha256 (from a signed command) the manifest itself must
+    hash to it, which extends the command's signature to every file it lists."""
     get = get or http_get.get
     headers = {"Authorization": "Bearer " + token} if token else {}
     buf = []
     get(manifest_url, _bounded(buf.append, MAX_MANIFEST, "manifest"), headers)
-    manifest = json.loads(b"".join(buf))
+    raw = b"".join(buf)
     buf = None
+    if manifest_sha256 is not None:
+        if binascii.hexlify(hashlib.sha256(raw).digest()).decode() != manifest_sha256:
+            raise ValueError("manifest does not match the signed command's sha256")
+    manifest = json.loads(raw)
+    raw = None
     files = manifest["files"]
     flashfs.remove_tree(NEW)
     try:
@@ -107,8 +114,8 @@ def swap(manifest):
     flashfs.remove_tree(NEW)
 
 
-def install(manifest_url, token=None, get=None):
-    manifest = download(manifest_url, token, get)
+def install(manifest_url, token=None, get=None, manifest_sha256=None):
+    manifest = download(manifest_url, token, get, manifest_sha256)
     swap(manifest)
     return manifest["version"]
 

@@ -3,14 +3,18 @@ import json
 
 import umqtt.simple
 
+import binascii
+
 import app
 import board
+import commands
+import signing
 import host_board
 import clock
 import config
 import mqtt_link
 import pzem
-from fakes import BrokerSocket, FakeSocketModule, assert_eq
+from fakes import BrokerSocket, FakeSocketModule, assert_eq, assert_raises
 from mqtt_helpers import publish
 from pzem_emulator import EmulatedUART, Household, PzemEmulator
 
@@ -33,7 +37,8 @@ def make_device(*socks, interval_ms=30):
     app.READ_INTERVAL_MS = interval_ms
     mqtt_link.BACKOFF_MIN_S = 0
     umqtt.simple.socket = FakeSocketModule(*socks)
-    cfg = config.save({"wifi_ssid": "home", "mqtt_host": "broker", "serial_number": "S1"})
+    cfg = config.save({"wifi_ssid": "home", "mqtt_host": "broker", "serial_number": "S1",
+                       "command_secret": SECRET})
     board.sta_start("home", "")
     emu = PzemEmulator(1, Household(seed=5))
     return app.Device(cfg, uart=EmulatedUART(emu)), emu
@@ -121,11 +126,33 @@ def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
     assert not any("mono" in r for r in readings)
 
 
-def command(sock, dev, cid, cmd, args, pid=9):
-    sock.feed(publish("meter/S1/control", json.dumps({"id": cid, "cmd": cmd, "args": args}), pid))
+SECRET = "0123456789abcdef" * 4
+_n = [0]
+
+
+def signed(cid, cmd, args, exp=None, n=None, secret=SECRET):
+    """A control message as the server signs it (see signing.py)."""
+    if n is None:
+        _n[0] += 1
+        n = 1000 + _n[0]
+    m = json.dumps({"id": cid, "cmd": cmd, "args": args, "n": n,
+                    "exp": commands.unix_now() + 60 if exp is None else exp})
+    sig = binascii.hexlify(signing.hmac_sha256(secret.encode(), m.encode())).decode()
+    return json.dumps({"m": m, "sig": sig})
+
+
+def deliver(sock, dev, message, pid=9, retain=False):
+    """Hand a control message to the device; its ack, or None when it did not answer."""
+    before = len(published(sock, "meter/S1/control/ack"))
+    sock.feed(publish("meter/S1/control", message, pid, retain))
     dev.link.poll()
     dev.handle_commands()
-    return json.loads(published(sock, "meter/S1/control/ack")[-1])
+    acks = published(sock, "meter/S1/control/ack")
+    return json.loads(acks[-1]) if len(acks) > before else None
+
+
+def command(sock, dev, cid, cmd, args, pid=9):
+    return deliver(sock, dev, signed(cid, cmd, args), pid)
 
 
 def connected_device():
@@ -155,25 +182,66 @@ def test_commands_are_acked():
     assert_eq(dev.interval_ms, 30000)
 
 
-def test_replayed_oversized_and_odd_commands():
+def test_unsigned_or_wrongly_signed_commands_do_nothing():
     sock, dev, _ = connected_device()
-    assert_eq(command(sock, dev, "c1", "set_interval", {"seconds": 30})["ok"], True)
-    acks = len(published(sock, "meter/S1/control/ack"))
+    reboots = []
+    board.reboot = lambda delay_s=0: reboots.append(delay_s)
+    plain = json.dumps({"id": "u1", "cmd": "reboot", "args": {}})
+    assert_eq(deliver(sock, dev, plain), None)
+    assert_eq(deliver(sock, dev, signed("u2", "reboot", {}, secret="f" * 64)), None)
+    forged = json.loads(signed("u3", "set_interval", {"seconds": 30}))
+    forged["m"] = forged["m"].replace("30", "31")  # tampered after signing
+    assert_eq(deliver(sock, dev, json.dumps(forged)), None)
+    assert_eq(deliver(sock, dev, signed("u4", "identify", {"pad": "x" * 1000})), None)  # too long
+    assert_eq(reboots, [])
+    assert_eq(dev.interval_ms, 60000)
+    config.update({"command_secret": ""})  # a meter without a secret refuses everything
+    dev.cfg = config.load()
+    assert_eq(deliver(sock, dev, signed("u5", "reboot", {}, secret="")), None)
+    assert_eq(reboots, [])
+
+
+def test_replayed_retained_and_expired_commands_do_nothing():
+    sock, dev, _ = connected_device()
+    reboots = []
+    board.reboot = lambda delay_s=0: reboots.append(delay_s)
+    msg = signed("c1", "set_interval", {"seconds": 30})
+    assert_eq(deliver(sock, dev, msg)["ok"], True)
     config.update({"reading_interval": 10})
-    sock.feed(publish("meter/S1/control", json.dumps(
-        {"id": "c1", "cmd": "set_interval", "args": {"seconds": 30}}), 11))
-    dev.link.poll()
-    dev.handle_commands()  # the same id again: nothing runs, nothing is answered
-    assert_eq(len(published(sock, "meter/S1/control/ack")), acks)
+    assert_eq(deliver(sock, dev, msg, pid=11), None)  # the same message again
     assert_eq(config.load()["reading_interval"], 10)
-    big = command(sock, dev, "c2", "identify", {"count": 2, "pad": "x" * 1000})
-    assert_eq(big["ok"], False)
-    assert "longer than" in big["error"]
+    old_reboot = signed("r0", "reboot", {}, n=5)  # an older n, e.g. a retained message
+    assert_eq(deliver(sock, dev, old_reboot, pid=12, retain=True), None)
+    expired = deliver(sock, dev, signed("r1", "reboot", {}, exp=commands.unix_now() - 1))
+    assert_eq((expired["ok"], expired["error"]), (False, "command expired"))
+    assert_eq(reboots, [])
+    assert dev.running
+
+
+def test_argument_clamps():
+    sock, dev, _ = connected_device()
     blinks = host_board._state["blinks"]
     assert_eq(command(sock, dev, "c3", "identify", {"count": 100000})["ok"], True)
     assert_eq(host_board._state["blinks"] - blinks, 20)  # clamped
     bad = command(sock, dev, "c4", "identify", {"count": "many"})
     assert_eq(bad["ok"], False)
+
+
+def test_hmac_matches_rfc4231():
+    got = binascii.hexlify(signing.hmac_sha256(b"Jefe", b"what do ya want for nothing?"))
+    assert_eq(got, b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    assert signing.valid("k", "m", binascii.hexlify(signing.hmac_sha256(b"k", b"m")).decode())
+    assert not signing.valid("k", "m", "00" * 32)
+
+
+def test_ota_only_from_the_configured_server():
+    sock, dev, _ = connected_device()
+    e = assert_raises(ValueError, dev.ota_install, "http://evil.example/fw/manifest.json",
+                      None, "ab" * 32)
+    assert "only from broker" in str(e), e
+    ack = command(sock, dev, "o1", "ota", {"url": "http://evil.example/m.json",
+                                            "sha256": "ab" * 32})
+    assert_eq(ack["ok"], False)
 
 
 def test_reboot_command_acks_first_then_goes_offline():

@@ -172,3 +172,14 @@ def test_real_http_download_over_socket():
     assert_eq(read("lib/app.py"), new_app)
     assert b"Authorization: Bearer t0k" in seen[0]
     time.sleep_ms(10)
+
+
+def test_manifest_other_than_the_signed_one_changes_nothing():
+    setup_old()
+    srv = FakeServer({"lib/app.py": NEW_APP})
+    e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get, "00" * 32)
+    assert "sha256" in str(e), e
+    assert_eq(read("lib/app.py"), OLD_APP)
+    assert not ota.pending() and not flashfs.exists("ota_new")
+    good = binascii.hexlify(hashlib.sha256(manifest(srv.files).encode()).digest()).decode()
+    assert_eq(ota.install(BASE + "manifest.json", None, srv.get, good), "1.1.0")
