@@ -126,10 +126,18 @@ def configure(
     interval: Annotated[int, typer.Option(help="Seconds between readings")] = 10,
     mqtt_user: Annotated[str, typer.Option(help="MQTT user")] = "",
     mqtt_password: Annotated[str, typer.Option(help="MQTT password")] = "",
+    command_secret: Annotated[
+        str,
+        typer.Option(help="Key of signed commands (default: a new random one)"),
+    ] = "",
 ) -> None:
-    """Write config.json (Wi-Fi, MQTT, serial, interval) to the board."""
+    """Write config.json (Wi-Fi, MQTT, serial, interval, command secret) to the board; the
+    command secret is also stored on the server for that serial when it is registered."""
     from meterhub.firmware.device import configure as do_configure
     from meterhub.firmware.device import make_config
+    from meterhub.services.command_signing import new_secret
+
+    secret = command_secret or new_secret()
 
     try:
         cfg = make_config(
@@ -142,10 +150,34 @@ def configure(
             mqtt_user,
             mqtt_password,
         )
+        cfg["command_secret"] = secret
         do_configure(port, cfg, progress=_say)
     except FirmwareError as exc:
         raise _fail(exc) from exc
     _say("configured; the meter restarts and joins " + wifi_ssid)
+    _say(_store_secret(serial, secret))
+
+
+def _store_secret(serial: str, secret: str) -> str:
+    """Keep the command secret on the server (devices.command_secret); a line saying how."""
+    if not serial:
+        return (
+            f"command secret: {secret} (no --serial given: set it on the server for "
+            "this meter's serial, or commands to it stay unsigned and the meter refuses them)"
+        )
+    from meterhub.cli.common import database, settings
+    from meterhub.services import devices
+
+    with database(settings()) as db:
+        device = devices.by_serial(db, serial)
+        if device is None:
+            return (
+                f"command secret: {secret} (device {serial} is not registered yet: run "
+                "configure again with --command-secret once it is)"
+            )
+        device.command_secret = secret
+        db.commit()
+    return f"command secret stored on the server for {serial} (never sent over MQTT)"
 
 
 @app.command()

@@ -118,6 +118,9 @@ class Device(Base):
     last_energy: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    command_secret: Mapped[str | None] = mapped_column(String(64))
+    """HMAC key of the meter's signed commands (`meterhub firmware configure` sets it on
+    the meter and here); never sent over MQTT. None: commands go unsigned (older meters)."""
 
     users: Mapped[list[User]] = relationship(
         secondary="device_assignments", back_populates="devices", order_by="User.username"
