@@ -23,6 +23,7 @@ LOOP_MS = 100
 STATUS_EVERY_S = 60
 OTA_CONFIRM_S = 300
 PORTAL_STA_RETRY_S = 300
+PORTAL_AFTER_OUTAGE_S = 1800  # a configured meter opens its portal after 30 min without Wi-Fi
 BATCH = 20  # most readings per backlog message
 BATCH_MIN_FREE = 6000  # heap kept free while a batch is in RAM (one reading line ~150 B)
 LINE_COST = 400  # heap one batched reading costs: its line, list slot, GC slack
@@ -55,6 +56,7 @@ class Device:
         self.running = True
         self.mode = "starting"
         self.guard_ms = NET_GUARD_MS
+        self.want_portal = False  # set by the station loop after a long Wi-Fi outage
 
     # --- readings -------------------------------------------------------
     def take_reading(self):
@@ -209,6 +211,7 @@ class Device:
         next_read = time.ticks_ms()
         next_status = next_read
         ota_checked = False
+        wifi_down_since = None
         loops = 0
         self.guard_ms = guard = min(NET_GUARD_MS, self.interval_ms // 4)
         while self.running and (max_loops is None or loops < max_loops):
@@ -225,7 +228,16 @@ class Device:
             if self.link.time_left_ms() <= guard:
                 time.sleep_ms(LOOP_MS)
                 continue
-            if reconn.step():
+            if not reconn.step():
+                now = time.ticks_ms()
+                if wifi_down_since is None:
+                    wifi_down_since = now
+                elif time.ticks_diff(now, wifi_down_since) > PORTAL_AFTER_OUTAGE_S * 1000:
+                    print("wifi: down for %d s; opening the setup portal" % PORTAL_AFTER_OUTAGE_S)
+                    self.want_portal = True
+                    return
+            else:
+                wifi_down_since = None
                 if self.link.time_left_ms() > NTP_BUDGET_MS and self.clock.try_sync():
                     self.store.stamp(self.boot_id, self.ticks_iso)
                 if self.link.due():
@@ -255,6 +267,7 @@ class Device:
         """Setup mode: access point + portal; keep recording; go back to station when it works."""
         import asyncio
         self.mode = "portal"
+        self.cfg = config.ensure_portal_password(self.cfg)
         name = wifi.ap_name(self.mac6)
         ip = board.ap_start(name, self.cfg["portal_password"])
         print("portal: join", name, "then open http://%s/" % ip)
@@ -301,7 +314,12 @@ def main():
     cfg = config.load()
     dev = Device(cfg)
     gc.collect()
-    if cfg["mqtt_host"] and wifi.connect(cfg["wifi_ssid"], cfg["wifi_password"]):
+    # A configured meter stays a station whatever Wi-Fi does (it keeps retrying and
+    # queueing readings); the portal opens on first boot, or after PORTAL_AFTER_OUTAGE_S
+    # without Wi-Fi (a deliberate trigger: unplug the router, or move the meter).
+    if cfg["wifi_ssid"] and cfg["mqtt_host"]:
+        wifi.connect(cfg["wifi_ssid"], cfg["wifi_password"], attempts=1)
         dev.run_station()
-    else:
-        dev.run_portal()
+        if not dev.want_portal:
+            return
+    dev.run_portal()

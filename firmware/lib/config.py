@@ -118,6 +118,20 @@ def factory_reset(path=PATH):
     flashfs.remove(path + ".tmp")
 
 
+def ensure_portal_password(cfg, path=PATH):
+    """The config with a portal password, generating and saving a random one if there is
+    none (first boot): the access point is always WPA2 and its pages always locked.
+    Printed on the USB console; `meterhub firmware configure` sets and prints its own."""
+    if cfg["portal_password"]:
+        return cfg
+    import binascii
+    import os
+    pw = binascii.hexlify(os.urandom(6)).decode()  # 12 hex characters, 48 bits
+    cfg = save(dict(cfg, portal_password=pw), path)
+    print("portal password:", pw)
+    return cfg
+
+
 def identity(cfg, mac6):
     """(serial_number, device_id) with the defaults derived from the MAC."""
     serial = cfg["serial_number"] or "PZEM-" + mac6.upper()

@@ -2,8 +2,11 @@
 
 Pages: / (Wi-Fi scan + setup), /config (MQTT, identity, interval, portal
 password), /ip, /status, /reset (factory reset, POST), /reboot (POST).
-Once a portal password is set, /, /config, /reset and /reboot need it
-(HTTP Basic, any user name); /ip and /status stay open.
+The access point is WPA2 with the portal password (generated on first boot when
+there is none); /, /config, /reset and /reboot also need it (HTTP Basic, any
+user name); /ip and /status stay open. Every form carries a token made when the
+portal starts and every POST must return it: a page elsewhere cannot make the
+browser post to the portal with its remembered Basic credentials (CSRF).
 """
 import asyncio
 import binascii
@@ -48,7 +51,7 @@ def page(parts, status=200):
 
 def authorized(request, password):
     if not password:
-        return True
+        return False  # never open: run_portal makes sure there is one
     h = request.headers.get("Authorization", "")
     if not h.startswith("Basic "):
         return False
@@ -61,12 +64,17 @@ def authorized(request, password):
 
 def make_app(dev):
     """dev: the running app.Device (config, status(), shutdown())."""
+    import os
     app = Microdot()
+    token = binascii.hexlify(os.urandom(16)).decode()
+    hidden = '<input type=hidden name=csrf value="%s">' % token
 
     def guard(handler):
         async def wrapped(request):
             if not authorized(request, dev.cfg["portal_password"]):
                 return "password required", 401, {"WWW-Authenticate": 'Basic realm="meter"'}
+            if request.method == "POST" and (request.form or {}).get("csrf") != token:
+                return "form expired: reload the page", 403
             return handler(request)
         return wrapped
 
@@ -103,7 +111,7 @@ def make_app(dev):
                 for ssid, rssi, secured in nets:
                     yield "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi,
                                                       ", locked" if secured else "")
-            yield ("</ul><form method=post action=/>"
+            yield ("</ul><form method=post action=/>" + hidden +
                    "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
                    "<label>Password <input type=password name=wifi_password></label>"
                    "<button>Save</button></form>" % esc(dev.cfg["wifi_ssid"]))
@@ -123,15 +131,15 @@ def make_app(dev):
             return save(changes)
 
         def parts():
-            yield "<h1>MQTT and meter</h1><form method=post>"
+            yield "<h1>MQTT and meter</h1><form method=post>" + hidden
             for key, label in _FIELDS:
                 kind = "password" if key in _SECRET else "text"
                 value = "" if key in _SECRET else esc(dev.cfg[key])
                 yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
                     label, kind, key, value)
-            yield ("<button>Save</button></form>"
-                   "<form method=post action=/reset><button>Factory reset</button></form>"
-                   "<form method=post action=/reboot><button>Reboot</button></form>")
+            yield ("<button>Save</button></form><form method=post action=/reset>" + hidden +
+                   "<button>Factory reset</button></form><form method=post action=/reboot>" +
+                   hidden + "<button>Reboot</button></form>")
         return page(parts())
 
     @app.route("/ip")

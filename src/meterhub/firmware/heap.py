@@ -12,6 +12,8 @@ and never printed a MemoryError; the search bisects N to HEAP_STEP bytes.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -39,7 +41,7 @@ class Scenario:
     label: str
     readings: int  # readings taken before the run may end
     backlog: int = 0  # readings queued before the first NTP sync
-    portal: bool = False  # no Wi-Fi: the setup portal, whose pages are fetched
+    portal: bool = False  # first boot (no config): the setup portal, whose pages are fetched
     ntp_fails: int = 0  # NTP syncs that fail before one works
     interval: float = 0.2
     timeout: float = 30.0
@@ -85,18 +87,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _fetch_portal(port: int, proc: subprocess.Popen[bytes], deadline: float) -> list[int]:
-    """GET each portal page once the portal listens; the HTTP status of each."""
+def _fetch_portal(
+    port: int, proc: subprocess.Popen[bytes], deadline: float, flash: Path
+) -> list[int]:
+    """GET each portal page once the portal listens, with the password the meter
+    generated on its first boot (read from its flash); the HTTP status of each."""
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
         except OSError:
             time.sleep(0.05)
+    try:
+        password = json.loads((flash / "config.json").read_text())["portal_password"]
+    except (OSError, ValueError, KeyError):
+        password = ""
+    auth = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
     codes = []
     for page in PORTAL_PAGES:
+        req = urllib.request.Request(  # noqa: S310 - a local URL
+            f"http://127.0.0.1:{port}{page}", headers={"Authorization": auth}
+        )
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{page}", timeout=5) as r:  # noqa: S310 - local
+            with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310 - local
                 codes.append(r.status)
         except urllib.error.HTTPError as exc:
             codes.append(exc.code)
@@ -119,8 +132,10 @@ def run(
     with tempfile.TemporaryDirectory(prefix="meterhub-heap-") as tmp:
         flash = flash or Path(tmp) / "flash"
         portal_port = _free_port()
-        args = ["--flash", str(flash), "--serial", serial, "--broker", broker,
+        args = ["--flash", str(flash), "--serial", serial,
                 "--interval", str(sc.interval), "--fast", "--readings", str(sc.readings)]
+        if not sc.portal:  # without a broker there is no config: first boot, the portal
+            args += ["--broker", broker]
         if sc.backlog:
             args += ["--backlog", str(sc.backlog)]
         if frozen:
@@ -135,7 +150,7 @@ def run(
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         codes: list[int] = []
         if sc.portal:
-            codes = _fetch_portal(portal_port, proc, time.monotonic() + sc.timeout)
+            codes = _fetch_portal(portal_port, proc, time.monotonic() + sc.timeout, flash)
             if flash.is_dir():  # else the meter died before it made its flash folder
                 (flash / "heap-run.stop").write_text("pages fetched\n")
         try:
