@@ -60,7 +60,7 @@ class Readings:
 def _run(unix32: Path, name: str, broker: Mosquitto | None) -> heap.RunResult:
     sc = heap.scenario(name)
     where = f"127.0.0.1:{broker.port}" if broker else "127.0.0.1:9"
-    res = heap.run(unix32, sc, heap.BUDGET, where)
+    res = heap.run(unix32, sc, heap.BUDGET, where, serial="HEAP-1")
     assert res.ok, f"{name} at {heap.BUDGET} B: exit {res.exit_code}\n{res.output[-1500:]}"
     return res
 

@@ -126,9 +126,12 @@ def run(
     frozen: bool = True,
     mpy_lib: Path | None = None,
     flash: Path | None = None,
-    serial: str = "HEAP-1",
+    serial: str | None = None,
 ) -> RunResult:
-    """One run of `sc` on `heap` bytes; the flash directory is fresh unless given."""
+    """One run of `sc` on `heap` bytes; the flash directory is fresh unless given. The
+    serial (and so the MQTT client id) is this process's own unless given, so
+    measurements running side by side on one broker do not disconnect each other."""
+    serial = serial or f"HEAP-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="meterhub-heap-") as tmp:
         flash = flash or Path(tmp) / "flash"
         portal_port = _free_port()
