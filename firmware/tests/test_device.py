@@ -115,6 +115,7 @@ def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
     assert_eq(published(sock, "meter/S1/data"), [])  # held, not sent without a time
     assert len(dev.store) >= 2
     fails[0] = 1  # one more failure, then NTP answers
+    dev.interval_ms = 2000  # time enough before the next reading to send the backlog
     dev.run_station(max_loops=8)
     assert dev.clock.synced
     readings = []
