@@ -168,6 +168,9 @@ def unix32_binary(
             _make(["-C", str(tree / "mpy-cross"), jobs], "building mpy-cross")
         # The build folder is kept per source tree: a firmware change only refreezes and relinks.
         build = cache_root() / f"build-unix32-{_source_key(source)}"
+        # makemanifest reuses a frozen .mpy when its source is not newer, so an older
+        # firmware (a checkout of a past commit) would get the newer bytecode: recompile.
+        shutil.rmtree(build / "frozen_mpy", ignore_errors=True)
         progress("building the 32-bit MicroPython Unix port with the firmware frozen in ...")
         _make(
             [
