@@ -165,6 +165,8 @@ class Device:
         ota.install(url, token, manifest_sha256=manifest_sha256)
 
     def handle_commands(self):
+        if not self.link.inbox:
+            return  # commands (and signing) are imported only when one arrives
         import commands
         while self.link.inbox:
             ack, follow = commands.handle(self, self.link.inbox.pop(0))
