@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -130,6 +131,10 @@ def configure(
         str,
         typer.Option(help="Key of signed commands (default: a new random one)"),
     ] = "",
+    portal_password: Annotated[
+        str,
+        typer.Option(help="WPA2 password of the setup portal (default: a new random one)"),
+    ] = "",
 ) -> None:
     """Write config.json (Wi-Fi, MQTT, serial, interval, command secret) to the board; the
     command secret is also stored on the server for that serial when it is registered."""
@@ -150,11 +155,16 @@ def configure(
             mqtt_user,
             mqtt_password,
         )
+        portal_pw = portal_password or secrets.token_urlsafe(9)
+        if len(portal_pw) < 8:
+            raise FirmwareError("--portal-password needs at least 8 characters (WPA2)")
         cfg["command_secret"] = secret
+        cfg["portal_password"] = portal_pw
         do_configure(port, cfg, progress=_say)
     except FirmwareError as exc:
         raise _fail(exc) from exc
     _say("configured; the meter restarts and joins " + wifi_ssid)
+    _say(f"setup portal (Wi-Fi PZEM_Meter_<MAC6>) password: {portal_pw}")
     _say(_store_secret(serial, secret))
 
 
