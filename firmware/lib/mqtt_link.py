@@ -42,6 +42,8 @@ class _DeadlineSocket:
         self._s = sock
         self._link = link
         self._wait = True
+        self.op = None  # first byte of the last packet read (its retain flag is bit 0)
+        self.want_op = False
 
     def _arm(self):
         if not self._wait:
@@ -61,7 +63,11 @@ class _DeadlineSocket:
 
     def read(self, n):
         self._arm()
-        return self._s.read(n)
+        data = self._s.read(n)
+        if self.want_op and data:
+            self.op = data[0]
+            self.want_op = False
+        return data
 
     def write(self, buf, n=None):
         self._arm()
@@ -92,6 +98,18 @@ class _Net:
         return self.base.getaddrinfo(host, port)
 
 
+class _Client(MQTTClient):
+    """umqtt.simple's client, noting each incoming packet's first byte: its callback
+    gets no retain flag, and a retained control message must never run."""
+
+    def wait_msg(self):
+        s = self.sock
+        if isinstance(s, _DeadlineSocket):
+            s.op = None
+            s.want_op = True
+        return MQTTClient.wait_msg(self)
+
+
 class Link:
     def __init__(self, device_id, host, port=1883, user="", password="", client_id=None,
                  on_control=None):
@@ -103,7 +121,7 @@ class Link:
         self.t_control = base + "control"
         self.t_ack = base + "control/ack"
         self.on_control = on_control
-        self.client = MQTTClient(client_id or device_id, host, port, user or None,
+        self.client = _Client(client_id or device_id, host, port, user or None,
                                  password or None, keepalive=KEEPALIVE_S)
         self.client.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         self.client.set_callback(self._on_message)
@@ -122,6 +140,10 @@ class Link:
         return time.ticks_diff(self.deadline, time.ticks_ms())
 
     def _on_message(self, topic, msg):
+        op = getattr(self.client.sock, "op", None)
+        if op is not None and op & 1:
+            print("control: retained message ignored")
+            return  # a retained command would run again on every connect
         if topic == self.t_control.encode() and len(self.inbox) < 4:
             self.inbox.append(msg)
 

@@ -211,8 +211,11 @@ def test_replayed_retained_and_expired_commands_do_nothing():
     config.update({"reading_interval": 10})
     assert_eq(deliver(sock, dev, msg, pid=11), None)  # the same message again
     assert_eq(config.load()["reading_interval"], 10)
-    old_reboot = signed("r0", "reboot", {}, n=5)  # an older n, e.g. a retained message
-    assert_eq(deliver(sock, dev, old_reboot, pid=12, retain=True), None)
+    old_reboot = signed("r0", "reboot", {}, n=5)  # an older n
+    assert_eq(deliver(sock, dev, old_reboot, pid=12), None)
+    retained = signed("r2", "reboot", {})  # valid and fresh, but retained on the broker
+    assert_eq(deliver(sock, dev, retained, pid=13, retain=True), None)
+    assert_eq(deliver(sock, dev, signed("c2", "identify", {"count": 1}), pid=14)["ok"], True)
     expired = deliver(sock, dev, signed("r1", "reboot", {}, exp=commands.unix_now() - 1))
     assert_eq((expired["ok"], expired["error"]), (False, "command expired"))
     assert_eq(reboots, [])
