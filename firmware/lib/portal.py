@@ -10,6 +10,7 @@ browser post to the portal with its remembered Basic credentials (CSRF).
 """
 import asyncio
 import binascii
+import gc
 
 from microdot import Microdot
 
@@ -39,6 +40,7 @@ def page(parts, status=200):
     """An HTML page streamed piece by piece (`parts`: a string or an iterable of them),
     so the whole page never has to sit in the heap at once."""
     def body():
+        gc.collect()  # a page is served seldom; start it on a tidy heap
         yield _HEAD
         if isinstance(parts, str):
             yield parts
@@ -111,10 +113,13 @@ def make_app(dev):
                 for ssid, rssi, secured in nets:
                     yield "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi,
                                                       ", locked" if secured else "")
-            yield ("</ul><form method=post action=/>" + hidden +
-                   "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
-                   "<label>Password <input type=password name=wifi_password></label>"
-                   "<button>Save</button></form>" % esc(dev.cfg["wifi_ssid"]))
+            # constant pieces are yielded as they are (in flash when frozen), not joined
+            yield "</ul><form method=post action=/>"
+            yield hidden
+            yield "<label>Network <input name=wifi_ssid value=\""
+            yield esc(dev.cfg["wifi_ssid"])
+            yield ("\"></label><label>Password <input type=password name=wifi_password>"
+                   "</label><button>Save</button></form>")
         return page(parts())
 
     @app.route("/config", methods=["GET", "POST"])
@@ -131,15 +136,18 @@ def make_app(dev):
             return save(changes)
 
         def parts():
-            yield "<h1>MQTT and meter</h1><form method=post>" + hidden
+            yield "<h1>MQTT and meter</h1><form method=post>"
+            yield hidden
             for key, label in _FIELDS:
                 kind = "password" if key in _SECRET else "text"
                 value = "" if key in _SECRET else esc(dev.cfg[key])
                 yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
                     label, kind, key, value)
-            yield ("<button>Save</button></form><form method=post action=/reset>" + hidden +
-                   "<button>Factory reset</button></form><form method=post action=/reboot>" +
-                   hidden + "<button>Reboot</button></form>")
+            yield "<button>Save</button></form><form method=post action=/reset>"
+            yield hidden
+            yield "<button>Factory reset</button></form><form method=post action=/reboot>"
+            yield hidden
+            yield "<button>Reboot</button></form>"
         return page(parts())
 
     @app.route("/ip")
