@@ -178,15 +178,21 @@ def _store_secret(serial: str, secret: str) -> str:
     from meterhub.cli.common import database, settings
     from meterhub.services import devices
 
-    with database(settings()) as db:
-        device = devices.by_serial(db, serial)
-        if device is None:
-            return (
-                f"command secret: {secret} (device {serial} is not registered yet: run "
-                "configure again with --command-secret once it is)"
-            )
-        device.command_secret = secret
-        db.commit()
+    try:
+        with database(settings()) as db:
+            device = devices.by_serial(db, serial)
+            if device is None:
+                return (
+                    f"command secret: {secret} (device {serial} is not registered yet: run "
+                    "configure again with --command-secret once it is)"
+                )
+            device.command_secret = secret
+            db.commit()
+    except typer.Exit:  # no database here: the board is configured all the same
+        return (
+            f"command secret: {secret} (not stored: the database cannot be reached from "
+            "here; run configure with --command-secret where it can)"
+        )
     return f"command secret stored on the server for {serial} (never sent over MQTT)"
 
 
