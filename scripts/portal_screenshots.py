@@ -19,12 +19,14 @@ from meterhub.firmware.paths import tool
 from meterhub.firmware.runner import micropython_env
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PASSWORD = "screenshot-pw"  # noqa: S105 - a throwaway portal; it is always behind one
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Runs inside MicroPython, in a scratch flash directory: the firmware's own portal app.
 SERVE = """
 import asyncio, app, board, config, portal
 from pzem_emulator import EmulatedUART, PzemEmulator
 board.reboot = lambda delay_s=0: None
+config.save({"portal_password": "%s"})
 dev = app.Device(config.load(), uart=EmulatedUART(PzemEmulator()))
 dev.mode = "portal"
 asyncio.run(portal.make_app(dev).start_server(host="127.0.0.1", port=%d))
@@ -42,7 +44,7 @@ def main() -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as flash:
         script = Path(flash) / "serve_portal.py"
-        script.write_text(SERVE % port)
+        script.write_text(SERVE % (PASSWORD, port))
         server = subprocess.Popen(
             [tool("micropython"), str(script)], cwd=flash, env=micropython_env()
         )
@@ -56,7 +58,10 @@ def main() -> int:
                 browser = pw.chromium.launch(
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
                 )
-                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page = browser.new_page(
+                    viewport={"width": 390, "height": 844},
+                    http_credentials={"username": "admin", "password": PASSWORD},
+                )
                 for name, path in (("wifi", "/"), ("config", "/config"), ("status", "/status")):
                     page.goto(f"http://127.0.0.1:{port}{path}")
                     target = OUT / f"portal-{name}.png"

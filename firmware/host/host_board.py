@@ -4,7 +4,7 @@ Settings come from environment variables so a supervisor can start many meters:
   METER_SERIAL   serial number; also gives the fake MAC      (default PZEM-000001)
   METER_SEED     seed of the household load                  (default: from serial)
   METER_SPEED    simulated seconds per real second           (default 1)
-  METER_WIFI     "up" or "down" (down -> setup portal)       (default up)
+  METER_WIFI     "up" or "down" (station retries; unconfigured -> portal) (default up)
   METER_NTP_FAILS how many NTP syncs fail before one works   (default 0)
   METER_PORTAL_PORT port of the portal                       (default 8080)
 """
@@ -97,7 +97,9 @@ def scan():
     return [("HomeNet", -48, True), ("Neighbour 5G", -71, True), ("Cafe", -80, False)]
 
 
-def ap_start(essid, password=""):
+def ap_start(essid, password):
+    if len(password) < 8:
+        raise ValueError("the access point needs a WPA2 password of 8+ characters")
     _state["ap"] = essid
     return "192.168.4.1"
 

@@ -137,12 +137,16 @@ def watts_of(regs):
 class EmulatedUART:
     """machine.UART look-alike wired to an emulator (write a request, read the reply)."""
 
+    SENT_KEPT = 16  # request frames kept for tests; a long-running meter must not grow
+
     def __init__(self, emulator):
         self.emulator = emulator
         self.rx = b""
         self.sent = []
 
     def write(self, buf):
+        if len(self.sent) >= self.SENT_KEPT:
+            self.sent.pop(0)
         self.sent.append(bytes(buf))
         reply = self.emulator.handle(bytes(buf))
         if reply:

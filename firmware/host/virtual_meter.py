@@ -1,10 +1,19 @@
 """A virtual meter: the real firmware on the MicroPython Unix port. DO NOT UPLOAD.
 
 micropython virtual_meter.py --flash DIR --serial S --broker HOST:PORT
-                             [--interval SECONDS] [--fast]
+                             [--interval SECONDS] [--fast] [--backlog N] [--readings N]
+(or `micropython -m virtual_meter ...` where it is frozen in)
 DIR plays the board's flash (config.json, queue, ...). --fast shrinks the
 timing knobs (back-off, status period) for tests. Exit code 75 = reboot.
+
+Heap scenarios (`meterhub firmware heap`): --backlog N queues N readings before
+the first NTP sync (held with their ticks, as a meter offline since boot does),
+so they are stamped and flushed once the meter is online; --readings N ends the
+run (exit 0, last line "heap-run: done ...") after N readings once the queue is
+empty again (in portal mode: after N readings once the harness, done fetching the
+portal's pages, has written DIR/heap-run.stop). A MemoryError ends it with exit 1.
 """
+import gc
 import os
 import sys
 
@@ -21,6 +30,41 @@ def _args(argv):
             i += 1
         i += 1
     return out
+
+
+def _stop_after(app, readings):
+    """Exit 0 after `readings` readings, once everything queued was acknowledged."""
+    take = app.Device.take_reading
+    taken = [0]
+
+    def counting(dev):
+        taken[0] += 1
+        if dev.mode == "portal":
+            import flashfs
+            done = flashfs.exists("heap-run.stop")
+        else:
+            done = len(dev.store) == 0
+        if taken[0] > readings and done:
+            gc.collect()
+            print("heap-run: done readings=%d published=%d free=%d" % (
+                taken[0] - 1, dev.published, gc.mem_free()))
+            sys.exit(0)
+        return take(dev)
+
+    app.Device.take_reading = counting
+
+
+def _with_backlog(app, n, readings):
+    """Run the station loop after queueing n readings taken before any NTP sync."""
+    dev = app.Device()
+    for _ in range(n):
+        line = dev.take_reading()
+        if line is not None:
+            dev.store.append(line)
+    gc.collect()
+    if readings:
+        _stop_after(app, readings)
+    dev.run_station()
 
 
 def main():
@@ -55,9 +99,18 @@ def main():
         mqtt_link.BACKOFF_MAX_S = 2
         mqtt_link.SOCKET_TIMEOUT_S = 3
         wifi.BACKOFF_MIN_S = 1
+        wifi.CONNECT_TIMEOUT_S = 1
+        wifi.BOOT_ATTEMPTS = 1
         clock.RETRY_S = 1
         app.STATUS_EVERY_S = 5
         app.LOOP_MS = 20
+        app.NTP_BUDGET_MS = 0  # the host's "NTP" answers at once
+    readings = int(a.get("readings") or 0)
+    if a.get("backlog"):
+        _with_backlog(app, int(a["backlog"]), readings)
+        return
+    if readings:
+        _stop_after(app, readings)
     app.main()
 
 

@@ -23,8 +23,12 @@ LOOP_MS = 100
 STATUS_EVERY_S = 60
 OTA_CONFIRM_S = 300
 PORTAL_STA_RETRY_S = 300
-BATCH = 20
-FLUSH_BATCHES_PER_LOOP = 5
+PORTAL_AFTER_OUTAGE_S = 1800  # a configured meter opens its portal after 30 min without Wi-Fi
+BATCH = 20  # most readings per backlog message
+BATCH_MIN_FREE = 6000  # heap kept free while a batch is in RAM (one reading line ~150 B)
+LINE_COST = 400  # heap one batched reading costs: its line, list slot, GC slack
+NET_GUARD_MS = 150  # network calls end this long before the next reading is due
+NTP_BUDGET_MS = 1500  # ntptime waits up to 1 s: tried only with this much time left
 
 
 def next_boot_id(path="boots.json"):
@@ -51,6 +55,8 @@ class Device:
         self.published = 0   # readings acknowledged by the broker
         self.running = True
         self.mode = "starting"
+        self.guard_ms = NET_GUARD_MS
+        self.want_portal = False  # set by the station loop after a long Wi-Fi outage
 
     # --- readings -------------------------------------------------------
     def take_reading(self):
@@ -61,13 +67,13 @@ class Device:
             return None
         head = '{"seq":%d,' % self.seq.take()
         if self.clock.synced:
-            head += '"timestamp":"%s",' % clock.iso(time.time())
+            head += '"timestamp":"%s",' % clock.iso_ms(clock.now_ms())
         else:  # held until NTP answers; stamped then with its measurement time
             head += '"mono":%d,"boot":%d,' % (time.ticks_ms(), self.boot_id)
         return head + pzem.json_fields(m) + "}"
 
     def ticks_iso(self, ticks):
-        return clock.iso(self.clock.time_of_ticks(ticks))
+        return self.clock.iso_of_ticks(ticks)
 
     def live_payload(self, line):
         ip = board.sta_ip()
@@ -76,7 +82,20 @@ class Device:
         return "{" + extra + line[1:]
 
     def batch_payload(self, lines):
-        return '{"serial_number":"%s","readings":[%s]}' % (self.serial, ",".join(lines))
+        """The backlog message as pieces written one after the other (see mqtt_link.Chunks)."""
+        import mqtt_link
+        parts = ['{"serial_number":"%s","readings":[' % self.serial]
+        for i, line in enumerate(lines):
+            parts.append("," + line if i else line)
+        parts.append("]}")
+        return mqtt_link.Chunks(parts)
+
+    @staticmethod
+    def batch_size():
+        """Readings per backlog message that the free heap can hold (1..BATCH)."""
+        gc.collect()
+        room = (board.free_mem() - BATCH_MIN_FREE) // LINE_COST
+        return max(1, min(BATCH, room))
 
     def record(self, line):
         """Publish at once when nothing is waiting, else queue (order is kept)."""
@@ -92,14 +111,15 @@ class Device:
         self.store.append(line)
 
     def flush(self):
-        """Send queued readings in order, in batches, each acknowledged before it is dropped."""
+        """Send queued readings in order, in batches, each acknowledged before it is
+        dropped, while there is time before the next reading (the link's deadline)."""
         if not self.clock.synced:
             return
         if self.store.unstamped:
             self.store.stamp(self.boot_id, self.ticks_iso)
-        for _ in range(FLUSH_BATCHES_PER_LOOP):
-            lines = self.store.peek(BATCH)
-            if not lines or not self.link.up:
+        while self.link.up and self.link.time_left_ms() > self.guard_ms:
+            lines = self.store.peek(self.batch_size())
+            if not lines:
                 return
             self.link.publish_data(self.batch_payload(lines))
             self.store.drop(len(lines))
@@ -130,15 +150,28 @@ class Device:
     def blink(self, count):
         board.blink(count)
 
-    def ota_install(self, url, token):
+    def ota_install(self, url, token, manifest_sha256=None):
+        """Only from the configured server (ota_host, else mqtt_host), and only the
+        manifest whose sha256 the signed command named."""
+        import http_get
         import ota
+        host = http_get.split_url(url)[0]
+        allowed = self.cfg.get("ota_host") or self.cfg["mqtt_host"]
+        if host != allowed:
+            raise ValueError("OTA only from %s, not %s" % (allowed, host))
+        if not manifest_sha256:
+            raise ValueError("missing argument: sha256 (of the manifest)")
         gc.collect()
-        ota.install(url, token)
+        ota.install(url, token, manifest_sha256=manifest_sha256)
 
     def handle_commands(self):
+        if not self.link.inbox:
+            return  # commands (and signing) are imported only when one arrives
         import commands
         while self.link.inbox:
             ack, follow = commands.handle(self, self.link.inbox.pop(0))
+            if ack is None:
+                continue  # a replayed command: not run, not answered
             self.link.ack(json.dumps(ack))
             if follow == commands.REBOOT:
                 self.shutdown()
@@ -180,7 +213,9 @@ class Device:
         next_read = time.ticks_ms()
         next_status = next_read
         ota_checked = False
+        wifi_down_since = None
         loops = 0
+        self.guard_ms = guard = min(NET_GUARD_MS, self.interval_ms // 4)
         while self.running and (max_loops is None or loops < max_loops):
             loops += 1
             now = time.ticks_ms()
@@ -188,10 +223,24 @@ class Device:
                 next_read = time.ticks_add(next_read, self.interval_ms)
                 if time.ticks_diff(now, next_read) >= 0:  # fell behind: do not burst
                     next_read = time.ticks_add(now, self.interval_ms)
+                # Every network call below must be over before the next reading is due.
+                self.link.deadline = time.ticks_add(next_read, -guard)
                 self.record(self.take_reading())
                 gc.collect()
-            if reconn.step():
-                if self.clock.try_sync():
+            if self.link.time_left_ms() <= guard:
+                time.sleep_ms(LOOP_MS)
+                continue
+            if not reconn.step():
+                now = time.ticks_ms()
+                if wifi_down_since is None:
+                    wifi_down_since = now
+                elif time.ticks_diff(now, wifi_down_since) > PORTAL_AFTER_OUTAGE_S * 1000:
+                    print("wifi: down for %d s; opening the setup portal" % PORTAL_AFTER_OUTAGE_S)
+                    self.want_portal = True
+                    return
+            else:
+                wifi_down_since = None
+                if self.link.time_left_ms() > NTP_BUDGET_MS and self.clock.try_sync():
                     self.store.stamp(self.boot_id, self.ticks_iso)
                 if self.link.due():
                     try:
@@ -220,6 +269,7 @@ class Device:
         """Setup mode: access point + portal; keep recording; go back to station when it works."""
         import asyncio
         self.mode = "portal"
+        self.cfg = config.ensure_portal_password(self.cfg)
         name = wifi.ap_name(self.mac6)
         ip = board.ap_start(name, self.cfg["portal_password"])
         print("portal: join", name, "then open http://%s/" % ip)
@@ -243,7 +293,19 @@ class Device:
             asyncio.create_task(recorder())
             await app.start_server(host="0.0.0.0", port=board.PORTAL_PORT)
 
-        asyncio.run(both())
+        try:
+            asyncio.run(both())
+        finally:
+            release_portal()
+
+
+def release_portal():
+    """Forget the portal's modules (about 4 KB frozen, 22 KB from .mpy): they are only
+    needed in access-point mode, and the station loop should have that heap back."""
+    import sys
+    for name in ("portal", "microdot", "microdot.microdot"):
+        sys.modules.pop(name, None)
+    gc.collect()
 
 
 def main():
@@ -254,7 +316,12 @@ def main():
     cfg = config.load()
     dev = Device(cfg)
     gc.collect()
-    if cfg["mqtt_host"] and wifi.connect(cfg["wifi_ssid"], cfg["wifi_password"]):
+    # A configured meter stays a station whatever Wi-Fi does (it keeps retrying and
+    # queueing readings); the portal opens on first boot, or after PORTAL_AFTER_OUTAGE_S
+    # without Wi-Fi (a deliberate trigger: unplug the router, or move the meter).
+    if cfg["wifi_ssid"] and cfg["mqtt_host"]:
+        wifi.connect(cfg["wifi_ssid"], cfg["wifi_password"], attempts=1)
         dev.run_station()
-    else:
-        dev.run_portal()
+        if not dev.want_portal:
+            return
+    dev.run_portal()

@@ -94,12 +94,12 @@ def scan():
     return nets
 
 
-def ap_start(essid, password=""):
+def ap_start(essid, password):
+    """A WPA2 access point; there is no open one (config.ensure_portal_password)."""
+    if len(password) < 8:
+        raise ValueError("the access point needs a WPA2 password of 8+ characters")
     _ap.active(True)
-    if password:
-        _ap.config(essid=essid, password=password, authmode=network.AUTH_WPA2_PSK)
-    else:
-        _ap.config(essid=essid, authmode=network.AUTH_OPEN)
+    _ap.config(essid=essid, password=password, authmode=network.AUTH_WPA2_PSK)
     return _ap.ifconfig()[0]  # 192.168.4.1 by default
 
 

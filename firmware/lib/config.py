@@ -20,6 +20,8 @@ DEFAULTS = {
     "ntp_host": "pool.ntp.org",
     "modbus_address": 1,
     "queue_max": 2000,      # readings kept on flash while offline
+    "command_secret": "",   # HMAC key of signed commands (firmware configure); none: refused
+    "ota_host": "",         # host OTA downloads may come from; empty -> mqtt_host
 }
 
 _INTS = {
@@ -29,6 +31,32 @@ _INTS = {
     "queue_max": (100, 50000),
 }
 _MAX_STR = 64
+# The server's serial number rule, regex [A-Za-z0-9._:-]{1,64} (MicroPython's re has
+# no {m,n}, so the class and the length are checked apart; a test keeps them equal
+# to the server's). A quote or newline in a serial would break the JSON the meter writes.
+SERIAL_CLASS = "A-Za-z0-9._:-"
+SERIAL_MAX = 64
+
+
+def _in_class(c, cls):
+    i = 0
+    while i < len(cls):
+        if i + 2 < len(cls) and cls[i + 1] == "-":
+            if cls[i] <= c <= cls[i + 2]:
+                return True
+            i += 3
+        else:
+            if c == cls[i]:
+                return True
+            i += 1
+    return False
+
+
+def serial_ok(serial):
+    """True when `serial` follows the server's rule (see SERIAL_CLASS)."""
+    if not 1 <= len(serial) <= SERIAL_MAX:
+        return False
+    return all(_in_class(c, SERIAL_CLASS) for c in serial)
 
 
 def validate(cfg):
@@ -51,6 +79,9 @@ def validate(cfg):
             if len(value) > _MAX_STR:
                 raise ValueError(key + " is too long")
         out[key] = value
+    if out["serial_number"] and not serial_ok(out["serial_number"]):
+        raise ValueError("serial_number may hold only %s (1-%d characters)" % (
+            SERIAL_CLASS, SERIAL_MAX))
     pw = out["portal_password"]
     if pw and len(pw) < 8:
         raise ValueError("portal_password needs at least 8 characters (WPA2)")
@@ -82,6 +113,20 @@ def update(changes, path=PATH):
 def factory_reset(path=PATH):
     flashfs.remove(path)
     flashfs.remove(path + ".tmp")
+
+
+def ensure_portal_password(cfg, path=PATH):
+    """The config with a portal password, generating and saving a random one if there is
+    none (first boot): the access point is always WPA2 and its pages always locked.
+    Printed on the USB console; `meterhub firmware configure` sets and prints its own."""
+    if cfg["portal_password"]:
+        return cfg
+    import binascii
+    import os
+    pw = binascii.hexlify(os.urandom(6)).decode()  # 12 hex characters, 48 bits
+    cfg = save(dict(cfg, portal_password=pw), path)
+    print("portal password:", pw)
+    return cfg
 
 
 def identity(cfg, mac6):

@@ -7,6 +7,7 @@ with exponential back-off (the caller keeps queueing readings meanwhile).
 """
 import time
 
+import umqtt.simple
 from umqtt.simple import MQTTClient, MQTTException
 
 # Timing knobs (tests and the PC build shrink them).
@@ -16,28 +17,97 @@ BACKOFF_MIN_S = 1
 BACKOFF_MAX_S = 60
 
 
-class _TimeoutSocket:
-    """umqtt.simple calls setblocking(True) after each read, which would drop any
-    timeout: map it back to a timeout so a silent broker cannot hang the meter."""
+class Chunks:
+    """A payload made of several strings, written one after the other: a batch of
+    readings never needs one contiguous block of heap. (ASCII only: len is bytes.)"""
 
-    def __init__(self, sock, timeout):
+    def __init__(self, parts):
+        self.parts = parts
+        n = 0
+        for p in parts:
+            n += len(p)
+        self.size = n
+
+    def __len__(self):
+        return self.size
+
+
+class _DeadlineSocket:
+    """The socket umqtt.simple uses, with every operation bounded by the link's
+    deadline (and SOCKET_TIMEOUT_S): a stalled broker costs at most the time left
+    before the next reading, never the reading itself. umqtt.simple's
+    setblocking(True/False) maps to "until the deadline" / "do not wait"."""
+
+    def __init__(self, sock, link):
         self._s = sock
-        self._t = timeout
-        sock.settimeout(timeout)
+        self._link = link
+        self._wait = True
+        self.op = None  # first byte of the last packet read (its retain flag is bit 0)
+        self.want_op = False
+
+    def _arm(self):
+        if not self._wait:
+            self._s.settimeout(0)
+            return
+        left = self._link.time_left_ms()
+        if left <= 0:
+            raise OSError(110)  # ETIMEDOUT: no time left before the next reading
+        self._s.settimeout(min(left, SOCKET_TIMEOUT_S * 1000) / 1000)
 
     def setblocking(self, flag):
-        self._s.settimeout(self._t if flag else 0)
+        self._wait = flag
+
+    def connect(self, addr):
+        self._arm()
+        self._s.connect(addr)
 
     def read(self, n):
-        return self._s.read(n)
+        self._arm()
+        data = self._s.read(n)
+        if self.want_op and data:
+            self.op = data[0]
+            self.want_op = False
+        return data
 
     def write(self, buf, n=None):
+        self._arm()
+        if isinstance(buf, Chunks):
+            for part in buf.parts:
+                self._s.write(part)
+            return len(buf)
         if n is None:
             return self._s.write(buf)
         return self._s.write(buf, n)
 
     def close(self):
         self._s.close()
+
+
+class _Net:
+    """Stands in for the socket module inside umqtt.simple (its connect() makes the
+    socket itself), so the connection handshake is deadline-bounded too."""
+
+    def __init__(self, link, base):
+        self._link = link
+        self.base = base  # the socket module (tests put a fake one there)
+
+    def socket(self, *args):
+        return _DeadlineSocket(self.base.socket(*args), self._link)
+
+    def getaddrinfo(self, host, port):
+        return self.base.getaddrinfo(host, port)
+
+
+class _Client(MQTTClient):
+    """umqtt.simple's client, noting each incoming packet's first byte: its callback
+    gets no retain flag, and a retained control message must never run."""
+
+    def wait_msg(self):
+        s = self.sock
+        if isinstance(s, _DeadlineSocket):
+            s.op = None
+            s.want_op = True
+        return MQTTClient.wait_msg(self)
 
 
 class Link:
@@ -51,7 +121,7 @@ class Link:
         self.t_control = base + "control"
         self.t_ack = base + "control/ack"
         self.on_control = on_control
-        self.client = MQTTClient(client_id or device_id, host, port, user or None,
+        self.client = _Client(client_id or device_id, host, port, user or None,
                                  password or None, keepalive=KEEPALIVE_S)
         self.client.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         self.client.set_callback(self._on_message)
@@ -61,8 +131,19 @@ class Link:
         self.last_io = time.ticks_ms()
         self.connects = 0
         self.inbox = []  # control messages, handled by the caller outside umqtt's callback
+        self.deadline = None  # ticks_ms by which any network call must have returned
+
+    def time_left_ms(self):
+        """Milliseconds until the deadline (SOCKET_TIMEOUT_S when there is none)."""
+        if self.deadline is None:
+            return SOCKET_TIMEOUT_S * 1000
+        return time.ticks_diff(self.deadline, time.ticks_ms())
 
     def _on_message(self, topic, msg):
+        op = getattr(self.client.sock, "op", None)
+        if op is not None and op & 1:
+            print("control: retained message ignored")
+            return  # a retained command would run again on every connect
         if topic == self.t_control.encode() and len(self.inbox) < 4:
             self.inbox.append(msg)
 
@@ -71,13 +152,16 @@ class Link:
 
     def connect(self):
         """Connect and subscribe; on failure schedule the next try and re-raise OSError."""
+        base = umqtt.simple.socket
+        umqtt.simple.socket = _Net(self, base)  # only while umqtt makes its socket
         try:
             self.client.connect()
-            self.client.sock = _TimeoutSocket(self.client.sock, SOCKET_TIMEOUT_S)
             self.client.subscribe(self.t_control, qos=1)
         except (OSError, MQTTException, IndexError, AssertionError) as e:
             self.fail()
             raise OSError("mqtt connect: %r" % (e,))
+        finally:
+            umqtt.simple.socket = base
         self.up = True
         self.backoff = BACKOFF_MIN_S
         self.connects += 1

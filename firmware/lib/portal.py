@@ -2,11 +2,15 @@
 
 Pages: / (Wi-Fi scan + setup), /config (MQTT, identity, interval, portal
 password), /ip, /status, /reset (factory reset, POST), /reboot (POST).
-Once a portal password is set, /, /config, /reset and /reboot need it
-(HTTP Basic, any user name); /ip and /status stay open.
+The access point is WPA2 with the portal password (generated on first boot when
+there is none); /, /config, /reset and /reboot also need it (HTTP Basic, any
+user name); /ip and /status stay open. Every form carries a token made when the
+portal starts and every POST must return it: a page elsewhere cannot make the
+browser post to the portal with its remembered Basic credentials (CSRF).
 """
 import asyncio
 import binascii
+import gc
 
 from microdot import Microdot
 
@@ -32,13 +36,23 @@ def esc(s):
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def page(body, status=200):
-    return _HEAD + body + _TAIL, status, _HTML
+def page(parts, status=200):
+    """An HTML page streamed piece by piece (`parts`: a string or an iterable of them),
+    so the whole page never has to sit in the heap at once."""
+    def body():
+        gc.collect()  # a page is served seldom; start it on a tidy heap
+        yield _HEAD
+        if isinstance(parts, str):
+            yield parts
+        else:
+            yield from parts
+        yield _TAIL
+    return body(), status, _HTML
 
 
 def authorized(request, password):
     if not password:
-        return True
+        return False  # never open: run_portal makes sure there is one
     h = request.headers.get("Authorization", "")
     if not h.startswith("Basic "):
         return False
@@ -51,12 +65,17 @@ def authorized(request, password):
 
 def make_app(dev):
     """dev: the running app.Device (config, status(), shutdown())."""
+    import os
     app = Microdot()
+    token = binascii.hexlify(os.urandom(16)).decode()
+    hidden = '<input type=hidden name=csrf value="%s">' % token
 
     def guard(handler):
         async def wrapped(request):
             if not authorized(request, dev.cfg["portal_password"]):
                 return "password required", 401, {"WWW-Authenticate": 'Basic realm="meter"'}
+            if request.method == "POST" and (request.form or {}).get("csrf") != token:
+                return "form expired: reload the page", 403
             return handler(request)
         return wrapped
 
@@ -80,16 +99,27 @@ def make_app(dev):
             f = request.form or {}
             return save({"wifi_ssid": f.get("wifi_ssid", ""),
                          "wifi_password": f.get("wifi_password", "")})
-        rows = ""
-        try:
-            for ssid, rssi, secured in board.scan():
-                rows += "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi, ", locked" if secured else "")
-        except OSError:
-            rows = "<li>scan failed</li>"
-        return page("<h1>Wi-Fi</h1><ul>%s</ul><form method=post action=/>"
-                    "<label>Network <input name=wifi_ssid value=\"%s\"></label>"
-                    "<label>Password <input type=password name=wifi_password></label>"
-                    "<button>Save</button></form>" % (rows, esc(dev.cfg["wifi_ssid"])))
+
+        def parts():
+            yield "<h1>Wi-Fi</h1><ul>"
+            try:
+                nets = board.scan()
+            except OSError:
+                nets = None
+            if nets is None:
+                yield "<li>scan failed</li>"
+            else:
+                for ssid, rssi, secured in nets:
+                    yield "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi,
+                                                      ", locked" if secured else "")
+            # constant pieces are yielded as they are (in flash when frozen), not joined
+            yield "</ul><form method=post action=/>"
+            yield hidden
+            yield "<label>Network <input name=wifi_ssid value=\""
+            yield esc(dev.cfg["wifi_ssid"])
+            yield ("\"></label><label>Password <input type=password name=wifi_password>"
+                   "</label><button>Save</button></form>")
+        return page(parts())
 
     @app.route("/config", methods=["GET", "POST"])
     @guard
@@ -103,14 +133,21 @@ def make_app(dev):
                     continue  # an empty secret field keeps the stored one
                 changes[key] = v
             return save(changes)
-        body = "<h1>MQTT and meter</h1><form method=post>"
-        for key, label in _FIELDS:
-            kind = "password" if key in _SECRET else "text"
-            value = "" if key in _SECRET else esc(dev.cfg[key])
-            body += '<label>%s <input type=%s name=%s value="%s"></label>' % (label, kind, key, value)
-        return page(body + "<button>Save</button></form>"
-                    "<form method=post action=/reset><button>Factory reset</button></form>"
-                    "<form method=post action=/reboot><button>Reboot</button></form>")
+
+        def parts():
+            yield "<h1>MQTT and meter</h1><form method=post>"
+            yield hidden
+            for key, label in _FIELDS:
+                kind = "password" if key in _SECRET else "text"
+                value = "" if key in _SECRET else esc(dev.cfg[key])
+                yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
+                    label, kind, key, value)
+            yield "<button>Save</button></form><form method=post action=/reset>"
+            yield hidden
+            yield "<button>Factory reset</button></form><form method=post action=/reboot>"
+            yield hidden
+            yield "<button>Reboot</button></form>"
+        return page(parts())
 
     @app.route("/ip")
     def ip_page(request):

@@ -5,12 +5,30 @@ When the queue holds more than `max_records`, the two oldest segments are merged
 keeping every other reading (and the last one): energy is a cumulative counter,
 so kWh totals between kept readings stay exact; only resolution is lost. What
 was thinned is counted (persisted in q/meta) and reported in the status.
+
+Memory: every operation streams one record at a time (a line is at most MAX_LINE
+bytes); no segment is ever held in RAM, so the heap needed does not grow with the
+queue. Segment numbers and counts live in two small arrays, not in a list of lists.
 """
 import os
+from array import array
 
 import flashfs
 
 SEG_LEN = 50
+MAX_LINE = 320  # longest reading line; longer lines are corrupt and skipped
+
+
+def _next(f):
+    """The next record of an open segment file, or None at its end (blank and overlong
+    lines skipped). Callers loop on this inside `with open(...)`, so a file is closed
+    as soon as they stop, even early (a generator would leave it to the GC)."""
+    while True:
+        line = f.readline()
+        if not line:
+            return None
+        if 1 < len(line) <= MAX_LINE:
+            return line.rstrip("\n")
 
 
 class Store:
@@ -18,14 +36,20 @@ class Store:
         self.root = root
         self.max_records = max(max_records, 2 * SEG_LEN)
         flashfs.makedirs(root)
-        self.segs = []  # [number, line count], oldest first
+        self.nums = array("I")  # segment numbers, oldest first
+        self.counts = array("H")  # records in each
         for name in sorted(os.listdir(root)):
             if name.isdigit():
-                self.segs.append([int(name), self._count(self._path(int(name)))])
+                self.nums.append(int(name))
+                self.counts.append(self._count(self._path(int(name))))
             elif name.endswith(".tmp"):
                 flashfs.remove(root + "/" + name)
         self.thinned = flashfs.read_json(root + "/meta", {}).get("thinned", 0)
-        self.unstamped = any(self._has_unstamped(s[0]) for s in self.segs)
+        self.unstamped = False
+        for num in self.nums:
+            if self._has_unstamped(num):
+                self.unstamped = True
+                break
 
     def _path(self, num):
         return "%s/%08d" % (self.root, num)
@@ -34,78 +58,108 @@ class Store:
     def _count(path):
         n = 0
         with open(path) as f:
-            for line in f:
-                if line.strip():
-                    n += 1
+            while _next(f) is not None:
+                n += 1
         return n
-
-    def _lines(self, num):
-        with open(self._path(num)) as f:
-            return [line.rstrip("\n") for line in f if line.strip()]
-
-    def _write(self, num, lines):
-        flashfs.atomic_write(self._path(num), "".join(line + "\n" for line in lines))
 
     def _has_unstamped(self, num):
         with open(self._path(num)) as f:
-            for line in f:
+            while True:
+                line = _next(f)
+                if line is None:
+                    return False
                 if '"mono"' in line:
                     return True
-        return False
+
+    def _rewrite(self, num, edit):
+        """Stream segment `num` into a temp file through edit(index, line) -> line or
+        None (dropped), then rename over it; returns how many lines were kept."""
+        path = self._path(num)
+        kept = 0
+        i = 0
+        with open(path) as f, open(path + ".tmp", "w") as out:
+            while True:
+                line = _next(f)
+                if line is None:
+                    break
+                line = edit(i, line)
+                i += 1
+                if line is not None:
+                    out.write(line)
+                    out.write("\n")
+                    kept += 1
+        flashfs.replace(path + ".tmp", path)
+        return kept
 
     def __len__(self):
         n = 0
-        for s in self.segs:
-            n += s[1]
+        for c in self.counts:
+            n += c
         return n
 
     def append(self, line):
         """Queue one reading (a JSON string) at the end."""
-        if not self.segs or self.segs[-1][1] >= SEG_LEN:
-            self.segs.append([self.segs[-1][0] + 1 if self.segs else 1, 0])
-        with open(self._path(self.segs[-1][0]), "a") as f:
-            f.write(line + "\n")
-        self.segs[-1][1] += 1
+        if not self.nums or self.counts[-1] >= SEG_LEN:
+            self.nums.append(self.nums[-1] + 1 if self.nums else 1)
+            self.counts.append(0)
+        with open(self._path(self.nums[-1]), "a") as f:
+            f.write(line)
+            f.write("\n")
+        self.counts[-1] += 1
         if '"mono"' in line:
             self.unstamped = True
-        while len(self) > self.max_records and len(self.segs) > 1:
+        while len(self) > self.max_records and len(self.nums) > 1:
             self._thin_oldest()
 
     def _thin_oldest(self):
-        a, b = self.segs[0][0], self.segs[1][0]
-        lines = self._lines(a) + self._lines(b)
-        kept = lines[::2]
-        if (len(lines) - 1) % 2:
-            kept.append(lines[-1])  # keep the boundary reading: totals stay exact
-        self._write(a, kept)
-        flashfs.remove(self._path(b))
-        self.thinned += len(lines) - len(kept)
-        self.segs[0][1] = len(kept)
-        del self.segs[1]
+        a, b = self.nums[0], self.nums[1]
+        total = self.counts[0] + self.counts[1]
+        pa, pb = self._path(a), self._path(b)
+        kept = 0
+        i = 0
+        with open(pa + ".tmp", "w") as out:
+            for path in (pa, pb):
+                with open(path) as f:
+                    while True:
+                        line = _next(f)
+                        if line is None:
+                            break
+                        # every other reading, and the last one: totals stay exact
+                        if i % 2 == 0 or i == total - 1:
+                            out.write(line)
+                            out.write("\n")
+                            kept += 1
+                        i += 1
+        flashfs.replace(pa + ".tmp", pa)
+        flashfs.remove(pb)
+        self.thinned += i - kept
+        self.counts[0] = kept
+        self.nums = self.nums[:1] + self.nums[2:]
+        self.counts = self.counts[:1] + self.counts[2:]
         flashfs.write_json(self.root + "/meta", {"thinned": self.thinned})
 
     def peek(self, n):
         """Up to n oldest readings (JSON strings), all from the oldest segment."""
-        if not self.segs:
-            return []
         out = []
-        with open(self._path(self.segs[0][0])) as f:
-            for line in f:
-                if line.strip():
-                    out.append(line.rstrip("\n"))
-                    if len(out) >= n:
-                        break
+        if not self.nums:
+            return out
+        with open(self._path(self.nums[0])) as f:
+            while len(out) < n:
+                line = _next(f)
+                if line is None:
+                    break
+                out.append(line)
         return out
 
     def drop(self, n):
         """Forget the n oldest readings (after they were acknowledged)."""
-        num, count = self.segs[0]
+        num, count = self.nums[0], self.counts[0]
         if n >= count:
             flashfs.remove(self._path(num))
-            del self.segs[0]
+            self.nums = self.nums[1:]
+            self.counts = self.counts[1:]
         else:
-            self._write(num, self._lines(num)[n:])
-            self.segs[0][1] = count - n
+            self.counts[0] = self._rewrite(num, lambda i, line: line if i >= n else None)
 
     def stamp(self, boot_id, ticks_to_iso):
         """Give held readings of this boot their timestamp. Readings from an earlier
@@ -113,18 +167,19 @@ class Store:
         receive time). Plain string edits: re-encoding floats would round them."""
         if not self.unstamped:
             return 0
-        done = 0
-        for num, _ in self.segs:
-            if not self._has_unstamped(num):
-                continue
-            lines = self._lines(num)
-            for i, line in enumerate(lines):
-                if '"mono":' in line:
-                    lines[i] = restamp(line, boot_id, ticks_to_iso)
-                    done += 1
-            self._write(num, lines)
+        done = [0]
+
+        def edit(i, line):
+            if '"mono":' not in line:
+                return line
+            done[0] += 1
+            return restamp(line, boot_id, ticks_to_iso)
+
+        for k in range(len(self.nums)):
+            if self._has_unstamped(self.nums[k]):
+                self.counts[k] = self._rewrite(self.nums[k], edit)
         self.unstamped = False
-        return done
+        return done[0]
 
 
 def _take_int(line, key):

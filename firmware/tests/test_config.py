@@ -64,3 +64,13 @@ def test_seq_counter_survives_reboot_without_repeats():
     c2 = seqno.SeqCounter()  # reboot
     assert c2.take() > 5
     assert_eq(json.load(open("seq.json"))["reserved"], 1 + 2 * seqno.BLOCK)
+
+
+def test_serial_follows_the_servers_rule():
+    for bad in ('PZ"EM-1', "PZEM\n1", "PZEM 1", "PZEM/1", "x" * 65, "zähler"):
+        e = assert_raises(ValueError, config.save, {"serial_number": bad})
+        assert "serial_number" in str(e), e
+    assert not flashfs.exists("config.json")
+    for good in ("PZEM-00A1B2", "site.7:meter_2", "x" * 64):
+        assert_eq(config.save({"serial_number": good})["serial_number"], good)
+    assert config.serial_ok("a-b") and not config.serial_ok("")

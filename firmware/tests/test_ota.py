@@ -73,9 +73,48 @@ def test_checksum_mismatch_changes_nothing():
 
 
 def test_refuses_boot_py_and_escapes():
-    for bad in ("boot.py", "../x.py", "/lib/app.py", "ota_state.json"):
+    with open("boot.py", "w") as f:
+        f.write("# rollback\n")
+    for bad in ("boot.py", "../x.py", "/lib/app.py", "ota_state.json", "./boot.py",
+                "./config.json", "lib/./app.py", "lib//app.py", "lib/", ".", "lib\\..\\boot.py",
+                "ota_new/x.py", "lib/../boot.py"):
         srv = FakeServer({bad: "x"})
-        assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get)
+        e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get)
+        assert "refusing" in str(e), (bad, e)
+    assert_eq(read("boot.py"), "# rollback\n")
+    assert not flashfs.exists("config.json") and not ota.pending()
+
+
+class EndlessServer(FakeServer):
+    """Serves lib/app.py as an endless stream of 100-byte chunks (counted)."""
+
+    def __init__(self):
+        FakeServer.__init__(self, {"lib/app.py": NEW_APP})
+        self.chunks = 0
+
+    def get(self, url, sink, headers=None):
+        if not url.endswith("lib/app.py"):
+            return FakeServer.get(self, url, sink, headers)
+        for _ in range(100000):
+            self.chunks += 1
+            sink(b"x" * 100)
+        return 100 * self.chunks
+
+
+def test_too_long_download_aborts_while_downloading():
+    setup_old()
+    srv = EndlessServer()
+    e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get)
+    assert "longer than" in str(e), e
+    assert_eq(srv.chunks, 1)  # stopped at the first chunk past the manifest's size
+    assert_eq(read("lib/app.py"), OLD_APP)
+    assert not flashfs.exists("ota_new") and not ota.pending()
+
+
+def test_oversized_manifest_is_refused():
+    big = {"lib/f%03d.py" % i: "x" for i in range(120)}
+    e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, FakeServer(big).get)
+    assert "manifest" in str(e), e
 
 
 def test_success_path_confirm_keeps_new_code():
@@ -132,3 +171,14 @@ def test_real_http_download_over_socket():
     assert_eq(read("lib/app.py"), new_app)
     assert b"Authorization: Bearer t0k" in seen[0]
     time.sleep_ms(10)
+
+
+def test_manifest_other_than_the_signed_one_changes_nothing():
+    setup_old()
+    srv = FakeServer({"lib/app.py": NEW_APP})
+    e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get, "00" * 32)
+    assert "sha256" in str(e), e
+    assert_eq(read("lib/app.py"), OLD_APP)
+    assert not ota.pending() and not flashfs.exists("ota_new")
+    good = binascii.hexlify(hashlib.sha256(manifest(srv.files).encode()).digest()).decode()
+    assert_eq(ota.install(BASE + "manifest.json", None, srv.get, good), "1.1.0")

@@ -11,6 +11,8 @@ from fakes import assert_eq
 from pzem_emulator import EmulatedUART, PzemEmulator
 
 PORT = 18741
+PW = "letmein99"
+AUTH = "admin:" + PW
 _saved_reboot = board.reboot
 portal.REBOOT_DELAY_S = 0
 
@@ -19,7 +21,7 @@ def teardown():
     board.reboot = _saved_reboot
 
 
-async def http(method, path, body=None, auth=None):
+async def http(method, path, body=None, auth=AUTH):
     r, w = await asyncio.open_connection("127.0.0.1", PORT)
     head = "%s %s HTTP/1.0\r\nHost: meter\r\n" % (method, path)
     if auth:
@@ -43,6 +45,8 @@ async def http(method, path, body=None, auth=None):
 async def with_portal(fn):
     reboots = []
     board.reboot = lambda delay_s=0: reboots.append(1)
+    if not config.load()["portal_password"]:
+        config.update({"portal_password": PW})
     dev = app.Device(config.load(), uart=EmulatedUART(PzemEmulator()))
     dev.mode = "portal"
     srv = portal.make_app(dev)
@@ -72,18 +76,25 @@ async def test_pages_open_on_first_boot():
     await with_portal(check)
 
 
+async def csrf():
+    """The form token, read from a page as a browser would."""
+    body = (await http("GET", "/config"))[1]
+    return body.split('name=csrf value="', 1)[1].split('"', 1)[0]
+
+
 async def test_wifi_and_mqtt_setup_saved_then_reboot():
     async def check(dev, reboots):
-        code, _ = await http("POST", "/", "wifi_ssid=Home+Net&wifi_password=p%40ss")
+        t = "csrf=" + await csrf() + "&"
+        code, _ = await http("POST", "/", t + "wifi_ssid=Home+Net&wifi_password=p%40ss")
         assert_eq(code, 200)
-        code, _ = await http("POST", "/config", "mqtt_host=10.0.0.9&mqtt_port=1884&serial_number=S9"
-                                                "&reading_interval=15&mqtt_password=")
+        code, _ = await http("POST", "/config", t + "mqtt_host=10.0.0.9&mqtt_port=1884&serial_number=S9"
+                                                    "&reading_interval=15&mqtt_password=")
         assert_eq(code, 200)
         cfg = config.load()
         assert_eq((cfg["wifi_ssid"], cfg["wifi_password"]), ("Home Net", "p@ss"))
         assert_eq((cfg["mqtt_host"], cfg["mqtt_port"], cfg["serial_number"]), ("10.0.0.9", 1884, "S9"))
         assert_eq(cfg["reading_interval"], 15)
-        code, body = await http("POST", "/config", "mqtt_port=99999")
+        code, body = await http("POST", "/config", t + "mqtt_port=99999")
         assert_eq(code, 400)
         assert "mqtt_port" in body
         await asyncio.sleep(0.05)
@@ -96,7 +107,7 @@ async def test_password_protects_config_pages():
 
     async def check(dev, reboots):
         for method, path in (("GET", "/"), ("GET", "/config"), ("POST", "/reset"), ("POST", "/reboot")):
-            code, _ = await http(method, path, "" if method == "POST" else None)
+            code, _ = await http(method, path, "" if method == "POST" else None, auth=None)
             assert_eq(code, 401, path)
         code, _ = await http("GET", "/config", auth="admin:wrong")
         assert_eq(code, 401)
@@ -104,9 +115,47 @@ async def test_password_protects_config_pages():
         assert_eq(code, 200)
         assert_eq((await http("GET", "/status"))[0], 200)  # status stays open
         assert_eq(reboots, [])
-        code, _ = await http("POST", "/reset", "", auth="admin:letmein99")
+        code, _ = await http("POST", "/reset", "")  # password but no form token
+        assert_eq(code, 403)
+        code, _ = await http("POST", "/reset", "csrf=0123")
+        assert_eq(code, 403)
+        assert_eq(reboots, [])
+        code, _ = await http("POST", "/reset", "csrf=" + await csrf())
         assert_eq(code, 200)
         await asyncio.sleep(0.05)
         assert_eq(config.load(), config.DEFAULTS)  # factory reset
         assert_eq(len(reboots), 1)
     await with_portal(check)
+
+
+def test_first_boot_generates_the_wpa2_password():
+    cfg = config.ensure_portal_password(config.load())
+    pw = cfg["portal_password"]
+    assert len(pw) >= 8
+    assert_eq(config.load()["portal_password"], pw)  # saved: the same after a reboot
+    assert_eq(config.ensure_portal_password(cfg)["portal_password"], pw)
+    import host_board
+    e = None
+    try:
+        host_board.ap_start("PZEM_Meter_X", "")
+    except ValueError as exc:
+        e = exc
+    assert e is not None  # no open access point
+
+
+def test_configured_meter_without_wifi_stays_a_station():
+    config.save({"wifi_ssid": "home", "mqtt_host": "127.0.0.1", "mqtt_port": 9,
+                 "portal_password": PW})
+    board.set_wifi(False)
+    saved = app.PORTAL_AFTER_OUTAGE_S
+    try:
+        dev = app.Device(config.load(), uart=EmulatedUART(PzemEmulator()))
+        app.PORTAL_AFTER_OUTAGE_S = 3600
+        dev.run_station(max_loops=20)
+        assert_eq((dev.mode, dev.want_portal), ("station", False))  # retries, no portal
+        app.PORTAL_AFTER_OUTAGE_S = 0
+        dev.run_station(max_loops=20)
+        assert dev.want_portal  # a long outage: main() opens the portal now
+    finally:
+        app.PORTAL_AFTER_OUTAGE_S = saved
+        board.set_wifi(True)

@@ -18,8 +18,8 @@ from meterhub.broker.probe import connack_code
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
 from meterhub.db.models import Device, Reading
-from meterhub.launcher import DEMO_SEED
 from meterhub.simulate import make_serials
+from meterhub.simulate.demo import DEMO_SEED
 from tests.broker.test_device_channel import _lan_address
 from tests.support import free_port
 

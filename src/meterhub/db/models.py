@@ -136,6 +136,9 @@ class Device(Base):
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(160))
     """PBKDF2-SHA512 (`$7$...`) of its MQTT password; None: it has no account yet."""
     mqtt_credentials_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    command_secret: Mapped[str | None] = mapped_column(String(64))
+    """HMAC key of the meter's signed commands (`meterhub firmware configure` sets it on
+    the meter and here); never sent over MQTT. None: commands go unsigned (older meters)."""
 
     users: Mapped[list[User]] = relationship(
         secondary="device_assignments", back_populates="devices", order_by="User.username"

@@ -12,8 +12,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -111,22 +112,52 @@ class VirtualFleet:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+class _Stopped(Exception):
+    """SIGTERM/SIGHUP arrived: leave the run loop so the meters are stopped."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does. Without this the meters, which
+    sit in sessions of their own (a terminal's Ctrl-C must not hit them before their
+    supervisor), would outlive a supervisor stopped by `kill` or a service manager."""
+
+    raised: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not raised:  # a second signal must not interrupt the stopping itself
+            raised.append(signum)
+            raise _Stopped(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
 def run_virtual_meters(meters: int, interval: float, broker_url: str,
                        workdir: Path | None = None, duration: float | None = None,
                        fast: bool = False, speed: float = 1.0,
                        log: Callable[[str], None] = print,
                        accounts: dict[str, tuple[str, str]] | None = None) -> int:
-    """Run N virtual meters until Ctrl-C (or `duration` seconds); returns restarts seen.
+    """Run N virtual meters until Ctrl-C, SIGTERM or SIGHUP (or `duration` seconds);
+    every meter process is ended before this returns. Returns the restarts seen.
     `accounts` (serial -> MQTT user name, password) gives each meter its own login."""
     fleet = VirtualFleet(meters, interval, broker_url, workdir, fast, speed, log, accounts)
-    fleet.start()
     end = None if duration is None else time.monotonic() + duration
-    try:
-        while fleet.procs and (end is None or time.monotonic() < end):
-            fleet.poll()
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        log("stopping virtual meters")
-    finally:
-        fleet.stop()
+    with _stop_on_signals():
+        try:
+            fleet.start()
+            while fleet.procs and (end is None or time.monotonic() < end):
+                fleet.poll()
+                time.sleep(0.2)
+        except (KeyboardInterrupt, _Stopped):
+            log("stopping virtual meters")
+        finally:
+            fleet.stop()
     return fleet.restarts

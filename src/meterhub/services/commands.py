@@ -9,6 +9,7 @@ a command still pending after `expires_at` is reported, and stored, as timed_out
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -26,7 +27,7 @@ from meterhub.db.models import Device, DeviceCommand, User
 from meterhub.db.types import utcnow
 from meterhub.errors import InvalidInput, MeterhubError, NotFound
 from meterhub.mqtt_publish import PublishError, publish_once
-from meterhub.services import audit, ota
+from meterhub.services import audit, command_signing, ota
 
 COMMAND_TIMEOUT_S = 60  # a device answers within one poll loop; 60 s covers a slow link
 OTA_TIMEOUT_S = 600  # the device downloads and verifies every file before it answers
@@ -176,6 +177,9 @@ def send(
             )
         checked["url"] = ota.manifest_url(base, version)
         sent = {**checked, "token": ota.issue_token(secret, device.serial_number, version)}
+        if device.command_secret:  # the signed command names the manifest by its hash
+            manifest = ota.bundles_dir(data_dir) / version / ota.MANIFEST
+            sent["sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
         timeout = OTA_TIMEOUT_S
     now = utcnow()
     command = DeviceCommand(
@@ -199,9 +203,12 @@ def send(
         client_ip,
     )
     db.commit()  # visible to ingest before the device can answer
-    payload = json.dumps(
-        {"id": command.id, "cmd": cmd, "args": sent}, separators=(",", ":")
-    ).encode()
+    if device.command_secret:
+        payload = command_signing.sign(device.command_secret, command.id, cmd, sent, timeout)
+    else:  # a meter provisioned before signed commands (or the C++ firmware)
+        payload = json.dumps(
+            {"id": command.id, "cmd": cmd, "args": sent}, separators=(",", ":")
+        ).encode()
     try:
         if target is None:
             raise PublishError(
