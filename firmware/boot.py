@@ -2,6 +2,7 @@
 and restores the previous files when the new code failed to confirm in time.
 Never replaced by OTA, so this logic survives any bad update.
 """
+
 import gc
 import os
 
@@ -38,6 +39,7 @@ def _move(src, dst):
 def ota_boot_check():
     """Returns "none", "trying" or "rolled_back"."""
     import json
+
     if not _exists("ota_state.json"):
         return "none"
     try:

@@ -1,11 +1,13 @@
 """Entry point on the board: run the meter; on any crash, log it and reboot
 (so boot.py can count the attempt and roll back a bad OTA update)."""
+
 import sys
 
 
 def run():
     try:
         import app
+
         app.main()
     except KeyboardInterrupt:
         raise
@@ -17,6 +19,7 @@ def run():
         except OSError:
             pass
         import board
+
         board.reboot(delay_s=5)
 
 

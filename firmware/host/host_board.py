@@ -8,6 +8,7 @@ Settings come from environment variables so a supervisor can start many meters:
   METER_NTP_FAILS how many NTP syncs fail before one works   (default 0)
   METER_PORTAL_PORT port of the portal                       (default 8080)
 """
+
 import gc
 import os
 import sys
@@ -23,8 +24,14 @@ def _env(name, default):
 
 PORTAL_PORT = int(_env("METER_PORTAL_PORT", "8080"))
 _serial = _env("METER_SERIAL", "PZEM-000001")
-_state = {"wifi": _env("METER_WIFI", "up") == "up", "ntp_fails": int(_env("METER_NTP_FAILS", "0")),
-          "sta": False, "ap": None, "blinks": 0, "reboots": 0}
+_state = {
+    "wifi": _env("METER_WIFI", "up") == "up",
+    "ntp_fails": int(_env("METER_NTP_FAILS", "0")),
+    "sta": False,
+    "ap": None,
+    "blinks": 0,
+    "reboots": 0,
+}
 _uart = None
 
 
@@ -40,8 +47,10 @@ def uart():
     global _uart
     if _uart is None:
         from pzem_emulator import EmulatedUART, Household, PzemEmulator
-        load = Household(seed=int(_env("METER_SEED", str(_seed()))),
-                         speed=float(_env("METER_SPEED", "1")))
+
+        load = Household(
+            seed=int(_env("METER_SEED", str(_seed()))), speed=float(_env("METER_SPEED", "1"))
+        )
         _uart = EmulatedUART(PzemEmulator(1, load))
     return _uart
 

@@ -5,6 +5,7 @@ meter), with a household load: a base load following the time of day, a fridge
 compressor cycling, random kettle / oven / washing machine runs, and noise.
 Energy is integrated from power over (optionally sped-up) time.
 """
+
 import math
 import random
 import time
@@ -51,8 +52,12 @@ class Household:
         """(watts, pf) now."""
         hour = (self.sim_t % 86400) / 3600
         # Base: ~80 W at night, morning and evening peaks.
-        base = 80 + 150 * max(0.0, math.sin((hour - 6) / 24 * 2 * math.pi)) \
-            + 250 * math.exp(-((hour - 19.5) ** 2) / 4) + 120 * math.exp(-((hour - 7.5) ** 2) / 1)
+        base = (
+            80
+            + 150 * max(0.0, math.sin((hour - 6) / 24 * 2 * math.pi))
+            + 250 * math.exp(-((hour - 19.5) ** 2) / 4)
+            + 120 * math.exp(-((hour - 7.5) ** 2) / 1)
+        )
         fridge = 90 if (self.sim_t // 60) % 40 < 15 else 0
         watts, reactive = base + fridge, fridge * 0.6
         for name, w, pf, _, _ in APPLIANCES:
@@ -75,8 +80,18 @@ class Household:
 
 def make_registers(volts, amps, watts, wh, hz, pf, alarm):
     ma, dw = int(amps * 1000), int(watts * 10)
-    return [int(volts * 10), ma & 0xFFFF, ma >> 16, dw & 0xFFFF, dw >> 16, wh & 0xFFFF,
-            wh >> 16, int(hz * 10 + 0.5), int(pf * 100 + 0.5), 0xFFFF if alarm else 0]
+    return [
+        int(volts * 10),
+        ma & 0xFFFF,
+        ma >> 16,
+        dw & 0xFFFF,
+        dw >> 16,
+        wh & 0xFFFF,
+        wh >> 16,
+        int(hz * 10 + 0.5),
+        int(pf * 100 + 0.5),
+        0xFFFF if alarm else 0,
+    ]
 
 
 class PzemEmulator:
@@ -124,7 +139,7 @@ class PzemEmulator:
         if reg + count > len(regs) or count == 0:
             return with_crc(bytes((addr, func | 0x80, 0x02)))
         body = bytearray((addr, func, count * 2))
-        for w in regs[reg:reg + count]:
+        for w in regs[reg : reg + count]:
             body.append(w >> 8)
             body.append(w & 0xFF)
         return with_crc(body)

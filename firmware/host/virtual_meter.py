@@ -13,6 +13,7 @@ run (exit 0, last line "heap-run: done ...") after N readings once the queue is
 empty again (in portal mode: after N readings once the harness, done fetching the
 portal's pages, has written DIR/heap-run.stop). A MemoryError ends it with exit 1.
 """
+
 import gc
 import os
 import sys
@@ -41,13 +42,16 @@ def _stop_after(app, readings):
         taken[0] += 1
         if dev.mode == "portal":
             import flashfs
+
             done = flashfs.exists("heap-run.stop")
         else:
             done = len(dev.store) == 0
         if taken[0] > readings and done:
             gc.collect()
-            print("heap-run: done readings=%d published=%d free=%d" % (
-                taken[0] - 1, dev.published, gc.mem_free()))
+            print(
+                "heap-run: done readings=%d published=%d free=%d"
+                % (taken[0] - 1, dev.published, gc.mem_free())
+            )
             sys.exit(0)
         return take(dev)
 
@@ -79,15 +83,23 @@ def main():
     os.chdir(flash)
     import config
     import flashfs
+
     if not flashfs.exists(config.PATH) and a.get("broker"):
         host, _, port = a["broker"].rpartition(":")
-        config.save({"wifi_ssid": "virtual", "wifi_password": "virtual",
-                     "mqtt_host": host or "127.0.0.1", "mqtt_port": int(port or 1883),
-                     "serial_number": a.get("serial", ""),
-                     "mqtt_user": os.getenv("METER_MQTT_USER") or "",
-                     "mqtt_password": os.getenv("METER_MQTT_PASSWORD") or "",
-                     "reading_interval": max(1, int(float(a["interval"])))})
+        config.save(
+            {
+                "wifi_ssid": "virtual",
+                "wifi_password": "virtual",
+                "mqtt_host": host or "127.0.0.1",
+                "mqtt_port": int(port or 1883),
+                "serial_number": a.get("serial", ""),
+                "mqtt_user": os.getenv("METER_MQTT_USER") or "",
+                "mqtt_password": os.getenv("METER_MQTT_PASSWORD") or "",
+                "reading_interval": max(1, int(float(a["interval"]))),
+            }
+        )
     import app
+
     if a.get("interval"):
         # Sub-second intervals are for tests only; config keeps whole seconds.
         app.READ_INTERVAL_MS = int(float(a["interval"]) * 1000)
@@ -95,6 +107,7 @@ def main():
         import clock
         import mqtt_link
         import wifi
+
         mqtt_link.BACKOFF_MIN_S = 1
         mqtt_link.BACKOFF_MAX_S = 2
         mqtt_link.SOCKET_TIMEOUT_S = 3

@@ -3,6 +3,7 @@
 Modes: station (normal) or, with no usable Wi-Fi, the setup access point with
 the portal (which keeps recording readings to the queue meanwhile).
 """
+
 import gc
 import json
 import time
@@ -44,15 +45,16 @@ class Device:
         self.serial, self.device_id = config.identity(self.cfg, self.mac6)
         self.boot_id = next_boot_id()
         self.started = time.ticks_ms()
-        self.meter = pzem.PZEM(uart if uart is not None else board.uart(),
-                               self.cfg["modbus_address"])
+        self.meter = pzem.PZEM(
+            uart if uart is not None else board.uart(), self.cfg["modbus_address"]
+        )
         self.store = store.Store("q", self.cfg["queue_max"])
         self.seq = seqno.SeqCounter()
         self.clock = clock.Clock(lambda: board.ntp_sync(self.cfg["ntp_host"]))
         self.interval_ms = READ_INTERVAL_MS or self.cfg["reading_interval"] * 1000
         self.link = None
-        self.missed = 0      # reads the meter did not answer
-        self.published = 0   # readings acknowledged by the broker
+        self.missed = 0  # reads the meter did not answer
+        self.published = 0  # readings acknowledged by the broker
         self.running = True
         self.mode = "starting"
         self.guard_ms = NET_GUARD_MS
@@ -78,12 +80,16 @@ class Device:
     def live_payload(self, line):
         ip = board.sta_ip()
         extra = '"serial_number":"%s","firmware_version":"%s","ip_address":%s,' % (
-            self.serial, VERSION, json.dumps(ip))
+            self.serial,
+            VERSION,
+            json.dumps(ip),
+        )
         return "{" + extra + line[1:]
 
     def batch_payload(self, lines):
         """The backlog message as pieces written one after the other (see mqtt_link.Chunks)."""
         import mqtt_link
+
         parts = ['{"serial_number":"%s","readings":[' % self.serial]
         for i, line in enumerate(lines):
             parts.append("," + line if i else line)
@@ -130,14 +136,22 @@ class Device:
     # --- status and commands -------------------------------------------
     def status(self):
         return {
-            "state": "online", "serial_number": self.serial, "firmware_version": VERSION,
-            "ip_address": board.sta_ip(), "rssi": board.rssi(),
+            "state": "online",
+            "serial_number": self.serial,
+            "firmware_version": VERSION,
+            "ip_address": board.sta_ip(),
+            "rssi": board.rssi(),
             "uptime_s": time.ticks_diff(time.ticks_ms(), self.started) // 1000,
-            "free_mem": board.free_mem(), "queue": len(self.store),
-            "thinned": self.store.thinned, "missed_reads": self.missed,
-            "meter_errors": self.meter.errors, "published": self.published,
-            "seq": self.seq.next - 1, "interval_s": self.interval_ms // 1000,
-            "time_synced": self.clock.synced, "mode": self.mode,
+            "free_mem": board.free_mem(),
+            "queue": len(self.store),
+            "thinned": self.store.thinned,
+            "missed_reads": self.missed,
+            "meter_errors": self.meter.errors,
+            "published": self.published,
+            "seq": self.seq.next - 1,
+            "interval_s": self.interval_ms // 1000,
+            "time_synced": self.clock.synced,
+            "mode": self.mode,
         }
 
     def publish_status(self):
@@ -155,6 +169,7 @@ class Device:
         manifest whose sha256 the signed command named."""
         import http_get
         import ota
+
         host = http_get.split_url(url)[0]
         allowed = self.cfg.get("ota_host") or self.cfg["mqtt_host"]
         if host != allowed:
@@ -168,6 +183,7 @@ class Device:
         if not self.link.inbox:
             return  # commands (and signing) are imported only when one arrives
         import commands
+
         while self.link.inbox:
             ack, follow = commands.handle(self, self.link.inbox.pop(0))
             if ack is None:
@@ -189,6 +205,7 @@ class Device:
 
     def check_ota(self):
         import ota
+
         if not ota.pending():
             return
         if self.link and self.link.up:
@@ -199,10 +216,17 @@ class Device:
     # --- modes ---------------------------------------------------------
     def make_link(self):
         import mqtt_link
+
         gc.collect()
         c = self.cfg
-        return mqtt_link.Link(self.device_id, c["mqtt_host"], c["mqtt_port"], c["mqtt_user"],
-                              c["mqtt_password"], client_id="meter-" + self.serial)
+        return mqtt_link.Link(
+            self.device_id,
+            c["mqtt_host"],
+            c["mqtt_port"],
+            c["mqtt_user"],
+            c["mqtt_password"],
+            client_id="meter-" + self.serial,
+        )
 
     def run_station(self, max_loops=None):
         """The normal loop. max_loops bounds it for tests."""
@@ -259,8 +283,10 @@ class Device:
                         self.publish_status()
                 except OSError as e:
                     print("mqtt:", e)
-            if not ota_checked and (self.link.up or time.ticks_diff(
-                    time.ticks_ms(), self.started) > OTA_CONFIRM_S * 1000):
+            if not ota_checked and (
+                self.link.up
+                or time.ticks_diff(time.ticks_ms(), self.started) > OTA_CONFIRM_S * 1000
+            ):
                 self.check_ota()
                 ota_checked = True
             time.sleep_ms(LOOP_MS)
@@ -268,6 +294,7 @@ class Device:
     def run_portal(self):
         """Setup mode: access point + portal; keep recording; go back to station when it works."""
         import asyncio
+
         self.mode = "portal"
         self.cfg = config.ensure_portal_password(self.cfg)
         name = wifi.ap_name(self.mac6)
@@ -275,6 +302,7 @@ class Device:
         print("portal: join", name, "then open http://%s/" % ip)
         gc.collect()
         import portal
+
         gc.collect()
         app = portal.make_app(self)
 
@@ -303,6 +331,7 @@ def release_portal():
     """Forget the portal's modules (about 4 KB frozen, 22 KB from .mpy): they are only
     needed in access-point mode, and the station loop should have that heap back."""
     import sys
+
     for name in ("portal", "microdot", "microdot.microdot"):
         sys.modules.pop(name, None)
     gc.collect()

@@ -1,4 +1,5 @@
 """ESP8266 / ESP32 hardware: UART for the PZEM, Wi-Fi, LED, RTC via NTP, reset."""
+
 import gc
 import sys
 import time
@@ -28,6 +29,7 @@ def maintenance_mode():
 def uart():
     if ESP8266:
         import os
+
         time.sleep(CONSOLE_GRACE_S)  # a window for mpremote / Ctrl-C
         os.dupterm(None, 1)
         return machine.UART(0, 9600, timeout=0)
@@ -51,6 +53,7 @@ def reboot(delay_s=0):
 
 def mac6():
     import binascii
+
     return binascii.hexlify(_sta.config("mac")).decode()[-6:]
 
 
@@ -109,5 +112,6 @@ def ap_stop():
 
 def ntp_sync(host):
     import ntptime
+
     ntptime.host = host
     ntptime.settime()

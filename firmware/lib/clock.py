@@ -3,6 +3,7 @@
 A reading keeps its ticks_ms until the first sync; then its time is
 now - (ticks now - ticks then), so held readings get their measurement time.
 """
+
 import time
 
 # ESP8266/ESP32 count seconds from 2000-01-01; the Unix port from 1970.

@@ -12,6 +12,7 @@ and replays are not answered (ack None): an unsigned sender learns nothing and
 cannot mark the server's commands failed. A signed command that has expired or
 arrives before the clock is set is answered with an error and not run.
 """
+
 import json
 import time
 

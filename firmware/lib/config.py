@@ -2,6 +2,7 @@
 
 Bad configuration is the only ValueError in the firmware (network faults are OSError).
 """
+
 import flashfs
 
 PATH = "config.json"
@@ -13,15 +14,15 @@ DEFAULTS = {
     "mqtt_port": 1883,
     "mqtt_user": "",
     "mqtt_password": "",
-    "device_id": "",        # MQTT topic id; empty -> serial_number
-    "serial_number": "",    # empty -> PZEM-<MAC6>
+    "device_id": "",  # MQTT topic id; empty -> serial_number
+    "serial_number": "",  # empty -> PZEM-<MAC6>
     "reading_interval": 10,
     "portal_password": "",  # once set, the portal's config pages need it
     "ntp_host": "pool.ntp.org",
     "modbus_address": 1,
-    "queue_max": 2000,      # readings kept on flash while offline
-    "command_secret": "",   # HMAC key of signed commands (firmware configure); none: refused
-    "ota_host": "",         # host OTA downloads may come from; empty -> mqtt_host
+    "queue_max": 2000,  # readings kept on flash while offline
+    "command_secret": "",  # HMAC key of signed commands (firmware configure); none: refused
+    "ota_host": "",  # host OTA downloads may come from; empty -> mqtt_host
 }
 
 _INTS = {
@@ -80,8 +81,9 @@ def validate(cfg):
                 raise ValueError(key + " is too long")
         out[key] = value
     if out["serial_number"] and not serial_ok(out["serial_number"]):
-        raise ValueError("serial_number may hold only %s (1-%d characters)" % (
-            SERIAL_CLASS, SERIAL_MAX))
+        raise ValueError(
+            "serial_number may hold only %s (1-%d characters)" % (SERIAL_CLASS, SERIAL_MAX)
+        )
     pw = out["portal_password"]
     if pw and len(pw) < 8:
         raise ValueError("portal_password needs at least 8 characters (WPA2)")
@@ -123,6 +125,7 @@ def ensure_portal_password(cfg, path=PATH):
         return cfg
     import binascii
     import os
+
     pw = binascii.hexlify(os.urandom(6)).decode()  # 12 hex characters, 48 bits
     cfg = save(dict(cfg, portal_password=pw), path)
     print("portal password:", pw)

@@ -1,4 +1,5 @@
 """Small file helpers for the board's flash (same code on the PC, in a directory)."""
+
 import json
 import os
 

@@ -3,6 +3,7 @@
 Only plain http:// (OTA files are checked by sha256 from the manifest, whose
 URL carries a short-lived token). Faults are OSError.
 """
+
 import socket
 
 TIMEOUT_S = 15

@@ -5,6 +5,7 @@ last will "offline"), meter/<id>/control (subscribed), meter/<id>/control/ack.
 Every network fault surfaces as OSError; the link then closes and retries
 with exponential back-off (the caller keeps queueing readings meanwhile).
 """
+
 import time
 
 import umqtt.simple
@@ -111,8 +112,9 @@ class _Client(MQTTClient):
 
 
 class Link:
-    def __init__(self, device_id, host, port=1883, user="", password="", client_id=None,
-                 on_control=None):
+    def __init__(
+        self, device_id, host, port=1883, user="", password="", client_id=None, on_control=None
+    ):
         if not host:
             raise ValueError("mqtt_host is not configured")
         base = "meter/%s/" % device_id
@@ -121,8 +123,14 @@ class Link:
         self.t_control = base + "control"
         self.t_ack = base + "control/ack"
         self.on_control = on_control
-        self.client = _Client(client_id or device_id, host, port, user or None,
-                                 password or None, keepalive=KEEPALIVE_S)
+        self.client = _Client(
+            client_id or device_id,
+            host,
+            port,
+            user or None,
+            password or None,
+            keepalive=KEEPALIVE_S,
+        )
         self.client.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         self.client.set_callback(self._on_message)
         self.up = False

@@ -9,6 +9,7 @@ File URLs are relative to the manifest URL. Steps:
      when the new code did not confirm itself within MAX_ATTEMPTS boots
   4. the app calls confirm() once it is connected: ota_old/ and the marker go.
 """
+
 import binascii
 import hashlib
 import json
@@ -21,7 +22,9 @@ OLD = "ota_old"
 STATE = "ota_state.json"
 RESULT = "ota_result.json"
 PROTECTED = ("boot.py", "config.json")  # boot.py holds the rollback; never replaced remotely
-MAX_MANIFEST = 8192  # bytes (a build of 19 files writes 2.6 KB); longer is refused while it downloads
+MAX_MANIFEST = (
+    8192  # bytes (a build of 19 files writes 2.6 KB); longer is refused while it downloads
+)
 MAX_FILE = 65536  # bytes per file (the largest .mpy is about 10 KB)
 
 
@@ -52,6 +55,7 @@ def _bounded(sink, limit, what):
         if got[0] > limit:
             raise ValueError("%s is longer than %d bytes" % (what, limit))
         sink(chunk)
+
     return take
 
 
@@ -85,11 +89,12 @@ def download(manifest_url, token=None, get=None, manifest_sha256=None):
             flashfs.makedirs(target.rsplit("/", 1)[0])
             h = hashlib.sha256()
             with open(target, "wb") as f:
+
                 def sink(chunk):
                     h.update(chunk)
                     f.write(chunk)
-                size = get(_url_join(manifest_url, path), _bounded(sink, expected, path),
-                           headers)
+
+                size = get(_url_join(manifest_url, path), _bounded(sink, expected, path), headers)
             digest = binascii.hexlify(h.digest()).decode()
             if size != entry["size"] or digest != entry["sha256"]:
                 raise ValueError("checksum mismatch for " + path)

@@ -8,6 +8,7 @@ user name); /ip and /status stay open. Every form carries a token made when the
 portal starts and every POST must return it: a page elsewhere cannot make the
 browser post to the portal with its remembered Basic credentials (CSRF).
 """
+
 import asyncio
 import binascii
 import gc
@@ -19,26 +20,41 @@ import config
 
 REBOOT_DELAY_S = 1
 
-_HEAD = ('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">'
-         '<title>PZEM meter</title><style>body{font-family:sans-serif;max-width:30em;margin:1em auto}'
-         'label{display:block;margin:.4em 0}input{width:100%}</style></head><body>'
-         '<p><a href="/">Wi-Fi</a> | <a href="/config">MQTT</a> | <a href="/status">status</a></p>')
+_HEAD = (
+    '<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">'
+    "<title>PZEM meter</title><style>body{font-family:sans-serif;max-width:30em;margin:1em auto}"
+    "label{display:block;margin:.4em 0}input{width:100%}</style></head><body>"
+    '<p><a href="/">Wi-Fi</a> | <a href="/config">MQTT</a> | <a href="/status">status</a></p>'
+)
 _TAIL = "</body></html>"
 _HTML = {"Content-Type": "text/html; charset=utf-8"}
-_FIELDS = (("mqtt_host", "MQTT host"), ("mqtt_port", "MQTT port"), ("mqtt_user", "MQTT user"),
-           ("mqtt_password", "MQTT password"), ("device_id", "Device id (topic)"),
-           ("serial_number", "Serial number"), ("reading_interval", "Interval (s)"),
-           ("portal_password", "Portal password (8+ chars)"))
+_FIELDS = (
+    ("mqtt_host", "MQTT host"),
+    ("mqtt_port", "MQTT port"),
+    ("mqtt_user", "MQTT user"),
+    ("mqtt_password", "MQTT password"),
+    ("device_id", "Device id (topic)"),
+    ("serial_number", "Serial number"),
+    ("reading_interval", "Interval (s)"),
+    ("portal_password", "Portal password (8+ chars)"),
+)
 _SECRET = ("wifi_password", "mqtt_password", "portal_password")
 
 
 def esc(s):
-    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return (
+        str(s)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
 
 
 def page(parts, status=200):
     """An HTML page streamed piece by piece (`parts`: a string or an iterable of them),
     so the whole page never has to sit in the heap at once."""
+
     def body():
         gc.collect()  # a page is served seldom; start it on a tidy heap
         yield _HEAD
@@ -47,6 +63,7 @@ def page(parts, status=200):
         else:
             yield from parts
         yield _TAIL
+
     return body(), status, _HTML
 
 
@@ -66,6 +83,7 @@ def authorized(request, password):
 def make_app(dev):
     """dev: the running app.Device (config, status(), shutdown())."""
     import os
+
     app = Microdot()
     token = binascii.hexlify(os.urandom(16)).decode()
     hidden = '<input type=hidden name=csrf value="%s">' % token
@@ -77,6 +95,7 @@ def make_app(dev):
             if request.method == "POST" and (request.form or {}).get("csrf") != token:
                 return "form expired: reload the page", 403
             return handler(request)
+
         return wrapped
 
     async def reboot_soon():
@@ -97,8 +116,9 @@ def make_app(dev):
     def wifi_page(request):
         if request.method == "POST":
             f = request.form or {}
-            return save({"wifi_ssid": f.get("wifi_ssid", ""),
-                         "wifi_password": f.get("wifi_password", "")})
+            return save(
+                {"wifi_ssid": f.get("wifi_ssid", ""), "wifi_password": f.get("wifi_password", "")}
+            )
 
         def parts():
             yield "<h1>Wi-Fi</h1><ul>"
@@ -110,15 +130,21 @@ def make_app(dev):
                 yield "<li>scan failed</li>"
             else:
                 for ssid, rssi, secured in nets:
-                    yield "<li>%s (%d dBm%s)</li>" % (esc(ssid), rssi,
-                                                      ", locked" if secured else "")
+                    yield "<li>%s (%d dBm%s)</li>" % (
+                        esc(ssid),
+                        rssi,
+                        ", locked" if secured else "",
+                    )
             # constant pieces are yielded as they are (in flash when frozen), not joined
             yield "</ul><form method=post action=/>"
             yield hidden
-            yield "<label>Network <input name=wifi_ssid value=\""
+            yield '<label>Network <input name=wifi_ssid value="'
             yield esc(dev.cfg["wifi_ssid"])
-            yield ("\"></label><label>Password <input type=password name=wifi_password>"
-                   "</label><button>Save</button></form>")
+            yield (
+                '"></label><label>Password <input type=password name=wifi_password>'
+                "</label><button>Save</button></form>"
+            )
+
         return page(parts())
 
     @app.route("/config", methods=["GET", "POST"])
@@ -141,12 +167,17 @@ def make_app(dev):
                 kind = "password" if key in _SECRET else "text"
                 value = "" if key in _SECRET else esc(dev.cfg[key])
                 yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
-                    label, kind, key, value)
+                    label,
+                    kind,
+                    key,
+                    value,
+                )
             yield "<button>Save</button></form><form method=post action=/reset>"
             yield hidden
             yield "<button>Factory reset</button></form><form method=post action=/reboot>"
             yield hidden
             yield "<button>Reboot</button></form>"
+
         return page(parts())
 
     @app.route("/ip")

@@ -4,6 +4,7 @@ The UART only needs write(buf), read(n) -> bytes|None and any() -> int, so
 tests hand in a fake (see firmware/tests) and the PC build an emulator.
 A meter that does not answer, or answers garbage, gives None: never zeros.
 """
+
 import time
 
 # Timing knobs (tests shrink them). 9600 baud: a 25-byte reply takes ~26 ms.
@@ -52,7 +53,9 @@ def read_request(addr, func, reg, count):
 
 
 def write_request(addr, reg, value):
-    return with_crc(bytes((addr, FUNC_WRITE_SINGLE, reg >> 8, reg & 0xFF, value >> 8, value & 0xFF)))
+    return with_crc(
+        bytes((addr, FUNC_WRITE_SINGLE, reg >> 8, reg & 0xFF, value >> 8, value & 0xFF))
+    )
 
 
 def reset_request(addr):
@@ -82,16 +85,21 @@ def decode_measurements(payload):
 
 
 def _dec(n, places):
-    q = 10 ** places
+    q = 10**places
     return "%d.%s" % (n // q, ("000" + str(n % q))[-places:])
 
 
 def json_fields(m):
     """The v1 reading fields (V, A, W, kWh, Hz, pf, alarm) as a JSON fragment, exact decimals."""
     return '"voltage":%s,"current":%s,"power":%s,"energy":%s,"frequency":%s,"pf":%s,"alarm":%s' % (
-        _dec(m["voltage_dv"], 1), _dec(m["current_ma"], 3), _dec(m["power_dw"], 1),
-        _dec(m["energy_wh"], 3), _dec(m["frequency_dhz"], 1), _dec(m["pf_centi"], 2),
-        "true" if m["alarm"] else "false")
+        _dec(m["voltage_dv"], 1),
+        _dec(m["current_ma"], 3),
+        _dec(m["power_dw"], 1),
+        _dec(m["energy_wh"], 3),
+        _dec(m["frequency_dhz"], 1),
+        _dec(m["pf_centi"], 2),
+        "true" if m["alarm"] else "false",
+    )
 
 
 class PZEM:
@@ -135,8 +143,12 @@ class PZEM:
             reply = self._read_exact(reply_len)
             if len(reply) == 5 and reply[1] & 0x80 and crc_ok(reply) and reply[0] == request[0]:
                 raise PZEMError("modbus exception 0x%02x" % reply[2])
-            if len(reply) == reply_len and crc_ok(reply) and reply[0] == request[0] \
-                    and reply[1] == request[1]:
+            if (
+                len(reply) == reply_len
+                and crc_ok(reply)
+                and reply[0] == request[0]
+                and reply[1] == request[1]
+            ):
                 return reply
             self.errors += 1
         return None
@@ -159,7 +171,9 @@ class PZEM:
 
     def read_settings(self):
         """(alarm threshold W, modbus address) or None."""
-        reply = self.exchange(read_request(self.address, FUNC_READ_HOLDING, REG_ALARM_THRESHOLD, 2), 9)
+        reply = self.exchange(
+            read_request(self.address, FUNC_READ_HOLDING, REG_ALARM_THRESHOLD, 2), 9
+        )
         if reply is None or reply[2] != 4:
             return None
         return (reply[3] << 8 | reply[4], reply[5] << 8 | reply[6])

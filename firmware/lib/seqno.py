@@ -3,6 +3,7 @@
 Blocks of BLOCK numbers are reserved on flash; after a reboot counting resumes
 at the next block, so seq never repeats (a reboot may skip up to BLOCK-1 numbers).
 """
+
 import flashfs
 
 BLOCK = 100

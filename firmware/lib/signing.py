@@ -5,6 +5,7 @@ of m's bytes, keyed by the device's command_secret>"}; the command inside is
 {"id", "cmd", "args", "exp" (Unix seconds), "n" (increasing per device)}. The
 signature covers m's exact bytes, so no JSON canonical form is needed.
 """
+
 import binascii
 import hashlib
 

@@ -10,6 +10,7 @@ Memory: every operation streams one record at a time (a line is at most MAX_LINE
 bytes); no segment is ever held in RAM, so the heap needed does not grow with the
 queue. Segment numbers and counts live in two small arrays, not in a list of lists.
 """
+
 import os
 from array import array
 
@@ -186,7 +187,7 @@ def _take_int(line, key):
     """(value, line without `"key":value,`) for an integer field."""
     i = line.index('"%s":' % key)
     j = line.index(",", i)
-    return int(line[i + len(key) + 3:j]), line[:i] + line[j + 1:]
+    return int(line[i + len(key) + 3 : j]), line[:i] + line[j + 1 :]
 
 
 def restamp(line, boot_id, ticks_to_iso):

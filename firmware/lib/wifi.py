@@ -1,4 +1,5 @@
 """Wi-Fi policy: station mode with retries and back-off; the setup access point."""
+
 import time
 
 import board

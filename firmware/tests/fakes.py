@@ -1,4 +1,5 @@
 """Test doubles for the firmware suite (not uploaded)."""
+
 import io
 
 from pzem_emulator import EmulatedUART
@@ -106,6 +107,7 @@ def assert_raises(exc, fn, *args):
 
 def unhex(s):
     import binascii
+
     return binascii.unhexlify(s.replace(" ", ""))
 
 
@@ -142,7 +144,7 @@ class BrokerSocket(FakeSocket):
                     break
             if j + n > len(data):
                 return
-            op, body = data[i], data[j:j + n]
+            op, body = data[i], data[j : j + n]
             self.parsed = j + n
             if op == 0x10:
                 self.feed(b"\x20\x02\x00\x00")
@@ -150,4 +152,4 @@ class BrokerSocket(FakeSocket):
                 self.feed(b"\x90\x03" + body[:2] + b"\x01")
             elif op & 0xF0 == 0x30 and op & 6 and self.answer_publish:
                 tl = body[0] << 8 | body[1]
-                self.feed(b"\x40\x02" + body[2 + tl:4 + tl])
+                self.feed(b"\x40\x02" + body[2 + tl : 4 + tl])

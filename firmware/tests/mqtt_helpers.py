@@ -1,4 +1,5 @@
 """Byte builders for MQTT 3.1.1 packets, written from the spec (not from umqtt)."""
+
 import struct
 
 

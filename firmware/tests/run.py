@@ -4,6 +4,7 @@ micropython firmware/tests/run.py [name-filter ...]
 Each test_* function runs in a fresh empty directory (the "flash"). A test that
 returns a coroutine is run with asyncio. Last line: "N passed, M failed".
 """
+
 import os
 import sys
 import time
@@ -48,6 +49,7 @@ def main(filters):
                 ret = getattr(mod, name)()
                 if ret is not None and hasattr(ret, "send"):
                     import asyncio
+
                     asyncio.run(ret)
                 passed += 1
                 print("ok  ", full)

@@ -1,4 +1,5 @@
 """Config: defaults, validation, atomic writes, factory reset."""
+
 import json
 import os
 
@@ -22,8 +23,14 @@ def test_save_load_round_trip_and_coercion():
 
 
 def test_validation_is_the_only_valueerror():
-    for bad in ({"mqtt_port": 0}, {"reading_interval": "soon"}, {"nope": 1},
-                {"portal_password": "short"}, {"mqtt_host": "x" * 100}, {"mqtt_host": 5}):
+    for bad in (
+        {"mqtt_port": 0},
+        {"reading_interval": "soon"},
+        {"nope": 1},
+        {"portal_password": "short"},
+        {"mqtt_host": "x" * 100},
+        {"mqtt_host": 5},
+    ):
         assert_raises(ValueError, config.save, bad)
     assert not flashfs.exists("config.json")
 
@@ -58,6 +65,7 @@ def test_identity_from_mac():
 
 def test_seq_counter_survives_reboot_without_repeats():
     import seqno
+
     c = seqno.SeqCounter()
     first = [c.take() for _ in range(5)]
     assert_eq(first, [1, 2, 3, 4, 5])

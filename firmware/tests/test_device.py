@@ -1,4 +1,5 @@
 """The meter loop with the emulator and a fake broker socket: queueing, flushing, commands."""
+
 import binascii
 import json
 
@@ -17,16 +18,28 @@ from fakes import BrokerSocket, FakeSocketModule, assert_eq, assert_raises
 from mqtt_helpers import publish
 from pzem_emulator import EmulatedUART, Household, PzemEmulator
 
-_saved = (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS,
-          app.NTP_BUDGET_MS)
+_saved = (
+    umqtt.simple.socket,
+    board.reboot,
+    board.ntp_sync,
+    app.LOOP_MS,
+    app.READ_INTERVAL_MS,
+    app.NTP_BUDGET_MS,
+)
 app.LOOP_MS = 1
 app.NTP_BUDGET_MS = 0  # the fake NTP answers at once
 pzem.TIMEOUT_MS = 20
 
 
 def teardown():
-    (umqtt.simple.socket, board.reboot, board.ntp_sync, app.LOOP_MS, app.READ_INTERVAL_MS,
-     app.NTP_BUDGET_MS) = _saved
+    (
+        umqtt.simple.socket,
+        board.reboot,
+        board.ntp_sync,
+        app.LOOP_MS,
+        app.READ_INTERVAL_MS,
+        app.NTP_BUDGET_MS,
+    ) = _saved
     app.LOOP_MS = 1
     app.NTP_BUDGET_MS = 0
     board.set_wifi(True)
@@ -36,8 +49,14 @@ def make_device(*socks, interval_ms=30):
     app.READ_INTERVAL_MS = interval_ms
     mqtt_link.BACKOFF_MIN_S = 0
     umqtt.simple.socket = FakeSocketModule(*socks)
-    cfg = config.save({"wifi_ssid": "home", "mqtt_host": "broker", "serial_number": "S1",
-                       "command_secret": SECRET})
+    cfg = config.save(
+        {
+            "wifi_ssid": "home",
+            "mqtt_host": "broker",
+            "serial_number": "S1",
+            "command_secret": SECRET,
+        }
+    )
     board.sta_start("home", "")
     emu = PzemEmulator(1, Household(seed=5))
     return app.Device(cfg, uart=EmulatedUART(emu)), emu
@@ -56,11 +75,11 @@ def published(sock, topic):
             j += 1
             if not b & 0x80:
                 break
-        body = data[j:j + n]
+        body = data[j : j + n]
         if op & 0xF0 == 0x30:
             tl = body[0] << 8 | body[1]
-            t = body[2:2 + tl].decode()
-            payload = body[2 + tl + (2 if op & 6 else 0):]
+            t = body[2 : 2 + tl].decode()
+            payload = body[2 + tl + (2 if op & 6 else 0) :]
             if t == topic:
                 out.append(payload)
         i = j + n
@@ -93,7 +112,15 @@ def test_broker_down_then_up_flushes_in_order():
     assert_eq(len(dev.store), 0)
     status = json.loads(published(sock, "meter/S1/status")[0])
     assert_eq(status["state"], "online")
-    for key in ("firmware_version", "ip_address", "rssi", "uptime_s", "free_mem", "queue", "thinned"):
+    for key in (
+        "firmware_version",
+        "ip_address",
+        "rssi",
+        "uptime_s",
+        "free_mem",
+        "queue",
+        "thinned",
+    ):
         assert key in status, key
 
 
@@ -104,6 +131,7 @@ def test_readings_before_ntp_are_held_then_stamped_with_measurement_time():
         if fails[0]:
             fails[0] -= 1
             raise OSError("no ntp")
+
     board.ntp_sync = ntp
     clock.RETRY_S = 0
     sock = BrokerSocket()
@@ -135,8 +163,15 @@ def signed(cid, cmd, args, exp=None, n=None, secret=SECRET):
     if n is None:
         _n[0] += 1
         n = 1000 + _n[0]
-    m = json.dumps({"id": cid, "cmd": cmd, "args": args, "n": n,
-                    "exp": commands.unix_now() + 60 if exp is None else exp})
+    m = json.dumps(
+        {
+            "id": cid,
+            "cmd": cmd,
+            "args": args,
+            "n": n,
+            "exp": commands.unix_now() + 60 if exp is None else exp,
+        }
+    )
     sig = binascii.hexlify(signing.hmac_sha256(secret.encode(), m.encode())).decode()
     return json.dumps({"m": m, "sig": sig})
 
@@ -165,8 +200,10 @@ def connected_device():
 
 def test_commands_are_acked():
     sock, dev, emu = connected_device()
-    assert_eq(command(sock, dev, "c1", "set_interval", {"seconds": 30}),
-              {"id": "c1", "ok": True, "error": None})
+    assert_eq(
+        command(sock, dev, "c1", "set_interval", {"seconds": 30}),
+        {"id": "c1", "ok": True, "error": None},
+    )
     assert_eq(dev.interval_ms, 30000)
     assert_eq(config.load()["reading_interval"], 30)
     assert_eq(command(sock, dev, "c2", "set_alarm_threshold", {"watts": 1500})["ok"], True)
@@ -239,11 +276,13 @@ def test_hmac_matches_rfc4231():
 
 def test_ota_only_from_the_configured_server():
     sock, dev, _ = connected_device()
-    e = assert_raises(ValueError, dev.ota_install, "http://evil.example/fw/manifest.json",
-                      None, "ab" * 32)
+    e = assert_raises(
+        ValueError, dev.ota_install, "http://evil.example/fw/manifest.json", None, "ab" * 32
+    )
     assert "only from broker" in str(e), e
-    ack = command(sock, dev, "o1", "ota", {"url": "http://evil.example/m.json",
-                                            "sha256": "ab" * 32})
+    ack = command(
+        sock, dev, "o1", "ota", {"url": "http://evil.example/m.json", "sha256": "ab" * 32}
+    )
     assert_eq(ack["ok"], False)
 
 

@@ -1,4 +1,5 @@
 """MQTT link over umqtt.simple with a fake socket: exact bytes on the wire."""
+
 import umqtt.simple
 
 import mqtt_link
@@ -21,10 +22,11 @@ def test_connect_sends_last_will_and_subscribes():
     sock = FakeSocket(CONNACK + suback(1))
     link = make_link(sock)
     link.connect()
-    connect = (b"\x10\x2e\x00\x04MQTT\x04"
-               b"\x2e"          # clean session, will flag, will QoS 1, will retain
-               b"\x00\x3c"      # keepalive 60 s
-               + s("meter-S1") + s("meter/S1/status") + s("offline"))
+    connect = (
+        b"\x10\x2e\x00\x04MQTT\x04"
+        b"\x2e"  # clean session, will flag, will QoS 1, will retain
+        b"\x00\x3c" + s("meter-S1") + s("meter/S1/status") + s("offline")  # keepalive 60 s
+    )
     subscribe = b"\x82\x15\x00\x01" + s("meter/S1/control") + b"\x01"
     assert_eq(sock.sent(), connect + subscribe)
     assert link.up
@@ -36,7 +38,9 @@ def test_user_password_flags():
     link = mqtt_link.Link("S1", "h", 1883, "u", "pw", client_id="c")
     link.connect()
     assert_eq(sock.sent()[9], 0xEE)  # + user and password flags
-    assert sock.sent().endswith(s("u") + s("pw") + b"\x82\x15\x00\x01" + s("meter/S1/control") + b"\x01")
+    assert sock.sent().endswith(
+        s("u") + s("pw") + b"\x82\x15\x00\x01" + s("meter/S1/control") + b"\x01"
+    )
 
 
 def test_qos1_publish_waits_for_puback():
@@ -46,8 +50,11 @@ def test_qos1_publish_waits_for_puback():
     start = len(sock.sent())
     link.publish_data('{"seq":1}')
     link.publish_status('{"state":"online"}')
-    assert_eq(sock.sent()[start:], publish("meter/S1/data", '{"seq":1}', pid=2)
-              + publish("meter/S1/status", '{"state":"online"}', pid=3, retain=True))
+    assert_eq(
+        sock.sent()[start:],
+        publish("meter/S1/data", '{"seq":1}', pid=2)
+        + publish("meter/S1/status", '{"state":"online"}', pid=3, retain=True),
+    )
 
 
 def test_missing_puback_is_oserror_and_backoff_grows():

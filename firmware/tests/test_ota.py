@@ -1,4 +1,5 @@
 """OTA: verified download, swap, boot-attempt marker, confirm, rollback."""
+
 import _thread
 import binascii
 import hashlib
@@ -22,8 +23,12 @@ def sha(data):
 
 
 def manifest(files, version="1.1.0"):
-    return json.dumps({"version": version, "files": [
-        {"path": p, "sha256": sha(d), "size": len(d)} for p, d in files.items()]})
+    return json.dumps(
+        {
+            "version": version,
+            "files": [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in files.items()],
+        }
+    )
 
 
 class FakeServer:
@@ -34,8 +39,12 @@ class FakeServer:
 
     def get(self, url, sink, headers=None):
         self.headers.append(headers or {})
-        path = url[len(BASE):]
-        data = manifest(self.files) if path == "manifest.json" else self.tamper.get(path, self.files[path])
+        path = url[len(BASE) :]
+        data = (
+            manifest(self.files)
+            if path == "manifest.json"
+            else self.tamper.get(path, self.files[path])
+        )
         sink(data.encode())
         return len(data)
 
@@ -75,9 +84,21 @@ def test_checksum_mismatch_changes_nothing():
 def test_refuses_boot_py_and_escapes():
     with open("boot.py", "w") as f:
         f.write("# rollback\n")
-    for bad in ("boot.py", "../x.py", "/lib/app.py", "ota_state.json", "./boot.py",
-                "./config.json", "lib/./app.py", "lib//app.py", "lib/", ".", "lib\\..\\boot.py",
-                "ota_new/x.py", "lib/../boot.py"):
+    for bad in (
+        "boot.py",
+        "../x.py",
+        "/lib/app.py",
+        "ota_state.json",
+        "./boot.py",
+        "./config.json",
+        "lib/./app.py",
+        "lib//app.py",
+        "lib/",
+        ".",
+        "lib\\..\\boot.py",
+        "ota_new/x.py",
+        "lib/../boot.py",
+    ):
         srv = FakeServer({bad: "x"})
         e = assert_raises(ValueError, ota.install, BASE + "manifest.json", None, srv.get)
         assert "refusing" in str(e), (bad, e)
@@ -121,7 +142,7 @@ def test_success_path_confirm_keeps_new_code():
     setup_old()
     ota.install(BASE + "manifest.json", None, FakeServer({"lib/app.py": NEW_APP}).get)
     assert_eq(boot.ota_boot_check(), "trying")  # first boot of the new code
-    assert_eq(ota.confirm(), "1.1.0")           # it connected: keep it
+    assert_eq(ota.confirm(), "1.1.0")  # it connected: keep it
     assert_eq(boot.ota_boot_check(), "none")
     assert_eq(read("lib/app.py"), NEW_APP)
     assert not flashfs.exists("ota_old")
@@ -129,8 +150,11 @@ def test_success_path_confirm_keeps_new_code():
 
 def test_new_code_that_never_confirms_is_rolled_back():
     setup_old()
-    ota.install(BASE + "manifest.json", None,
-                FakeServer({"lib/app.py": NEW_APP, "lib/extra.py": NEW_LIB}).get)
+    ota.install(
+        BASE + "manifest.json",
+        None,
+        FakeServer({"lib/app.py": NEW_APP, "lib/extra.py": NEW_LIB}).get,
+    )
     results = [boot.ota_boot_check() for _ in range(boot.MAX_ATTEMPTS + 1)]
     assert_eq(results, ["trying"] * boot.MAX_ATTEMPTS + ["rolled_back"])
     assert_eq(read("lib/app.py"), OLD_APP)
@@ -159,8 +183,10 @@ def _serve_once(sock, files, seen):
 def test_real_http_download_over_socket():
     setup_old()
     new_app = NEW_APP * 200  # several chunks
-    files = {"/fw/manifest.json": manifest({"lib/app.py": new_app}).encode(),
-             "/fw/lib/app.py": new_app.encode()}
+    files = {
+        "/fw/manifest.json": manifest({"lib/app.py": new_app}).encode(),
+        "/fw/lib/app.py": new_app.encode(),
+    }
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(socket.getaddrinfo("127.0.0.1", 18742)[0][-1])

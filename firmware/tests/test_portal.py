@@ -1,4 +1,5 @@
 """Setup portal: microdot on a localhost port, fetched over a real socket."""
+
 import asyncio
 import binascii
 import json
@@ -28,7 +29,9 @@ async def http(method, path, body=None, auth=AUTH):
         head += "Authorization: Basic %s\r\n" % binascii.b2a_base64(auth.encode()).decode().strip()
     data = (body or "").encode()
     if body is not None:
-        head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n" % len(data)
+        head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n" % len(
+            data
+        )
     w.write(head.encode() + b"\r\n" + data)
     await w.drain()
     raw = b""
@@ -73,6 +76,7 @@ async def test_pages_open_on_first_boot():
         code, body = await http("GET", "/status")
         st = json.loads(body)
         assert_eq((code, st["mode"], st["queue"]), (200, "portal", 0))
+
     await with_portal(check)
 
 
@@ -87,18 +91,25 @@ async def test_wifi_and_mqtt_setup_saved_then_reboot():
         t = "csrf=" + await csrf() + "&"
         code, _ = await http("POST", "/", t + "wifi_ssid=Home+Net&wifi_password=p%40ss")
         assert_eq(code, 200)
-        code, _ = await http("POST", "/config", t + "mqtt_host=10.0.0.9&mqtt_port=1884&serial_number=S9"
-                                                    "&reading_interval=15&mqtt_password=")
+        code, _ = await http(
+            "POST",
+            "/config",
+            t + "mqtt_host=10.0.0.9&mqtt_port=1884&serial_number=S9"
+            "&reading_interval=15&mqtt_password=",
+        )
         assert_eq(code, 200)
         cfg = config.load()
         assert_eq((cfg["wifi_ssid"], cfg["wifi_password"]), ("Home Net", "p@ss"))
-        assert_eq((cfg["mqtt_host"], cfg["mqtt_port"], cfg["serial_number"]), ("10.0.0.9", 1884, "S9"))
+        assert_eq(
+            (cfg["mqtt_host"], cfg["mqtt_port"], cfg["serial_number"]), ("10.0.0.9", 1884, "S9")
+        )
         assert_eq(cfg["reading_interval"], 15)
         code, body = await http("POST", "/config", t + "mqtt_port=99999")
         assert_eq(code, 400)
         assert "mqtt_port" in body
         await asyncio.sleep(0.05)
         assert len(reboots) >= 2
+
     await with_portal(check)
 
 
@@ -106,7 +117,12 @@ async def test_password_protects_config_pages():
     config.save({"portal_password": "letmein99"})
 
     async def check(dev, reboots):
-        for method, path in (("GET", "/"), ("GET", "/config"), ("POST", "/reset"), ("POST", "/reboot")):
+        for method, path in (
+            ("GET", "/"),
+            ("GET", "/config"),
+            ("POST", "/reset"),
+            ("POST", "/reboot"),
+        ):
             code, _ = await http(method, path, "" if method == "POST" else None, auth=None)
             assert_eq(code, 401, path)
         code, _ = await http("GET", "/config", auth="admin:wrong")
@@ -125,6 +141,7 @@ async def test_password_protects_config_pages():
         await asyncio.sleep(0.05)
         assert_eq(config.load(), config.DEFAULTS)  # factory reset
         assert_eq(len(reboots), 1)
+
     await with_portal(check)
 
 
@@ -135,6 +152,7 @@ def test_first_boot_generates_the_wpa2_password():
     assert_eq(config.load()["portal_password"], pw)  # saved: the same after a reboot
     assert_eq(config.ensure_portal_password(cfg)["portal_password"], pw)
     import host_board
+
     e = None
     try:
         host_board.ap_start("PZEM_Meter_X", "")
@@ -144,8 +162,9 @@ def test_first_boot_generates_the_wpa2_password():
 
 
 def test_configured_meter_without_wifi_stays_a_station():
-    config.save({"wifi_ssid": "home", "mqtt_host": "127.0.0.1", "mqtt_port": 9,
-                 "portal_password": PW})
+    config.save(
+        {"wifi_ssid": "home", "mqtt_host": "127.0.0.1", "mqtt_port": 9, "portal_password": PW}
+    )
     board.set_wifi(False)
     saved = app.PORTAL_AFTER_OUTAGE_S
     try:

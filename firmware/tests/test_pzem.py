@@ -1,4 +1,5 @@
 """PZEM driver: exact frames (PZEM.md), decoding, silence and bad CRC."""
+
 import pzem
 from fakes import FakeUART, assert_eq, assert_raises, unhex
 
@@ -10,8 +11,13 @@ READ_REPLY = unhex("01 04 14 08 98 03 E8 00 00 08 98 00 00 00 00 00 00 01 F4 00 
 
 def test_crc_of_datasheet_frames():
     assert_eq(pzem.crc16(unhex("01 04 00 00 00 0A")), 0x0D70)
-    for frame in ("01 04 00 00 00 0A 70 0D", "01 42 80 11", "01 06 00 01 08 FC DF 8B",
-                  "F8 06 00 02 00 05 FC 60", "01 03 00 01 00 02 95 CB"):
+    for frame in (
+        "01 04 00 00 00 0A 70 0D",
+        "01 42 80 11",
+        "01 06 00 01 08 FC DF 8B",
+        "F8 06 00 02 00 05 FC 60",
+        "01 03 00 01 00 02 95 CB",
+    ):
         assert pzem.crc_ok(unhex(frame)), frame
     assert pzem.crc_ok(READ_REPLY)
 
@@ -28,16 +34,54 @@ def test_read_decodes_datasheet_reply():
     uart = FakeUART([READ_REPLY])
     m = pzem.PZEM(uart).read()
     assert_eq(uart.sent, [unhex("01 04 00 00 00 0A 70 0D")])
-    assert_eq(m, {"voltage_dv": 2200, "current_ma": 1000, "power_dw": 2200, "energy_wh": 0,
-                  "frequency_dhz": 500, "pf_centi": 100, "alarm": False})
-    assert_eq(pzem.json_fields(m), '"voltage":220.0,"current":1.000,"power":220.0,"energy":0.000,'
-                                   '"frequency":50.0,"pf":1.00,"alarm":false')
+    assert_eq(
+        m,
+        {
+            "voltage_dv": 2200,
+            "current_ma": 1000,
+            "power_dw": 2200,
+            "energy_wh": 0,
+            "frequency_dhz": 500,
+            "pf_centi": 100,
+            "alarm": False,
+        },
+    )
+    assert_eq(
+        pzem.json_fields(m),
+        '"voltage":220.0,"current":1.000,"power":220.0,"energy":0.000,'
+        '"frequency":50.0,"pf":1.00,"alarm":false',
+    )
 
 
 def test_32bit_values_low_word_first():
     # 123.456 A = 123456 mA = 0x0001E240: low word E240 first, then high word 0001
-    body = bytes((1, 4, 20, 0x09, 0x1A, 0xE2, 0x40, 0x00, 0x01, 0x86, 0xA0, 0x00, 0x03,
-                  0x96, 0x7F, 0x00, 0x98, 0x01, 0xF3, 0x00, 0x5F, 0xFF, 0xFF))
+    body = bytes(
+        (
+            1,
+            4,
+            20,
+            0x09,
+            0x1A,
+            0xE2,
+            0x40,
+            0x00,
+            0x01,
+            0x86,
+            0xA0,
+            0x00,
+            0x03,
+            0x96,
+            0x7F,
+            0x00,
+            0x98,
+            0x01,
+            0xF3,
+            0x00,
+            0x5F,
+            0xFF,
+            0xFF,
+        )
+    )
     m = pzem.PZEM(FakeUART([pzem.with_crc(body)])).read()
     assert_eq(m["current_ma"], 123456)
     assert_eq(m["power_dw"], 0x00038 * 0 + 0x000386A0)  # 23100.0 W
@@ -105,6 +149,7 @@ def test_alarm_threshold_and_address():
 
 def test_emulator_round_trip():
     from pzem_emulator import EmulatedUART, Household, PzemEmulator
+
     emu = PzemEmulator(1, Household(seed=3))
     p = pzem.PZEM(EmulatedUART(emu))
     m = p.read()

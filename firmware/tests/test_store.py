@@ -1,13 +1,21 @@
 """Flash queue: order, persistence across reboot, thinning with exact kWh."""
+
 import store
 from fakes import assert_eq
 
 
 def line(seq, wh, stamped=True):
-    t = '"timestamp":"2026-11-27T10:00:%02dZ",' % (seq % 60) if stamped else \
-        '"mono":%d,"boot":1,' % (seq * 1000)
+    t = (
+        '"timestamp":"2026-11-27T10:00:%02dZ",' % (seq % 60)
+        if stamped
+        else '"mono":%d,"boot":1,' % (seq * 1000)
+    )
     return '{"seq":%d,%s"voltage":230.0,"current":1.000,"power":230.0,"energy":%d.%03d}' % (
-        seq, t, wh // 1000, wh % 1000)
+        seq,
+        t,
+        wh // 1000,
+        wh % 1000,
+    )
 
 
 def test_fifo_and_survives_reboot():
@@ -73,8 +81,11 @@ def test_stamp_held_readings():
     n = q.stamp(1, lambda ticks: "T%d" % ticks)
     assert_eq(n, 2)
     a, b, c = q.peek(3)
-    assert_eq(a, '{"seq":1,"timestamp":"T1000","voltage":230.0,"current":1.000,'
-                 '"power":230.0,"energy":0.001}')
+    assert_eq(
+        a,
+        '{"seq":1,"timestamp":"T1000","voltage":230.0,"current":1.000,'
+        '"power":230.0,"energy":0.001}',
+    )
     assert_eq(b, line(2, 2))
     assert_eq(c, '{"seq":3,"voltage":230.0,"current":1.000,"power":230.0,"energy":0.003}')
     assert not q.unstamped

@@ -66,8 +66,14 @@ def _gaps(stamps: dict[int, str]) -> list[float]:
 def test_stalled_broker_never_delays_a_reading(mosquitto: Mosquitto, tmp_path: Path) -> None:
     assert mosquitto.proc is not None
     store = Stored(mosquitto.port)
-    fleet = VirtualFleet(METERS, INTERVAL_S, f"mqtt://127.0.0.1:{mosquitto.port}",
-                         workdir=tmp_path / "meters", fast=True, log=lambda _: None)
+    fleet = VirtualFleet(
+        METERS,
+        INTERVAL_S,
+        f"mqtt://127.0.0.1:{mosquitto.port}",
+        workdir=tmp_path / "meters",
+        fast=True,
+        log=lambda _: None,
+    )
     serials = [serial_for(i) for i in range(METERS)]
 
     def wait(pred: Any, timeout: float) -> bool:

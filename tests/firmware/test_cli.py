@@ -14,10 +14,21 @@ runner = CliRunner()
 def test_missing_port_is_one_clear_error(tmp_path: Path) -> None:
     image = tmp_path / "esp8266.bin"
     image.write_bytes(b"\0" * 16)
-    for args in (["flash", "--port", "/dev/ttyNOPE0", "--image", str(image)],
-                 ["upload", "--port", "/dev/ttyNOPE0"],
-                 ["configure", "--port", "/dev/ttyNOPE0", "--wifi-ssid", "a",
-                  "--wifi-password", "b", "--mqtt-host", "h"]):
+    for args in (
+        ["flash", "--port", "/dev/ttyNOPE0", "--image", str(image)],
+        ["upload", "--port", "/dev/ttyNOPE0"],
+        [
+            "configure",
+            "--port",
+            "/dev/ttyNOPE0",
+            "--wifi-ssid",
+            "a",
+            "--wifi-password",
+            "b",
+            "--mqtt-host",
+            "h",
+        ],
+    ):
         res = runner.invoke(app, args)
         assert res.exit_code == 1, res.output
         assert "no board at /dev/ttyNOPE0" in res.output
@@ -25,8 +36,22 @@ def test_missing_port_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_bad_config_values_rejected_before_touching_the_board() -> None:
-    res = runner.invoke(app, ["configure", "--port", "/dev/ttyNOPE0", "--wifi-ssid", "a",
-                              "--wifi-password", "b", "--mqtt-host", "h", "--interval", "0"])
+    res = runner.invoke(
+        app,
+        [
+            "configure",
+            "--port",
+            "/dev/ttyNOPE0",
+            "--wifi-ssid",
+            "a",
+            "--wifi-password",
+            "b",
+            "--mqtt-host",
+            "h",
+            "--interval",
+            "0",
+        ],
+    )
     assert res.exit_code == 1
     assert "--interval" in res.output
 

@@ -28,8 +28,9 @@ class Collector:
         self.seqs: dict[str, list[int]] = defaultdict(list)
         self.batches: dict[str, int] = defaultdict(int)
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-collector",
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-collector", clean_session=False
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=1)
@@ -74,13 +75,20 @@ def contiguous(seqs: list[int]) -> bool:
 
 def test_broker_outage_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
     collector = Collector(mosquitto.port)
-    fleet = VirtualFleet(METERS, INTERVAL_S, f"mqtt://127.0.0.1:{mosquitto.port}",
-                         workdir=tmp_path / "meters", fast=True, log=lambda _: None)
+    fleet = VirtualFleet(
+        METERS,
+        INTERVAL_S,
+        f"mqtt://127.0.0.1:{mosquitto.port}",
+        workdir=tmp_path / "meters",
+        fast=True,
+        log=lambda _: None,
+    )
     serials = [serial_for(i) for i in range(METERS)]
     fleet.start()
     try:
-        assert collector.wait_for(lambda: all(collector.count(s) >= 3 for s in serials), 30), \
-            dict(collector.seqs)
+        assert collector.wait_for(lambda: all(collector.count(s) >= 3 for s in serials), 30), dict(
+            collector.seqs
+        )
         mosquitto.stop()
         outage_start = time.monotonic()
         while time.monotonic() - outage_start < OUTAGE_S:
@@ -93,8 +101,10 @@ def test_broker_outage_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> No
         def all_in() -> bool:
             fleet.poll()
             with collector.lock:
-                return all(contiguous(collector.seqs[s]) and
-                           len(set(collector.seqs[s])) >= expected_min[s] for s in serials)
+                return all(
+                    contiguous(collector.seqs[s]) and len(set(collector.seqs[s])) >= expected_min[s]
+                    for s in serials
+                )
 
         ok = collector.wait_for(all_in, 60)
         logs = {p.name: p.read_text()[-500:] for p in (tmp_path / "meters").glob("*.log")}
@@ -106,23 +116,33 @@ def test_broker_outage_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> No
         fleet.stop()
         collector.close()
     for s in serials:
-        print(f"{s}: {len(set(collector.seqs[s]))} readings, max seq {max(collector.seqs[s])}, "
-              f"{collector.batches[s]} batch message(s), duplicates "
-              f"{len(collector.seqs[s]) - len(set(collector.seqs[s]))}")
+        print(
+            f"{s}: {len(set(collector.seqs[s]))} readings, max seq {max(collector.seqs[s])}, "
+            f"{collector.batches[s]} batch message(s), duplicates "
+            f"{len(collector.seqs[s]) - len(set(collector.seqs[s]))}"
+        )
 
 
 @pytest.mark.parametrize("meters", [2])
-def test_run_virtual_meters_stops_cleanly(mosquitto: Mosquitto, tmp_path: Path,
-                                          meters: int) -> None:
+def test_run_virtual_meters_stops_cleanly(
+    mosquitto: Mosquitto, tmp_path: Path, meters: int
+) -> None:
     from meterhub.firmware.virtual import run_virtual_meters
 
     collector = Collector(mosquitto.port)
     try:
-        restarts = run_virtual_meters(meters, 0.5, f"mqtt://127.0.0.1:{mosquitto.port}",
-                                      workdir=tmp_path / "m", duration=4, fast=True,
-                                      log=lambda _: None)
+        restarts = run_virtual_meters(
+            meters,
+            0.5,
+            f"mqtt://127.0.0.1:{mosquitto.port}",
+            workdir=tmp_path / "m",
+            duration=4,
+            fast=True,
+            log=lambda _: None,
+        )
         assert restarts == 0
-        assert collector.wait_for(lambda: all(collector.count(serial_for(i)) >= 2
-                                              for i in range(meters)), 10)
+        assert collector.wait_for(
+            lambda: all(collector.count(serial_for(i)) >= 2 for i in range(meters)), 10
+        )
     finally:
         collector.close()

@@ -19,8 +19,12 @@ SOURCES = [src for src, _ in device_sources()]
 @pytest.mark.parametrize("src", SOURCES, ids=[p.name for p in SOURCES])
 def test_compiles_for_xtensa(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.mpy"
-    proc = subprocess.run([tool("mpy-cross"), "-march=xtensa", "-o", str(out), str(src)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [tool("mpy-cross"), "-march=xtensa", "-o", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 0
 

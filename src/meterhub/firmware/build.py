@@ -68,8 +68,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(out: Path | None = None, march: str | None = None,
-          progress: Callable[[str], None] = lambda _: None) -> BuildResult:
+def build(
+    out: Path | None = None,
+    march: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BuildResult:
     """Compile into `out` (default dist/firmware) and write manifest.json."""
     out = out or dist_dir()
     if out.exists():

@@ -48,9 +48,24 @@ def ensure_umqtt() -> Path:
         # The sdist has no setup.py, so pip stops after unpacking it; --no-clean keeps
         # the unpacked tree (in TMPDIR) where the file is picked up.
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-clean",
-             "--no-binary", ":all:", UMQTT_PACKAGE, "-d", str(work / "dl")],
-            env=env, capture_output=True, text=True, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-clean",
+                "--no-binary",
+                ":all:",
+                UMQTT_PACKAGE,
+                "-d",
+                str(work / "dl"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         found = _find_umqtt(work) or _from_archives(work / "dl", work / "x")
         if found is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

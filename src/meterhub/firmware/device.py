@@ -16,8 +16,10 @@ from meterhub.firmware.paths import FirmwareError, dist_dir, tool
 def check_port(port: str) -> None:
     """Raise FirmwareError unless `port` is a serial port that can be opened."""
     if port.startswith("/") and not Path(port).exists():
-        raise FirmwareError(f"no board at {port}: the port does not exist "
-                            "(is the USB cable plugged in? try `ls /dev/ttyUSB* /dev/ttyACM*`)")
+        raise FirmwareError(
+            f"no board at {port}: the port does not exist "
+            "(is the USB cable plugged in? try `ls /dev/ttyUSB* /dev/ttyACM*`)"
+        )
     try:
         import serial  # type: ignore[import-untyped]  # pyserial, comes with esptool
     except ImportError:
@@ -34,8 +36,14 @@ def _run(cmd: list[str], what: str) -> None:
         raise FirmwareError(f"{what} failed (exit {proc.returncode}); see the output above")
 
 
-def flash(port: str, image: Path, baud: int = 460800, offset: str = "0x0",
-          erase: bool = True, progress: Callable[[str], None] = print) -> None:
+def flash(
+    port: str,
+    image: Path,
+    baud: int = 460800,
+    offset: str = "0x0",
+    erase: bool = True,
+    progress: Callable[[str], None] = print,
+) -> None:
     """Erase the chip and write a MicroPython image (ESP8266: offset 0x0; ESP32: 0x1000)."""
     if not image.is_file():
         raise FirmwareError(f"image not found: {image} (download it from micropython.org)")
@@ -45,8 +53,20 @@ def flash(port: str, image: Path, baud: int = 460800, offset: str = "0x0",
         progress(f"erasing flash on {port} ...")
         _run([esptool, "--port", port, "erase-flash"], "esptool erase-flash")
     progress(f"writing {image.name} at {offset} ...")
-    _run([esptool, "--port", port, "--baud", str(baud), "write-flash", "--flash-size=detect",
-          offset, str(image)], "esptool write-flash")
+    _run(
+        [
+            esptool,
+            "--port",
+            port,
+            "--baud",
+            str(baud),
+            "write-flash",
+            "--flash-size=detect",
+            offset,
+            str(image),
+        ],
+        "esptool write-flash",
+    )
 
 
 def upload(port: str, build: Path | None = None, progress: Callable[[str], None] = print) -> None:
@@ -56,17 +76,43 @@ def upload(port: str, build: Path | None = None, progress: Callable[[str], None]
         raise FirmwareError(f"no build in {build}: run `meterhub firmware build` first")
     check_port(port)
     progress(f"copying {build} to the board on {port} ...")
-    cmd = [tool("mpremote"), "connect", port, "fs", "cp", "-r", "lib", ":", "+",
-           "fs", "cp", "boot.py", "main.py", "manifest.json", ":", "+", "reset"]
+    cmd = [
+        tool("mpremote"),
+        "connect",
+        port,
+        "fs",
+        "cp",
+        "-r",
+        "lib",
+        ":",
+        "+",
+        "fs",
+        "cp",
+        "boot.py",
+        "main.py",
+        "manifest.json",
+        ":",
+        "+",
+        "reset",
+    ]
     proc = subprocess.run(cmd, cwd=build, check=False)
     if proc.returncode != 0:
-        raise FirmwareError(f"mpremote failed (exit {proc.returncode}); if the meter is running, "
-                            "hold FLASH (GPIO0) while pressing RESET and try again")
+        raise FirmwareError(
+            f"mpremote failed (exit {proc.returncode}); if the meter is running, "
+            "hold FLASH (GPIO0) while pressing RESET and try again"
+        )
 
 
-def make_config(wifi_ssid: str, wifi_password: str, mqtt_host: str, mqtt_port: int = 1883,
-                serial: str = "", interval: int = 10, mqtt_user: str = "",
-                mqtt_password: str = "") -> dict[str, object]:
+def make_config(
+    wifi_ssid: str,
+    wifi_password: str,
+    mqtt_host: str,
+    mqtt_port: int = 1883,
+    serial: str = "",
+    interval: int = 10,
+    mqtt_user: str = "",
+    mqtt_password: str = "",
+) -> dict[str, object]:
     """A config.json the firmware accepts (same rules as firmware/lib/config.py)."""
     if not wifi_ssid or not mqtt_host:
         raise FirmwareError("--wifi-ssid and --mqtt-host are required")
@@ -74,8 +120,14 @@ def make_config(wifi_ssid: str, wifi_password: str, mqtt_host: str, mqtt_port: i
         raise FirmwareError("--mqtt-port must be 1..65535")
     if not 1 <= interval <= 86400:
         raise FirmwareError("--interval must be 1..86400 seconds")
-    texts = {"wifi_ssid": wifi_ssid, "wifi_password": wifi_password, "mqtt_host": mqtt_host,
-             "serial_number": serial, "mqtt_user": mqtt_user, "mqtt_password": mqtt_password}
+    texts = {
+        "wifi_ssid": wifi_ssid,
+        "wifi_password": wifi_password,
+        "mqtt_host": mqtt_host,
+        "serial_number": serial,
+        "mqtt_user": mqtt_user,
+        "mqtt_password": mqtt_password,
+    }
     for key, value in texts.items():
         if len(value) > 64:
             raise FirmwareError(f"{key} is longer than 64 characters")
@@ -89,5 +141,17 @@ def configure(port: str, cfg: dict[str, object], progress: Callable[[str], None]
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(cfg))
         progress(f"writing config.json to {port} ...")
-        _run([tool("mpremote"), "connect", port, "fs", "cp", str(path), ":config.json",
-              "+", "reset"], "mpremote")
+        _run(
+            [
+                tool("mpremote"),
+                "connect",
+                port,
+                "fs",
+                "cp",
+                str(path),
+                ":config.json",
+                "+",
+                "reset",
+            ],
+            "mpremote",
+        )

@@ -135,8 +135,17 @@ def run(
     with tempfile.TemporaryDirectory(prefix="meterhub-heap-") as tmp:
         flash = flash or Path(tmp) / "flash"
         portal_port = _free_port()
-        args = ["--flash", str(flash), "--serial", serial,
-                "--interval", str(sc.interval), "--fast", "--readings", str(sc.readings)]
+        args = [
+            "--flash",
+            str(flash),
+            "--serial",
+            serial,
+            "--interval",
+            str(sc.interval),
+            "--fast",
+            "--readings",
+            str(sc.readings),
+        ]
         if not sc.portal:  # without a broker there is no config: first boot, the portal
             args += ["--broker", broker]
         if sc.backlog:
@@ -146,9 +155,14 @@ def run(
         else:
             assert mpy_lib is not None, "a .mpy run needs the build's lib folder"
             path = f"{mpy_lib}:.frozen"  # .mpy first; asyncio stays frozen as on a stock image
-        env = dict(os.environ, MICROPYPATH=path, METER_SERIAL=serial,
-                   METER_PORTAL_PORT=str(portal_port), METER_WIFI="down" if sc.portal else "up",
-                   METER_NTP_FAILS=str(sc.ntp_fails))
+        env = dict(
+            os.environ,
+            MICROPYPATH=path,
+            METER_SERIAL=serial,
+            METER_PORTAL_PORT=str(portal_port),
+            METER_WIFI="down" if sc.portal else "up",
+            METER_NTP_FAILS=str(sc.ntp_fails),
+        )
         cmd = [str(binary), "-X", f"heapsize={heap}", "-m", "virtual_meter", *args]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         codes: list[int] = []
@@ -162,8 +176,12 @@ def run(
             proc.kill()
             out, _ = proc.communicate()
         text = out.decode(errors="replace")
-        ok = (proc.returncode == 0 and "heap-run: done" in text and "MemoryError" not in text
-              and all(c == 200 for c in codes))
+        ok = (
+            proc.returncode == 0
+            and "heap-run: done" in text
+            and "MemoryError" not in text
+            and all(c == 200 for c in codes)
+        )
         return RunResult(ok, proc.returncode, text, codes)
 
 
@@ -221,10 +239,23 @@ def table(
 
 def _runs_on_64(heap: int, lib: Path, broker: str, readings: int) -> bool:
     with tempfile.TemporaryDirectory(prefix="meterhub-heap-") as flash:
-        cmd = [tool("micropython"), "-X", f"heapsize={heap}",
-               str(firmware_dir() / "host" / "virtual_meter.py"), "--flash", flash,
-               "--serial", "HEAP-1", "--broker", broker, "--interval", "0.2", "--fast",
-               "--readings", str(readings)]
+        cmd = [
+            tool("micropython"),
+            "-X",
+            f"heapsize={heap}",
+            str(firmware_dir() / "host" / "virtual_meter.py"),
+            "--flash",
+            flash,
+            "--serial",
+            "HEAP-1",
+            "--broker",
+            broker,
+            "--interval",
+            "0.2",
+            "--fast",
+            "--readings",
+            str(readings),
+        ]
         env = micropython_env(lib=lib, extra={"METER_SERIAL": "HEAP-1"})
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, timeout=30, check=False)

@@ -20,8 +20,9 @@ def repo_root() -> Path:
     for parent in here.parents:
         if (parent / "firmware" / "lib" / "app.py").exists():
             return parent
-    raise FirmwareError("firmware sources not found: run from a meterhub checkout "
-                        "or set METERHUB_REPO")
+    raise FirmwareError(
+        "firmware sources not found: run from a meterhub checkout or set METERHUB_REPO"
+    )
 
 
 def firmware_dir() -> Path:

@@ -21,12 +21,14 @@ def micropython_env(lib: Path | None = None, extra: dict[str, str] | None = None
     return env
 
 
-def run_suite(filters: Sequence[str] = (), heapsize: str | None = None,
-              capture: bool = False) -> subprocess.CompletedProcess[str]:
+def run_suite(
+    filters: Sequence[str] = (), heapsize: str | None = None, capture: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run firmware/tests/run.py; its last line is 'N passed, M failed'."""
     cmd = [tool("micropython")]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     cmd += [str(firmware_dir() / "tests" / "run.py"), *filters]
-    return subprocess.run(cmd, env=micropython_env(), text=True, check=False,
-                          capture_output=capture, timeout=600)
+    return subprocess.run(
+        cmd, env=micropython_env(), text=True, check=False, capture_output=capture, timeout=600
+    )

@@ -42,10 +42,17 @@ def serial_for(i: int) -> str:
 class VirtualFleet:
     """N virtual meters; start(), poll() (restarts rebooting meters), stop()."""
 
-    def __init__(self, meters: int, interval: float, broker_url: str,
-                 workdir: Path | None = None, fast: bool = False, speed: float = 1.0,
-                 log: Callable[[str], None] = print,
-                 accounts: dict[str, tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        meters: int,
+        interval: float,
+        broker_url: str,
+        workdir: Path | None = None,
+        fast: bool = False,
+        speed: float = 1.0,
+        log: Callable[[str], None] = print,
+        accounts: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         if meters < 1:
             raise FirmwareError("--meters must be at least 1")
         if interval <= 0:
@@ -64,26 +71,44 @@ class VirtualFleet:
 
     def _spawn(self, i: int) -> subprocess.Popen[bytes]:
         fw = firmware_dir()
-        cmd = [tool("micropython"), str(fw / "host" / "virtual_meter.py"),
-               "--flash", str(self.flash_dir(i)), "--serial", serial_for(i),
-               "--broker", f"{self.host}:{self.port}", "--interval", str(self.interval)]
+        cmd = [
+            tool("micropython"),
+            str(fw / "host" / "virtual_meter.py"),
+            "--flash",
+            str(self.flash_dir(i)),
+            "--serial",
+            serial_for(i),
+            "--broker",
+            f"{self.host}:{self.port}",
+            "--interval",
+            str(self.interval),
+        ]
         if self.fast:
             cmd.append("--fast")
         user, password = self.accounts.get(serial_for(i), (self.user, self.password))
         # Credentials go in the environment, not in `ps` output.
-        env = micropython_env(extra={"METER_SERIAL": serial_for(i), "METER_SPEED": str(self.speed),
-                                     "METER_PORTAL_PORT": str(18000 + i),
-                                     "METER_MQTT_USER": user, "METER_MQTT_PASSWORD": password})
+        env = micropython_env(
+            extra={
+                "METER_SERIAL": serial_for(i),
+                "METER_SPEED": str(self.speed),
+                "METER_PORTAL_PORT": str(18000 + i),
+                "METER_MQTT_USER": user,
+                "METER_MQTT_PASSWORD": password,
+            }
+        )
         log = open(self.workdir / f"{serial_for(i)}.log", "ab")  # noqa: SIM115 - kept open by the child
-        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for i in range(self.meters):
             self.procs[i] = self._spawn(i)
-        self.log(f"{self.meters} virtual meter(s) -> mqtt://{self.host}:{self.port} "
-                 f"every {self.interval} s (flash dirs in {self.workdir})")
+        self.log(
+            f"{self.meters} virtual meter(s) -> mqtt://{self.host}:{self.port} "
+            f"every {self.interval} s (flash dirs in {self.workdir})"
+        )
 
     def poll(self) -> None:
         for i, p in list(self.procs.items()):
@@ -92,8 +117,10 @@ class VirtualFleet:
                 self.restarts += 1
                 self.procs[i] = self._spawn(i)
             elif rc is not None:
-                self.log(f"{serial_for(i)} stopped with exit code {rc}; "
-                         f"see {self.workdir / serial_for(i)}.log")
+                self.log(
+                    f"{serial_for(i)} stopped with exit code {rc}; "
+                    f"see {self.workdir / serial_for(i)}.log"
+                )
                 del self.procs[i]
 
     def stop(self) -> None:
@@ -140,11 +167,17 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_virtual_meters(meters: int, interval: float, broker_url: str,
-                       workdir: Path | None = None, duration: float | None = None,
-                       fast: bool = False, speed: float = 1.0,
-                       log: Callable[[str], None] = print,
-                       accounts: dict[str, tuple[str, str]] | None = None) -> int:
+def run_virtual_meters(
+    meters: int,
+    interval: float,
+    broker_url: str,
+    workdir: Path | None = None,
+    duration: float | None = None,
+    fast: bool = False,
+    speed: float = 1.0,
+    log: Callable[[str], None] = print,
+    accounts: dict[str, tuple[str, str]] | None = None,
+) -> int:
     """Run N virtual meters until Ctrl-C, SIGTERM or SIGHUP (or `duration` seconds);
     every meter process is ended before this returns. Returns the restarts seen.
     `accounts` (serial -> MQTT user name, password) gives each meter its own login."""
