@@ -19,8 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from meterhub.firmware.virtual import VirtualFleet, serial_for
-
-from .conftest import Mosquitto
+from tests.support import Mosquitto
 
 METERS = 2
 INTERVAL_S = 2.0

@@ -19,8 +19,7 @@ from meterhub.firmware import heap
 from meterhub.firmware.frozen import SRC_ENV, unix32_binary
 from meterhub.firmware.paths import FirmwareError
 from tests.conftest import require
-
-from .conftest import Mosquitto
+from tests.support import Mosquitto
 
 
 @pytest.fixture(scope="module")
