@@ -32,3 +32,21 @@ def ingest_command(
         "LOG_LEVEL": log_level,
     }
     return [sys.executable, "-m", "meterhub.telemetry.service"], env
+
+
+def alerts_command(
+    broker_url: str,
+    database_url: str,
+    log_level: str,
+    smtp_url: str | None = None,
+    smtp_from: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the alerts process (evaluator and notifier)."""
+    env = {
+        **os.environ,
+        "MQTT_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": log_level,
+    }
+    env.update({k: v for k, v in (("SMTP_URL", smtp_url), ("SMTP_FROM", smtp_from)) if v})
+    return [sys.executable, "-m", "meterhub.alerts.service"], env

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     METERHUB_DATA_DIR: Path = Path("./data")
     METERHUB_TZ: str = "UTC"
     LOG_LEVEL: LogLevel = "INFO"
+    SMTP_URL: str | None = None
+    SMTP_FROM: str | None = None
+
+    @field_validator("SMTP_URL")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://...")
+        return value or None
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from meterhub import logs
 from meterhub.broker.errors import BrokerStartError
 from meterhub.broker.url import BrokerTarget, resolve_broker
-from meterhub.children import die_with_parent, ingest_command
+from meterhub.children import alerts_command, die_with_parent, ingest_command
 from meterhub.config import Settings
 from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
@@ -54,11 +54,12 @@ class Supervisor:
 
     argv: list[str]
     env: dict[str, str]
+    name: str = "ingest"
     stopping: threading.Event = field(default_factory=threading.Event)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True).start()
+        threading.Thread(target=self._watch, name=f"{self.name}-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
         delay = INGEST_RESTART_MIN_S
@@ -70,7 +71,7 @@ class Supervisor:
                 return
             if time.monotonic() - started > 60:
                 delay = INGEST_RESTART_MIN_S
-            log.error("ingest exited with code %s; restarting in %.0f s", code, delay)
+            log.error("%s exited with code %s; restarting in %.0f s", self.name, code, delay)
             if self.stopping.wait(delay):
                 return
             delay = min(delay * 2, INGEST_RESTART_MAX_S)
@@ -122,7 +123,7 @@ def serve(
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
     embedded: EmbeddedBroker | None = None
-    supervisor = None
+    supervisor = alerts = None
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
@@ -130,6 +131,11 @@ def serve(
         if ingest:
             supervisor = Supervisor(*ingest_command(_url(target), cfg.database_url, cfg.LOG_LEVEL))
             supervisor.start()
+            argv, env = alerts_command(
+                _url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.SMTP_URL, cfg.SMTP_FROM
+            )
+            alerts = Supervisor(argv, env, name="alerts")
+            alerts.start()
         if models:
             _run_demo_live(models, target, demo_stop)
         ctx = build_context(cfg)
@@ -140,6 +146,8 @@ def serve(
             # uvicorn re-raises SIGTERM once it has shut down, so code after
             # uvicorn.run() may never run: stop the children from the lifespan instead.
             _stop(*parts)
+            if alerts is not None:
+                alerts.stop()
 
         app = create_app(ctx=ctx, stop_hooks=[stop_parts])
         host = host or cfg.HOST
@@ -157,6 +165,8 @@ def serve(
             ws_max_size=65536,
         )
     finally:
+        if alerts is not None:
+            alerts.stop()
         _stop(demo_stop, supervisor, embedded)
 
 

@@ -14,6 +14,7 @@ from meterhub import __version__
 from meterhub.api import errors
 from meterhub.api.context import AppContext
 from meterhub.api.routes import (
+    alerts,
     audit,
     auth,
     commands,
@@ -92,6 +93,7 @@ def create_app(
         metrics,
         commands,
         ota,
+        alerts,
     ):
         app.include_router(module.router)
     app.include_router(live_router)
