@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from meterhub import __version__
+from meterhub.alerts.live import start_alert_feed, stop_alert_feed
 from meterhub.api import errors
 from meterhub.api.context import AppContext
 from meterhub.api.routes import (
@@ -61,8 +62,8 @@ def create_app(
     subscription when `ctx.extras["broker_target"]` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
 
-    starts: list[Hook] = [start_live, *(start_hooks or [])]
-    stops: list[Hook] = [stop_live, *(stop_hooks or [])]
+    starts: list[Hook] = [start_live, start_alert_feed, *(start_hooks or [])]
+    stops: list[Hook] = [stop_live, stop_alert_feed, *(stop_hooks or [])]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -133,6 +133,12 @@ def admin_devices_page(request: Request, db: DbSession, ctx: Context) -> Respons
     return page(request, db, ctx, "admin_devices.html", active="admin-devices", admin=True)
 
 
+@router.get("/alerts")
+def alerts_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Alerts (active first, acknowledge), rules and channels."""
+    return _device_list_page(request, db, ctx, "alerts.html", "alerts")
+
+
 @router.get("/settings")
 def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Own profile, password and time zone; API tokens for admins."""
