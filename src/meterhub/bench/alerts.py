@@ -1,0 +1,144 @@
+"""Case `alerts`: single-reading ingest with the alert evaluator running 1,000 rules
+beside it, against the same ingest without alerts, alternating trials (the best of each
+counts). The evaluator is its own process (as under `meterhub run`) reading the same
+SQLite database; the figure that matters is the ratio, which must stay >= 0.9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from meterhub.bench import ingest
+from meterhub.bench.common import CaseResult, Size, Target, r2
+from meterhub.bench.mosquitto import own_mosquitto
+from meterhub.db.engine import make_engine
+from meterhub.db.models import AlertRule, Device, User
+
+RULES = 1000
+TARGETS = [Target("alerts_ingest_vs_without", 0.9, True), Target("alerts_ingest_lost", 0, False)]
+
+
+def add_rules(db: Path, count: int = RULES) -> None:
+    """`count` enabled rules over the bench's devices: per-device thresholds on every
+    reading metric (set so that they seldom fire), daily energy, and fleet-wide offline."""
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(User).values(
+                    username="bench-alerts",
+                    password_hash="!",  # noqa: S106 - "!" matches no password
+                    role="admin",
+                    disabled=False,
+                )
+            )
+            owner = conn.scalar(select(User.id).where(User.username == "bench-alerts"))
+            ids = list(conn.scalars(select(Device.id).order_by(Device.id)))
+            shapes = [
+                ("power", ">", 20000.0),
+                ("voltage", "<", 100.0),
+                ("current", ">", 90.0),
+                ("frequency", "<", 46.0),
+                ("pf", "<", 0.05),
+            ]
+            rows = []
+            for n in range(count):
+                if n < 10:
+                    metric, op, threshold, device = "offline", ">", 0.5, None
+                elif n < 50:
+                    metric, op, threshold, device = "energy_day_kwh", ">", 1e6, ids[n % len(ids)]
+                else:
+                    metric, op, threshold = shapes[n % len(shapes)]
+                    device = ids[n % len(ids)]
+                rows.append(
+                    {
+                        "owner_id": owner,
+                        "name": f"bench {n}",
+                        "device_id": device,
+                        "metric": metric,
+                        "op": op,
+                        "threshold": threshold,
+                        "for_s": 30,
+                        "severity": "minor",
+                        "enabled": True,
+                        "tz": "Europe/Berlin",
+                        "channel_ids": [],
+                    }
+                )
+            conn.execute(insert(AlertRule), rows)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def evaluator_beside(db: Path) -> Iterator[None]:
+    """1,000 rules in `db` and the alerts process running on it."""
+    add_rules(db)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "LOG_LEVEL": "WARNING"}
+    env.pop("MQTT_BROKER_URL", None)
+    log = (db.parent / f"{db.stem}-alerts.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meterhub.alerts.service"], env=env, stdout=log, stderr=log
+    )
+    try:
+        yield
+        if proc.poll() is not None:
+            raise RuntimeError(f"the alerts process exited with {proc.returncode}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run(size: Size, workdir: Path) -> CaseResult:
+    s = ingest.SIZES[size]
+    result = CaseResult("alerts", targets=TARGETS)
+    serials = [f"BA{n:06d}" for n in range(s.meters)]
+    best: dict[str, ingest.Trial] = {}
+    for n in range(max(2, s.rounds)):  # alternating, so that both meet the same noise
+        for kind in ("without", "with"):
+            with own_mosquitto(workdir) as broker:
+                plans = ingest.plans(
+                    broker.host, broker.port, serials, s.single_per_meter, 1, s.publishers
+                )
+                trial = ingest.ingest_trial(
+                    broker.host,
+                    broker.port,
+                    broker.pid,
+                    plans,
+                    s.timeout,
+                    workdir,
+                    f"alerts-{kind}-{n}",
+                    beside=evaluator_beside if kind == "with" else None,
+                )
+            if kind not in best or trial.rate > best[kind].rate:
+                best[kind] = trial
+    without, with_rules = best["without"], best["with"]
+    result.add("alerts_ingest_without_per_s", round(without.rate), "ingest, no rules", "readings/s")
+    result.add(
+        "alerts_ingest_with_per_s",
+        round(with_rules.rate),
+        f"ingest, evaluator with {RULES} rules beside it",
+        "readings/s",
+    )
+    result.add(
+        "alerts_ingest_vs_without",
+        r2(with_rules.rate / without.rate if without.rate else None),
+        "with / without (>= 0.9 wanted)",
+    )
+    result.add("alerts_ingest_lost", with_rules.lost, "lost (with rules)")
+    result.note(
+        f"{len(serials)} meters, single readings, QoS 1; best of {max(2, s.rounds)} "
+        "alternating trials each; the evaluator is its own process on the same SQLite file"
+    )
+    return result
