@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -48,7 +49,7 @@ def add_rules(db: Path, count: int = RULES) -> None:
                 ("frequency", "<", 46.0),
                 ("pf", "<", 0.05),
             ]
-            rows = []
+            rows: list[dict[str, Any]] = []
             for n in range(count):
                 if n < 10:
                     metric, op, threshold, device = "offline", ">", 0.5, None
