@@ -58,6 +58,8 @@ OFFLINE_SLACK_S: float = 5.0
 """ingest writes last_seen at most this often per device: silence shorter is not silence."""
 COUNTER_HOLD_MIN_S: float = 60.0
 """A counter-reset alert resolves after max(for_s, this) without another event."""
+OFFLINE_CHECK_S: float = 5.0
+"""How often offline rules are checked (silence is measured in tens of seconds)."""
 RELOAD_CHECK_S: float = 1.0
 """How often the rules' version is compared (one cheap query)."""
 
@@ -92,6 +94,8 @@ class Evaluator:
         self.last_step: float | None = None
         self.loaded = False
         self._checked = 0.0
+        self._offline_checked = 0.0
+        self.devices: dict[int, DeviceInfo] = {}
 
     # -- rules ---------------------------------------------------------------------------
     def _maybe_reload(self, db: Session) -> None:
@@ -105,6 +109,7 @@ class Evaluator:
         if not self.loaded:
             self.cursors = store.load_cursors(db)
         self.loaded = True
+        self.devices = {}  # reload them all (a device may have been removed or disabled)
         self.by_device, self.offline_rules, self.counter_rules = {}, [], {}
         covered: set[tuple[int, int]] = set()
         for rule in self.snapshot.rules:
@@ -141,23 +146,33 @@ class Evaluator:
         result = StepResult()
         with self.sessions() as db:
             self._maybe_reload(db)
-            devices = self._device_rows(db)
+            devices = self._device_rows(db, now)
             self._readings(db, devices, now, result)
-            self._offline(db, devices, now, result)
+            if now - self._offline_checked >= OFFLINE_CHECK_S or now < self._offline_checked:
+                self._offline_checked = now
+                self._offline(db, devices, now, result)
             self._counters(db, now, result)
             db.commit()
         self.last_step = now
         return result
 
-    def _device_rows(self, db: Session) -> dict[int, DeviceInfo]:
-        rows = db.execute(
-            select(
-                Device.id, Device.serial_number, Device.last_seen, Device.reading_interval_s
-            ).where(Device.status == DEVICE_ACTIVE)
-        )
-        return {
-            r.id: DeviceInfo(r.id, r.serial_number, r.last_seen, r.reading_interval_s) for r in rows
-        }
+    def _device_rows(self, db: Session, now: float) -> dict[int, DeviceInfo]:
+        """Active devices with their last_seen: all of them at a reload, then only those
+        ingest touched lately (a device whose last_seen did not move keeps its cached
+        row, which is exactly what offline detection needs)."""
+        query = select(
+            Device.id, Device.serial_number, Device.last_seen, Device.reading_interval_s
+        ).where(Device.status == DEVICE_ACTIVE)
+        if self.devices and self.last_step is not None:
+            since = datetime.fromtimestamp(self.last_step - TRAIL_S, UTC)
+            query = query.where(Device.last_seen >= since)
+        else:
+            self.devices = {}
+        for r in db.execute(query):
+            self.devices[r.id] = DeviceInfo(
+                r.id, r.serial_number, r.last_seen, r.reading_interval_s
+            )
+        return self.devices
 
     def _readings(
         self, db: Session, devices: dict[int, DeviceInfo], now: float, result: StepResult
