@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
 from meterhub.alerts.evaluator import Evaluator
+from meterhub.db.models import User
 from meterhub.telemetry.messages import decode_message
 from meterhub.telemetry.store import TelemetryStore
 from tests.browser.conftest import SERIALS, USER, Demo, Tab
@@ -77,3 +79,47 @@ def test_an_alert_appears_live_and_is_acknowledged(
     assert carol.page.locator("#alert-badge").is_hidden()
     admin_tab.assert_clean()
     carol.assert_clean()
+
+
+def test_alert_markers_on_the_device_chart(admin_tab: Tab, demo: Demo) -> None:
+    """An alert of the device shows on its history chart as a band with a line where it
+    opened, and a new one arrives live."""
+    serial = SERIALS[1]
+    with demo.server.ctx.sessions() as db:
+        from meterhub.db.models import AlertRule, Device
+        from meterhub.services import devices as device_service
+
+        device = device_service.by_serial(db, serial)
+        assert isinstance(device, Device)
+        owner = db.scalar(select(User.id).where(User.username == "boss"))
+        assert owner is not None
+        db.add(
+            AlertRule(
+                owner_id=owner, name="Heat pump surge", device_id=device.id, metric="voltage",
+                op=">", threshold=250.0, for_s=0, severity="warning", tz="UTC", channel_ids=[],
+            )
+        )  # fmt: skip
+        db.commit()
+    evaluator = Evaluator(demo.server.ctx.sessions)
+    evaluator.step()
+    admin_tab.goto(f"/devices/{serial}")
+    page = admin_tab.page
+    admin_tab.wait_until("document.getElementById('history-chart').dataset.points > 0")
+    admin_tab.wait_until("document.querySelector('[data-conn]').dataset.state === 'live'")
+    before = int(page.locator("#history-chart").get_attribute("data-alerts") or 0)
+    payload = orjson.dumps({"serial_number": serial, "timestamp": time.time(), "voltage": 262.0,
+                            "current": 1.0, "power": 262.0, "energy": 900.0})  # fmt: skip
+    TelemetryStore(demo.server.ctx.engine).write(
+        decode_message(f"meter/{serial}/data", payload, time.time())
+    )
+    assert len(evaluator.step().opened) == 1
+    admin_tab.wait_until(
+        f"Number(document.getElementById('history-chart').dataset.alerts) === {before + 1}"
+    )
+    # the band and the line are drawn in the figure
+    assert (
+        page.locator("#history-chart .shapelayer path, #history-chart .layer-below path").count()
+        >= 1
+    )
+    page.screenshot(path=str(SCREENSHOTS / "device-alert-markers.png"), animations="disabled")
+    admin_tab.assert_clean()

@@ -11,9 +11,10 @@ Each :meth:`Evaluator.step` (every STEP_S in the alerts process):
 3. checks offline rules against ``devices.last_seen`` and the learned reading interval,
    and counter rules against the counter events ingest records;
 4. writes opened/resolved alerts, their queued notifications and the cursors in ONE
-   transaction: a crash before the commit replays the same readings, a crash after it
-   has them all recorded. One open alert per (rule, device) is a unique key in the
-   database, so replaying never opens an alert twice.
+   transaction (cursors alone only every CURSOR_SAVE_S: a step that decided nothing
+   writes nothing). A crash replays the readings after the saved cursors; one open alert
+   per (rule, device) is a unique key in the database, and readings not newer than a
+   pair's last recorded transition are history, so replaying never opens an alert twice.
 
 Which devices to read: those whose ``last_seen`` (receive time, written by ingest at
 most every few seconds per device) is within TRAIL_S of the previous step. On PostgreSQL
@@ -58,6 +59,10 @@ OFFLINE_SLACK_S: float = 5.0
 """ingest writes last_seen at most this often per device: silence shorter is not silence."""
 COUNTER_HOLD_MIN_S: float = 60.0
 """A counter-reset alert resolves after max(for_s, this) without another event."""
+CURSOR_SAVE_S: float = 10.0
+"""Cursors are saved this often, or with any alert change. Each save takes SQLite's one
+write lock, which ingest's writer needs; a restart re-reads at most this much (what is
+not newer than a pair's last transition is history, so nothing opens twice)."""
 OFFLINE_CHECK_S: float = 5.0
 """How often offline rules are checked (silence is measured in tens of seconds)."""
 RELOAD_CHECK_S: float = 1.0
@@ -95,6 +100,8 @@ class Evaluator:
         self.loaded = False
         self._checked = 0.0
         self._offline_checked = 0.0
+        self._unsaved: dict[int, int] = {}
+        self._saved = 0.0
         self.devices: dict[int, DeviceInfo] = {}
 
     # -- rules ---------------------------------------------------------------------------
@@ -130,6 +137,12 @@ class Evaluator:
         self.states = {k: v for k, v in self.states.items() if k in covered}
         for key in self.open:
             self.states.setdefault(key, AlertState()).open = True
+        # After a restart, readings since the last saved cursor are evaluated again; those
+        # not newer than the pair's last recorded transition are history (no second alert).
+        for key, ts in store.last_transitions(db, covered).items():
+            state = self.states.setdefault(key, AlertState(open=key in self.open))
+            if state.last_ts is None or state.last_ts < ts:
+                state.last_ts = ts
         log.info("alerts: %d rules loaded", len(self.snapshot.rules))
 
     def _state(self, rule: RuleSpec, device_id: int) -> AlertState:
@@ -152,7 +165,11 @@ class Evaluator:
                 self._offline_checked = now
                 self._offline(db, devices, now, result)
             self._counters(db, now, result)
-            db.commit()
+            changed = bool(result.opened or result.resolved)
+            if self._unsaved and (changed or abs(now - self._saved) >= CURSOR_SAVE_S):
+                store.save_cursors(db, self._unsaved)
+                self._unsaved, self._saved = {}, now
+            db.commit()  # a step that decided nothing wrote nothing: ingest's lock is free
         self.last_step = now
         return result
 
@@ -215,7 +232,7 @@ class Evaluator:
                 self._apply(db, rule, devices[device_id], ts_ms / 1000, value, result)
         result.readings += len(rows)
         self.cursors.update(moved)
-        store.save_cursors(db, moved)
+        self._unsaved.update(moved)
 
     def _offline(
         self, db: Session, devices: dict[int, DeviceInfo], now: float, result: StepResult
@@ -254,7 +271,7 @@ class Evaluator:
                     self._apply(db, rule, info, ts.timestamp(), 1.0, result)
         if newest and newest != cursor_ms:
             self.cursors[store.EVENTS_CURSOR] = newest
-            store.save_cursors(db, {store.EVENTS_CURSOR: newest})
+            self._unsaved[store.EVENTS_CURSOR] = newest
         for device_id, rules in self.counter_rules.items():
             for rule in rules:
                 held = self.states.get((rule.id, device_id))

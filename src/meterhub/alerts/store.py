@@ -155,6 +155,31 @@ def open_alerts(db: Session) -> dict[tuple[int, int], int]:
     return {(r, d): a for r, d, a in rows}
 
 
+def last_transitions(db: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """(rule id, device id) -> epoch s of its latest recorded opening or resolution."""
+    out: dict[tuple[int, int], float] = {}
+    rows = db.execute(
+        select(
+            Alert.rule_id,
+            Alert.device_id,
+            func.max(Alert.opened_at),
+            func.max(Alert.resolved_at),
+        ).group_by(Alert.rule_id, Alert.device_id)
+    )
+    for rule_id, device_id, opened, resolved in rows:
+        if (rule_id, device_id) in pairs:
+            stamps = [_epoch(t) for t in (opened, resolved) if t is not None]
+            out[(rule_id, device_id)] = max(stamps)
+    return out
+
+
+def _epoch(value: Any) -> float:
+    """max() over a UTCDateTime column comes back as text on SQLite: parse both forms."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
+
+
 def load_cursors(db: Session) -> dict[int, int]:
     """device id -> newest reading evaluated (epoch ms); EVENTS_CURSOR for events."""
     return {row.device_id: row.ts for row in db.scalars(select(AlertCursor))}
