@@ -20,6 +20,8 @@ DOCUMENTED = {
     "METERHUB_DATA_DIR",
     "METERHUB_TZ",
     "LOG_LEVEL",
+    "SMTP_URL",
+    "SMTP_FROM",
 }
 
 
@@ -121,3 +123,12 @@ def test_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> N
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         load_settings()
+
+
+def test_smtp_url_must_be_smtp_or_smtps() -> None:
+    assert load_settings({"SMTP_URL": "smtps://u:p@mail.example:465"}).SMTP_URL == (
+        "smtps://u:p@mail.example:465"
+    )
+    assert load_settings({"SMTP_URL": ""}).SMTP_URL is None
+    with pytest.raises(ValueError, match="SMTP_URL must be smtp://"):
+        load_settings({"SMTP_URL": "http://mail.example"})
