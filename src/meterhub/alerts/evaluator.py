@@ -100,6 +100,7 @@ class Evaluator:
         self.loaded = False
         self._checked = 0.0
         self._offline_checked = 0.0
+        self.evaluated = 0  # readings evaluated since start (logged at stop)
         self._unsaved: dict[int, int] = {}
         self._saved = 0.0
         self.devices: dict[int, DeviceInfo] = {}
@@ -171,6 +172,7 @@ class Evaluator:
                 self._unsaved, self._saved = {}, now
             db.commit()  # a step that decided nothing wrote nothing: ingest's lock is free
         self.last_step = now
+        self.evaluated += result.readings
         return result
 
     def _device_rows(self, db: Session, now: float) -> dict[int, DeviceInfo]:

@@ -56,7 +56,7 @@ def run_alerts(database_url: str, outbound: Outbound) -> int:
         thread.join()
     notifier.close()
     engine.dispose()
-    log.info("alerts stopped")
+    log.info("alerts stopped: %d readings evaluated", evaluator.evaluated)
     return 0
 
 
