@@ -5,6 +5,7 @@ not get another user's alert."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,17 +87,26 @@ def test_alert_markers_on_the_device_chart(admin_tab: Tab, demo: Demo) -> None:
     opened, and a new one arrives live."""
     serial = SERIALS[1]
     with demo.server.ctx.sessions() as db:
-        from meterhub.db.models import AlertRule, Device
+        from meterhub.db.models import Alert, AlertRule, Device
         from meterhub.services import devices as device_service
 
         device = device_service.by_serial(db, serial)
         assert isinstance(device, Device)
         owner = db.scalar(select(User.id).where(User.username == "boss"))
         assert owner is not None
-        db.add(
-            AlertRule(
-                owner_id=owner, name="Heat pump surge", device_id=device.id, metric="voltage",
-                op=">", threshold=250.0, for_s=0, severity="warning", tz="UTC", channel_ids=[],
+        rule = AlertRule(
+            owner_id=owner, name="Heat pump surge", device_id=device.id, metric="voltage",
+            op=">", threshold=250.0, for_s=0, severity="warning", tz="UTC", channel_ids=[],
+        )  # fmt: skip
+        db.add(rule)
+        db.flush()
+        earlier = datetime.now(UTC) - timedelta(hours=7)
+        db.add(  # one from this morning, resolved after 90 minutes
+            Alert(
+                rule_id=rule.id, device_id=device.id, owner_id=owner, serial=serial,
+                metric="voltage", severity="warning", state="resolved", value=253.0,
+                message="Heat pump surge: voltage 253V > 250V", opened_at=earlier,
+                resolved_at=earlier + timedelta(minutes=90),
             )
         )  # fmt: skip
         db.commit()
@@ -106,9 +116,10 @@ def test_alert_markers_on_the_device_chart(admin_tab: Tab, demo: Demo) -> None:
     page = admin_tab.page
     admin_tab.wait_until("document.getElementById('history-chart').dataset.points > 0")
     admin_tab.wait_until("document.querySelector('[data-conn]').dataset.state === 'live'")
+    admin_tab.wait_until("Number(document.getElementById('history-chart').dataset.alerts) >= 1")
     before = int(page.locator("#history-chart").get_attribute("data-alerts") or 0)
-    payload = orjson.dumps({"serial_number": serial, "timestamp": time.time(), "voltage": 262.0,
-                            "current": 1.0, "power": 262.0, "energy": 900.0})  # fmt: skip
+    payload = orjson.dumps({"serial_number": serial, "timestamp": time.time(), "voltage": 255.0,
+                            "current": 1.0, "power": 255.0, "energy": 900.0})  # fmt: skip
     TelemetryStore(demo.server.ctx.engine).write(
         decode_message(f"meter/{serial}/data", payload, time.time())
     )
