@@ -20,15 +20,13 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import orjson
 
+from meterhub.alerts.core import MQTT_TOPIC_PREFIX
 from meterhub.broker.url import BrokerTarget
 from meterhub.mqtt_publish import publish_once
 
 SEND_TIMEOUT_S: float = 10.0
 SIGNATURE_HEADER: Final = "X-Meterhub-Signature"
 NTFY_PRIORITY: Final = {"critical": "5", "major": "4", "minor": "3", "warning": "3"}
-MQTT_TOPIC_PREFIX: Final = "meterhub/alerts/"
-"""MQTT channels publish only below this prefix: a rule must never reach device topics."""
-KINDS: Final = ("webhook", "email", "ntfy", "mqtt")
 
 
 class SendError(Exception):

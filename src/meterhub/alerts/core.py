@@ -51,6 +51,10 @@ UNITS: Final[dict[str, str]] = {
     "energy_day_kwh": "kWh",
 }
 
+CHANNEL_KINDS: Final = ("webhook", "email", "ntfy", "mqtt")
+MQTT_TOPIC_PREFIX: Final = "meterhub/alerts/"
+"""MQTT channels publish only below this prefix: a rule must never reach device topics."""
+
 Transition = Literal["open", "resolve"]
 
 

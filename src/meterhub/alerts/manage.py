@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from meterhub.alerts.channels import KINDS, MQTT_TOPIC_PREFIX
-from meterhub.alerts.core import FLAG_METRICS, validate
+from meterhub.alerts.core import CHANNEL_KINDS as KINDS
+from meterhub.alerts.core import FLAG_METRICS, MQTT_TOPIC_PREFIX, validate
 from meterhub.db.models import (
     ALERT_ACKNOWLEDGED,
     ALERT_ACTIVE,
