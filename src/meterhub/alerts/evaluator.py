@@ -63,6 +63,8 @@ CURSOR_SAVE_S: float = 10.0
 """Cursors are saved this often, or with any alert change. Each save takes SQLite's one
 write lock, which ingest's writer needs; a restart re-reads at most this much (what is
 not newer than a pair's last transition is history, so nothing opens twice)."""
+ENERGY_CHECK_S: float = 30.0
+"""Least reading time between two daily-energy evaluations of a device (a rollup query)."""
 OFFLINE_CHECK_S: float = 5.0
 """How often offline rules are checked (silence is measured in tens of seconds)."""
 RELOAD_CHECK_S: float = 1.0
@@ -100,6 +102,7 @@ class Evaluator:
         self.loaded = False
         self._checked = 0.0
         self._offline_checked = 0.0
+        self._energy_checked: dict[int, int] = {}  # device -> reading time (ms) last summed
         self.evaluated = 0  # readings evaluated since start (logged at stop)
         self._unsaved: dict[int, int] = {}
         self._saved = 0.0
@@ -228,6 +231,12 @@ class Evaluator:
             newest[device_id] = (ts_ms, values)
         for device_id, (ts_ms, _) in newest.items():
             day_rules = [r for r in self.by_device[device_id] if r.metric == "energy_day_kwh"]
+            if not day_rules:
+                continue
+            last = self._energy_checked.get(device_id)
+            if last is not None and 0 <= ts_ms - last < ENERGY_CHECK_S * 1000:
+                continue  # a day's energy moves slowly: one rollup query per device a while
+            self._energy_checked[device_id] = ts_ms
             for rule in day_rules:
                 midnight = local_midnight(ts_ms / 1000, rule.tz)
                 value = store.day_energy_kwh(db, device_id, midnight)
@@ -239,15 +248,19 @@ class Evaluator:
     def _offline(
         self, db: Session, devices: dict[int, DeviceInfo], now: float, result: StepResult
     ) -> None:
+        silence: dict[int, tuple[float, float]] = {}  # device -> (flag, seconds silent)
         for rule in self.offline_rules:
             for device_id in rule.device_ids:
-                info = devices.get(device_id)
-                if info is None or info.last_seen is None:
-                    continue  # never seen: not "gone silent"
-                silent = now - info.last_seen.timestamp()
-                limit = OFFLINE_AFTER_INTERVALS * info.interval_s + OFFLINE_SLACK_S
-                flag = 1.0 if silent > limit else 0.0
-                self._apply(db, rule, info, now, flag, result, shown=round(silent, 1))
+                known = silence.get(device_id)
+                if known is None:
+                    info = devices.get(device_id)
+                    if info is None or info.last_seen is None:
+                        continue  # never seen: not "gone silent"
+                    silent = now - info.last_seen.timestamp()
+                    limit = OFFLINE_AFTER_INTERVALS * info.interval_s + OFFLINE_SLACK_S
+                    known = silence[device_id] = (1.0 if silent > limit else 0.0, round(silent, 1))
+                flag, shown = known
+                self._apply(db, rule, devices[device_id], now, flag, result, shown=shown)
 
     def _counters(self, db: Session, now: float, result: StepResult) -> None:
         if not self.counter_rules:
