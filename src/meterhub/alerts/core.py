@@ -78,6 +78,23 @@ class Condition:
         return value <= limit if self.op == ">" else value >= limit
 
 
+SQL_COLUMNS: Final = {"voltage", "current", "power", "pf", "frequency", "meter_alarm"}
+
+
+def moving_sql(cond: Condition, is_open: bool) -> str | None:
+    """SQL over readings `r` true for a reading that could move a settled state: one that
+    fires (closed) or clears (open). None when the metric is not a readings column."""
+    if cond.metric not in SQL_COLUMNS:
+        return None
+    if cond.metric == "meter_alarm":
+        return "NOT r.alarm" if is_open else "r.alarm"
+    column = f"r.{cond.metric}"
+    if is_open:
+        limit = cond.threshold if cond.clear_threshold is None else cond.clear_threshold
+        return f"{column} {'<=' if cond.op == '>' else '>='} {float(limit)!r}"
+    return f"{column} {cond.op} {float(cond.threshold)!r}"
+
+
 def flag_condition(metric: str, for_s: float = 0.0) -> Condition:
     """The condition of a 0/1 metric: holds at 1, clears at 0."""
     return Condition(metric, ">", 0.5, 0.5, for_s)

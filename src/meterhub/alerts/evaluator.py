@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from meterhub.alerts import store
-from meterhub.alerts.core import READING_METRICS, AlertState, Transition
+from meterhub.alerts.core import READING_METRICS, AlertState, Transition, moving_sql
 from meterhub.alerts.store import DeviceInfo, RuleSpec, Snapshot
 from meterhub.db.models import DEVICE_ACTIVE, Device
 
@@ -216,9 +216,28 @@ class Evaluator:
             since[device_id] = cursor
         if not since:
             return
-        rows = store.new_readings(db, since, ROWS_PER_STEP)
-        moved: dict[int, int] = {}
-        newest: dict[int, tuple[int, dict[str, Any]]] = {}
+        upto = {d: ts for d, ts in store.newest_ts(db, list(since)).items() if ts > since[d]}
+        if not upto:
+            return
+        # Most readings cannot change anything: a settled state (closed or open, no for_s
+        # countdown running) moves only on a reading past its threshold. The database
+        # finds each device's first such reading; Python reads from there on, and the
+        # cursor of a device without one simply moves to its newest reading.
+        groups: dict[str, dict[int, tuple[int, int]]] = {}
+        start_at: dict[int, int] = {}
+        for device_id, top in upto.items():
+            predicate = self._moving_predicate(device_id)
+            if predicate == "TRUE":
+                start_at[device_id] = since[device_id]
+            elif predicate is not None:
+                groups.setdefault(predicate, {})[device_id] = (since[device_id], top)
+        for predicate, ranges in groups.items():
+            for device_id, first in store.first_moving(db, ranges, predicate).items():
+                start_at[device_id] = first - 1
+        rows = store.new_readings(db, start_at, ROWS_PER_STEP, upto) if start_at else []
+        moved: dict[int, int] = {d: top for d, top in upto.items() if d not in start_at}
+        newest: dict[int, tuple[int, dict[str, Any]]] = {d: (top, {}) for d, top in upto.items()}
+        fetched: dict[int, int] = {}
         for device_id, ts_ms, values in rows:
             info = devices[device_id]
             for rule in self.by_device[device_id]:
@@ -227,8 +246,13 @@ class Evaluator:
                 value = _reading_value(rule.metric, values)
                 if value is not None:
                     self._apply(db, rule, info, ts_ms / 1000, value, result)
-            moved[device_id] = ts_ms
-            newest[device_id] = (ts_ms, values)
+            fetched[device_id] = ts_ms
+        for device_id in start_at:
+            # read up to its newest, or as far as the row limit let us (the rest next
+            # step); nothing read at all only happens past the limit: stay put
+            last = fetched.get(device_id)
+            if last is not None:
+                moved[device_id] = last
         for device_id, (ts_ms, _) in newest.items():
             day_rules = [r for r in self.by_device[device_id] if r.metric == "energy_day_kwh"]
             if not day_rules:
@@ -244,6 +268,26 @@ class Evaluator:
         result.readings += len(rows)
         self.cursors.update(moved)
         self._unsaved.update(moved)
+
+    def _moving_predicate(self, device_id: int) -> str | None:
+        """SQL true for the device's readings that could move one of its states; "TRUE"
+        when a for_s countdown runs (every reading counts then); None when no rule reads
+        readings (only daily energy)."""
+        parts: list[str] = []
+        for rule in self.by_device[device_id]:
+            if rule.metric == "energy_day_kwh":
+                continue
+            state = self.states.get((rule.id, device_id))
+            is_open = state.open if state else (rule.id, device_id) in self.open
+            if state is not None and state.since is not None:
+                return "TRUE"
+            sql = moving_sql(rule.condition, is_open)
+            if sql is None:
+                return "TRUE"
+            parts.append(sql)
+        if not parts:
+            return None
+        return " OR ".join(f"({p})" for p in sorted(set(parts)))
 
     def _offline(
         self, db: Session, devices: dict[int, DeviceInfo], now: float, result: StepResult

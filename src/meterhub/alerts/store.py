@@ -200,7 +200,7 @@ READING_COLUMNS = ("voltage", "current", "power", "energy", "frequency", "pf", "
 
 
 def new_readings(
-    db: Session, since: dict[int, int], limit: int
+    db: Session, since: dict[int, int], limit: int, upto: dict[int, int] | None = None
 ) -> list[tuple[int, int, dict[str, Any]]]:
     """(device id, ts ms, values) of readings newer than each device's cursor, by device
     and time; at most `limit` per chunk of devices (the rest come next time).
@@ -216,15 +216,56 @@ def new_readings(
     columns = ", ".join(f"r.{c}" for c in READING_COLUMNS)
     for start in range(0, len(items), _CHUNK):
         chunk = items[start : start + _CHUNK]
-        pairs = ", ".join(f"({int(d)}, {int(ts)})" for d, ts in chunk)  # our own integers
+        top = upto or {}
+        pairs = _pairs([(d, ts, top.get(d, 2**62)) for d, ts in chunk])
         sql = (
-            f"WITH c(d, t) AS (VALUES {pairs}) "  # noqa: S608
+            f"WITH c(d, t, u) AS (VALUES {pairs}) "  # noqa: S608 - our own integers
             f"SELECT r.device_id, r.ts, {columns} FROM c CROSS JOIN readings r "
-            f"WHERE r.device_id = c.d AND r.ts > c.t ORDER BY r.device_id, r.ts LIMIT {int(limit)}"
+            "WHERE r.device_id = c.d AND r.ts > c.t AND r.ts <= c.u "
+            f"ORDER BY r.device_id, r.ts LIMIT {int(limit)}"
         )
         for row in conn.exec_driver_sql(sql):
             values = dict(zip(READING_COLUMNS, row[2:], strict=True))
             out.append((row[0], row[1], values))
+    return out
+
+
+def _pairs(items: list[tuple[int, ...]]) -> str:
+    return ", ".join("(" + ", ".join(str(int(v)) for v in row) + ")" for row in items)
+
+
+def newest_ts(db: Session, device_ids: list[int]) -> dict[int, int]:
+    """device id -> time (ms) of its newest stored reading (one index lookup each)."""
+    out: dict[int, int] = {}
+    conn = db.connection()
+    ids = sorted(device_ids)
+    for start in range(0, len(ids), _CHUNK):
+        values = _pairs([(d,) for d in ids[start : start + _CHUNK]])
+        sql = (
+            f"WITH c(d) AS (VALUES {values}) "  # noqa: S608 - our own integers
+            "SELECT c.d, (SELECT max(r.ts) FROM readings r WHERE r.device_id = c.d) FROM c"
+        )
+        out.update({d: ts for d, ts in conn.exec_driver_sql(sql) if ts is not None})
+    return out
+
+
+def first_moving(db: Session, ranges: dict[int, tuple[int, int]], predicate: str) -> dict[int, int]:
+    """device id -> time (ms) of its first reading in (since, upto] meeting `predicate`
+    (SQL over `r`, built from our own column names and numbers): the first reading that
+    can change an alert's state. The database skips the others without Python seeing
+    them."""
+    out: dict[int, int] = {}
+    conn = db.connection()
+    items = sorted(ranges.items())
+    for start in range(0, len(items), _CHUNK):
+        values = _pairs([(d, lo, hi) for d, (lo, hi) in items[start : start + _CHUNK]])
+        sql = (
+            f"WITH c(d, t, u) AS (VALUES {values}) "  # noqa: S608
+            "SELECT c.d, min(r.ts) FROM c CROSS JOIN readings r "
+            f"WHERE r.device_id = c.d AND r.ts > c.t AND r.ts <= c.u AND ({predicate}) "
+            "GROUP BY c.d"
+        )
+        out.update({d: ts for d, ts in conn.exec_driver_sql(sql) if ts is not None})
     return out
 
 
