@@ -37,6 +37,8 @@ DOCUMENTED = {
     "MAX_BODY_BYTES",
     "RETENTION_RAW_DAYS",
     "AUDIT_MAX_ROWS",
+    "SMTP_URL",
+    "SMTP_FROM",
 }
 
 
@@ -162,3 +164,12 @@ def test_home_assistant_discovery_settings() -> None:
     for bad in ("", "home assistant", "ha/#", "ha/+/x", "/ha", "ha/"):
         with pytest.raises(ValidationError, match="HA_DISCOVERY_PREFIX"):
             load_settings({"HA_DISCOVERY_PREFIX": bad})
+
+
+def test_smtp_url_must_be_smtp_or_smtps() -> None:
+    assert load_settings({"SMTP_URL": "smtps://u:p@mail.example:465"}).SMTP_URL == (
+        "smtps://u:p@mail.example:465"
+    )
+    assert load_settings({"SMTP_URL": ""}).SMTP_URL is None
+    with pytest.raises(ValueError, match="SMTP_URL must be smtp://"):
+        load_settings({"SMTP_URL": "http://mail.example"})

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # Operations (docs/operations.md)
     RETENTION_RAW_DAYS: int | None = Field(None, ge=30)  # >= the 30-day late window
     AUDIT_MAX_ROWS: int = Field(100_000, ge=100)
+    SMTP_URL: str | None = None
+    SMTP_FROM: str | None = None
+
+    @field_validator("SMTP_URL")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://...")
+        return value or None
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -16,6 +16,7 @@ from meterhub.broker.url import BrokerTarget
 from meterhub.config import Settings
 
 if TYPE_CHECKING:  # the live parts import this module; only their types are needed here
+    from meterhub.alerts.live import AlertFeed
     from meterhub.live.access import AccessRefresher
     from meterhub.live.feed import MqttLiveFeed
     from meterhub.live.hub import LiveHub
@@ -41,3 +42,5 @@ class AppContext:
     """Set by the lifespan while the app runs (for /ws and /metrics)."""
     live_refresher: AccessRefresher | None = None
     live_feed: MqttLiveFeed | None = None
+    alert_feed: AlertFeed | None = None
+    """Set by the lifespan: passes alert changes to the live hub (for /ws)."""

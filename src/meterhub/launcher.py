@@ -31,7 +31,7 @@ from meterhub.db.engine import make_engine, make_sessionmaker
 from meterhub.db.migrate import upgrade
 from meterhub.integrations.runner import integrations_command
 from meterhub.runtime import logs
-from meterhub.runtime.children import die_with_parent, ingest_command
+from meterhub.runtime.children import alerts_command, die_with_parent, ingest_command
 from meterhub.services import users
 from meterhub.web.app import build_context, create_app
 
@@ -119,7 +119,7 @@ def serve(
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
     embedded: EmbeddedBroker | None = None
-    supervisor = integrations = None
+    supervisor = integrations = alerts = None
     demo_stop = threading.Event()
     try:
         target, embedded = _broker(cfg, start=broker)
@@ -137,18 +137,30 @@ def serve(
                 "integrations",
             )
             integrations.start()
+            argv, env = alerts_command(
+                target_url(target),
+                cfg.database_url,
+                cfg.LOG_LEVEL,
+                cfg.SMTP_URL,
+                cfg.SMTP_FROM,
+                cfg.MQTT_CA_FILE,
+            )
+            alerts = Supervisor(argv, env, name="alerts")
+            alerts.start()
         if models:
             from meterhub.simulate.demo import start_demo
 
             start_demo(models, accounts, target, demo_stop)
         ctx = build_context(cfg)
         ctx.broker_target = target
-        parts = (demo_stop, supervisor, embedded, integrations)
+        parts = (demo_stop, supervisor, embedded, integrations, alerts)
 
         async def stop_parts(_app: object) -> None:
             # uvicorn re-raises SIGTERM once it has shut down, so code after
             # uvicorn.run() may never run: stop the children from the lifespan instead.
             _stop(*parts)
+            if alerts is not None:
+                alerts.stop()
 
         app = create_app(ctx=ctx, stop_hooks=[stop_parts])
         host = host or cfg.HOST
@@ -166,7 +178,7 @@ def serve(
             ws_max_size=65536,
         )
     finally:
-        _stop(demo_stop, supervisor, embedded, integrations)
+        _stop(demo_stop, supervisor, embedded, integrations, alerts)
 
 
 def _stop(
@@ -174,11 +186,14 @@ def _stop(
     supervisor: Supervisor | None,
     embedded: EmbeddedBroker | None,
     integrations: Supervisor | None = None,
+    alerts: Supervisor | None = None,
 ) -> None:
-    """Stop demo meters, integrations, ingest and the embedded broker (idempotent)."""
+    """Stop demo meters, alerts, integrations, ingest and the embedded broker
+    (idempotent)."""
     demo_stop.set()
-    if integrations is not None:
-        integrations.stop()
+    for child in (alerts, integrations):
+        if child is not None:
+            child.stop()
     if supervisor is not None:
         supervisor.stop()
     if embedded is not None and embedded.running:

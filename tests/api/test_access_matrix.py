@@ -14,7 +14,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from meterhub.config import load_settings
-from meterhub.db.models import DeviceCommand
+from meterhub.db.models import Alert, AlertChannel, AlertRule, DeviceCommand
 from meterhub.db.types import utcnow
 from meterhub.ingest.messages import decode_message
 from meterhub.store import TelemetryStore
@@ -31,6 +31,9 @@ PAGE_RULES = {PAGE, PAGE_ADMIN, PAGE_DEVICE}
 OTA_TOKEN = "ota-token"
 COMMAND_ID = "00000000-0000-4000-8000-00000000c0de"
 DENIED = {401, 403, 404}
+# Alert rules and channels belong to alice (the "with" caller); the admin deletes after
+# her, so finds it gone (404): what the matrix checks there is that nobody else may.
+OWNED_DELETE = "owned-delete"
 
 RULES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
@@ -105,6 +108,21 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/ota/bundles"): ADMIN,
     ("GET", "/ota/{version}/{file_path:path}"): OTA_TOKEN,
     ("WEBSOCKET", "/ws"): AUTH,
+    ("GET", "/api/alert-channels"): AUTH,
+    ("POST", "/api/alert-channels"): AUTH,
+    ("DELETE", "/api/alert-channels/{channel_id}"): OWNED_DELETE,
+    ("GET", "/api/alert-rules"): AUTH,
+    ("POST", "/api/alert-rules"): AUTH,
+    ("GET", "/api/alert-rules/{rule_id}"): DEVICE,
+    ("PUT", "/api/alert-rules/{rule_id}"): DEVICE,
+    ("DELETE", "/api/alert-rules/{rule_id}"): OWNED_DELETE,
+    ("POST", "/api/alert-rules/{rule_id}/meter-threshold"): DEVICE,
+    ("GET", "/api/alerts"): AUTH,
+    ("GET", "/api/alerts/count"): AUTH,
+    ("GET", "/api/alerts/{alert_id}"): DEVICE,
+    ("POST", "/api/alerts/{alert_id}/ack"): DEVICE,
+    ("GET", "/api/alerts/{alert_id}/deliveries"): DEVICE,
+    ("GET", "/alerts"): PAGE,
 }
 
 TARIFF = {
@@ -134,6 +152,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "api_key": "k" * 32,
     },
     ("PUT", "/api/integrations/emoncms/{target_id}"): {"enabled": False},
+    ("POST", "/api/alert-channels"): {"kind": "ntfy", "url": "http://127.0.0.1:9/t"},
+    ("POST", "/api/alert-rules"): {"name": "r", "metric": "offline"},
+    ("PUT", "/api/alert-rules/{rule_id}"): {"name": "renamed"},
+    ("POST", "/api/alert-rules/{rule_id}/meter-threshold"): {"watts": 100},
 }
 
 EXPECTED = {
@@ -146,6 +168,7 @@ EXPECTED = {
     PAGE_ADMIN: {"anonymous": 303, "without": 403, "with": 403, "admin": True},
     PAGE_DEVICE: {"anonymous": 303, "without": 404, "with": True, "admin": True},
     OTA_TOKEN: {"anonymous": 401, "without": 401, "with": 401, "admin": 401},
+    OWNED_DELETE: {"anonymous": 401, "without": 404, "with": True, "admin": 404},
 }
 
 
@@ -202,8 +225,25 @@ def test_route_obeys_its_rule(
                 expires_at=utcnow(),
             )
         )
+        channel = AlertChannel(
+            owner_id=alice.user["id"], name="c", kind="ntfy", target="http://127.0.0.1:9/t"
+        )
+        rule = AlertRule(
+            owner_id=alice.user["id"], name="r", device_id=device["id"], metric="power", op=">",
+            threshold=1.0, for_s=0, severity="minor", tz="UTC", channel_ids=[],
+        )  # fmt: skip
+        db.add_all([channel, rule])
+        db.flush()
+        alert = Alert(
+            rule_id=rule.id, device_id=device["id"], owner_id=alice.user["id"], serial="A-1",
+            metric="power", severity="minor", state="active", message="m",
+            open_key=f"{rule.id}:{device['id']}",
+        )  # fmt: skip
+        db.add(alert)
         db.commit()
+        ids = {"channel_id": channel.id, "rule_id": rule.id, "alert_id": alert.id}
     url = path.replace(":path}", "}").format(
+        **ids,
         device_id=device["id"],
         user_id=user_id,
         token_id=token["id"],

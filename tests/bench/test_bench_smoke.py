@@ -47,6 +47,12 @@ KEYS = {
     ],
     "tariffs": ["cost_year_daily_ms", "cost_year_daily_tou_ms", "bill_month_ms"],
     "memory": ["rss_mb_10k_devices", "rss_mb_idle"],
+    "alerts": [
+        "alerts_ingest_without_per_s",
+        "alerts_ingest_with_per_s",
+        "alerts_ingest_vs_without",
+        "alerts_ingest_lost",
+    ],
 }
 
 
@@ -78,6 +84,8 @@ def test_case_runs_at_tiny_size(case: str, tmp_path: Path) -> None:
         assert result.figures["chart_day_raw_ms"] is not None
     if case == "memory":
         assert result.figures["memory_devices_stored"] == 100
+    if case == "alerts":
+        assert result.figures["alerts_ingest_lost"] == 0
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -136,12 +136,17 @@ def ingest_trial(
     timeout: float,
     workdir: Path,
     name: str,
+    beside: Callable[[Path], contextlib.AbstractContextManager[Any]] | None = None,
 ) -> Trial:
-    """`meterhub ingest` (its own process, SQLite) under the publishers' load."""
+    """`meterhub ingest` (its own process, SQLite) under the publishers' load; `beside`,
+    given the database, runs something next to it for the trial (the alerts case)."""
     db = workdir / f"{name}.db"
     readings = sum(p.readings for p in the_plans)
     register_devices(db, sorted({s for p in the_plans for s in p.serials}))
-    with procs.ingest_process(f"mqtt://{host}:{port}", db, workdir) as proc:
+    with (
+        beside(db) if beside else contextlib.nullcontext(),
+        procs.ingest_process(f"mqtt://{host}:{port}", db, workdir) as proc,
+    ):
         probes = procs.wait_ingest_ready(host, port, db, proc)
         with procs.publishers(the_plans, timeout) as group:
             cpu0, own0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, children=False)

@@ -15,7 +15,7 @@ import orjson
 
 from meterhub.bench.common import CaseResult, Size, machine, versions
 
-CASES = ("ingest", "latency", "queries", "tariffs", "memory")
+CASES = ("ingest", "latency", "queries", "tariffs", "memory", "alerts")
 """Case names, in run order; each is a module `meterhub.bench.<name>` with `run(size, dir)`."""
 
 

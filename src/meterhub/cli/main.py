@@ -148,6 +148,36 @@ def integrations() -> None:
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 
+@app.command("alerts")
+def alerts(
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="mqtt://... for MQTT alert channels; default: MQTT_BROKER_URL (auto/embedded "
+            "mean localhost:MQTT_PORT)."
+        ),
+    ] = None,
+) -> None:
+    """Run the alert evaluator and notifier alone (`run` starts them itself)."""
+    from meterhub.broker.url import parse_broker_url
+    from meterhub.runtime import logs
+    from meterhub.runtime.children import alerts_command
+
+    cfg = settings()
+    logs.setup(cfg.LOG_LEVEL)
+    url = broker or cfg.MQTT_BROKER_URL
+    if url.strip().lower() in ("auto", "embedded"):
+        url = f"mqtt://127.0.0.1:{cfg.MQTT_PORT}"
+    try:
+        parse_broker_url(url)
+    except ValueError as exc:
+        fail(str(exc))
+    with database(cfg):
+        pass  # migrate before evaluating
+    argv, env = alerts_command(url, cfg.database_url, cfg.LOG_LEVEL, cfg.SMTP_URL, cfg.SMTP_FROM)
+    os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
+
+
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
 app.command("bench")(bench.bench)

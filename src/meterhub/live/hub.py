@@ -280,6 +280,11 @@ class LiveHub:
         """Offer a status message to those who may see `serial`; returns how many."""
         return self._publish("status", serial, status_message(serial, online))
 
+    def publish_alert(self, serial: str, message: dict[str, Any]) -> int:
+        """Offer an alert message (`{"type":"alert", ...}`) to those who may see `serial`:
+        the readings' access rule. An unsent older state of the same alert is replaced."""
+        return self._publish(f"alert:{message.get('id')}", serial, message)
+
     def _publish(self, kind: str, serial: str, message: dict[str, Any]) -> int:
         viewers = self._viewers.get(serial, ())
         broad = [c for c in self._broad if serial in c.serials] if self._broad else ()

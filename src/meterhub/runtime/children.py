@@ -34,3 +34,23 @@ def ingest_command(
     if ca_file:
         env["MQTT_CA_FILE"] = ca_file
     return [sys.executable, "-m", "meterhub.ingest.main"], env
+
+
+def alerts_command(
+    broker_url: str,
+    database_url: str,
+    log_level: str,
+    smtp_url: str | None = None,
+    smtp_from: str | None = None,
+    ca_file: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the alerts process (evaluator and notifier)."""
+    env = {
+        **os.environ,
+        "MQTT_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": log_level,
+    }
+    optional = (("SMTP_URL", smtp_url), ("SMTP_FROM", smtp_from), ("MQTT_CA_FILE", ca_file))
+    env.update({k: v for k, v in optional if v})
+    return [sys.executable, "-m", "meterhub.alerts.service"], env

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from meterhub import __version__
+from meterhub.alerts.live import start_alert_feed, stop_alert_feed
 from meterhub.api import errors
 from meterhub.api.routes import (
+    alerts,
     audit,
     auth,
     commands,
@@ -69,8 +71,13 @@ def create_app(
     subscription when `ctx.broker_target` is set), then `start_hooks`."""
     ctx = ctx or build_context(settings or load_settings())
 
-    starts: list[Hook] = [start_live, maintenance.start_daily, *(start_hooks or [])]
-    stops: list[Hook] = [stop_live, maintenance.stop_daily, *(stop_hooks or [])]
+    starts: list[Hook] = [
+        start_live,
+        start_alert_feed,
+        maintenance.start_daily,
+        *(start_hooks or []),
+    ]
+    stops: list[Hook] = [stop_live, stop_alert_feed, maintenance.stop_daily, *(stop_hooks or [])]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +117,7 @@ def create_app(
         metrics,
         commands,
         ota,
+        alerts,
     ):
         app.include_router(errors.document_errors(module.router))
     app.include_router(live_router)

@@ -161,6 +161,12 @@ def report_page(
     return page(request, db, ctx, "report_frame.html", active="", build=build)
 
 
+@router.get("/alerts")
+def alerts_page(request: Request, db: DbSession, ctx: Context) -> Response:
+    """Alerts (active first, acknowledge), rules and channels."""
+    return _device_list_page(request, db, ctx, "alerts.html", "alerts")
+
+
 @router.get("/settings")
 def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
     """Own profile, password and time zone; API tokens for admins."""

@@ -41,6 +41,7 @@ const chart = new HistoryChart({
   status: document.getElementById("chart-status"),
   overlay: document.getElementById("chart-overlay"),
   serial,
+  deviceId,
   onWindow(win, zoomed) {
     exportLink.href = `/api/readings/${encodeURIComponent(serial)}/export${query({
       format: "csv", from: new Date(win.from).toISOString(), to: new Date(win.to).toISOString() })}`;
@@ -88,6 +89,7 @@ on("reading", (r) => {
   chart.push(r);
 });
 on("status", (s) => { if (s.serial === serial) showStatus(Boolean(s.online)); });
+on("alert", (a) => { if (a.serial === serial) chart.updateAlert(a); });
 
 // ---- remote commands (admins) ----
 const log = document.getElementById("cmd-log");

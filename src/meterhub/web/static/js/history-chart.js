@@ -1,6 +1,6 @@
 // The device history chart: one quantity at a time, presets and a custom range; zooming or
 // panning asks the server for the visible window again, so detail appears as you zoom in.
-import { showError } from "./api.js";
+import { api, query, showError } from "./api.js";
 import { alpha, baseLayout, COLORS, draw, onThemeChange, plotly } from "./charts.js";
 import * as fmt from "./format.js";
 import { history, toMs } from "./readings.js";
@@ -22,8 +22,9 @@ function describe(resolution) {
 }
 
 export class HistoryChart {
-  constructor({ node, status, overlay, serial, onWindow }) {
-    Object.assign(this, { node, status, overlay, serial, onWindow });
+  constructor({ node, status, overlay, serial, deviceId, onWindow }) {
+    Object.assign(this, { node, status, overlay, serial, deviceId, onWindow });
+    this.alerts = []; // alert markers: open from opened_at to resolved_at (or now)
     this.metric = "power";
     this.window = null; // {from, to} epoch ms, what is asked for
     this.base = null; // the preset/custom window (zoom resets to it)
@@ -74,12 +75,47 @@ export class HistoryChart {
       this.node.dataset.fetches = String(this.fetches);
       this.points = res.points || [];
       this.resolution = res.resolution;
+      this.alerts = await this.loadAlerts(win, abort.signal);
+      if (abort.signal.aborted) return;
       this.render();
     } catch (err) {
       if (err.name === "AbortError") return;
       this.status.textContent = "Could not load the history.";
       showError(err, "History");
     }
+  }
+
+  /** Alerts of this device open at some time in `win` (markers; none on failure). */
+  async loadAlerts(win, signal) {
+    if (!this.deviceId) return [];
+    try {
+      const list = await api(`/api/alerts${query({ device_id: this.deviceId, from: new Date(win.from).toISOString(), limit: 200 })}`, { signal });
+      return list.filter((a) => toMs(a.opened_at) < win.to);
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      return [];
+    }
+  }
+
+  /** An alert of this device changed (live): refresh its marker. */
+  updateAlert(alert) {
+    this.alerts = [...this.alerts.filter((a) => a.id !== alert.id), alert];
+    this.render();
+  }
+
+  /** Plotly shapes for the alerts: a band while open, a line where each opened. */
+  alertShapes() {
+    const red = getComputedStyle(document.documentElement).getPropertyValue("--danger").trim() || "#d33";
+    const shapes = [];
+    for (const a of this.alerts) {
+      const from = Math.max(toMs(a.opened_at), this.window.from);
+      const to = a.resolved_at ? toMs(a.resolved_at) : Math.max(Date.now(), from);
+      shapes.push({ type: "rect", xref: "x", yref: "paper", x0: fmt.wall(from), x1: fmt.wall(Math.min(to, this.window.to)), y0: 0, y1: 1, fillcolor: alpha(red, 0.1), line: { width: 0 }, layer: "below" });
+      if (toMs(a.opened_at) >= this.window.from) {
+        shapes.push({ type: "line", xref: "x", yref: "paper", x0: fmt.wall(from), x1: fmt.wall(from), y0: 0, y1: 1, line: { color: red, width: 1.5, dash: "dot" } });
+      }
+    }
+    return shapes;
   }
 
   /** A live reading: extend the line when we show a window ending now. */
@@ -126,7 +162,9 @@ export class HistoryChart {
       uirevision: `${this.serial}:${this.base ? this.base.from : 0}`,
       xaxis: { ...baseLayout().xaxis, range: [fmt.wall(this.window.from), fmt.wall(this.window.to)], autorange: false },
       yaxis: { ...baseLayout().yaxis, ticksuffix: suffix, rangemode: m === "power" || m === "current" ? "tozero" : "normal", fixedrange: true },
+      shapes: this.alertShapes(),
     });
+    this.node.dataset.alerts = String(this.alerts.length);
     this.ignoreRelayout = true;
     draw(this.node, traces, layout).then(() => {
       this.ignoreRelayout = false;

@@ -1,11 +1,11 @@
 // The live feed: one WebSocket per page to /ws, reconnecting with exponential backoff
 // (plus jitter), and the connection indicator in the header and sidebar.
-// Messages are {"type":"reading"|"status", ...} or an array of them in one frame.
+// Messages are {"type":"reading"|"status"|"alert", ...} or an array of them in one frame.
 
 export const BACKOFF_MIN_MS = 1000;
 export const BACKOFF_MAX_MS = 30000;
 
-const listeners = { reading: new Set(), status: new Set(), state: new Set() };
+const listeners = { reading: new Set(), status: new Set(), state: new Set(), alert: new Set() };
 let socket = null;
 let attempt = 0;
 let state = "connecting";
@@ -84,7 +84,7 @@ export function startLive() {
   });
 }
 
-/** on("reading"|"status"|"state", fn) -> unsubscribe function. */
+/** on("reading"|"status"|"alert"|"state", fn) -> unsubscribe function. */
 export function on(type, fn) {
   listeners[type].add(fn);
   if (type === "state") fn(state);

@@ -1,7 +1,7 @@
 // Every logged-in page: the phone menu, logout, "x min ago" labels, and the live feed.
 import { api, showError } from "./api.js";
 import { ago } from "./format.js";
-import { startLive } from "./live.js";
+import { on, startLive } from "./live.js";
 
 const sidebar = document.getElementById("sidebar");
 const toggle = document.getElementById("nav-toggle");
@@ -38,5 +38,19 @@ export function refreshAgo(root = document) {
 }
 refreshAgo();
 setInterval(refreshAgo, 5000);
+
+// The navigation's badge: how many alerts the caller may see are active, kept current by
+// the live feed's alert messages.
+const badge = document.getElementById("alert-badge");
+export async function refreshBadge() {
+  if (!badge) return;
+  try {
+    const { active } = await api("/api/alerts/count");
+    badge.textContent = String(active);
+    badge.hidden = active === 0;
+  } catch { /* the next alert message retries */ }
+}
+refreshBadge();
+on("alert", () => refreshBadge());
 
 if (!document.body.hasAttribute("data-no-live")) startLive();
