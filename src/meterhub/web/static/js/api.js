@@ -39,7 +39,10 @@ export async function api(path, { method = "GET", body, signal, redirect = true 
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (!["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = cookie("meterhub_csrf");
   const res = await fetch(path, {
-    method, headers, signal, credentials: "same-origin",
+    method,
+    headers,
+    signal,
+    credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 204) return null;

@@ -5,9 +5,16 @@ const dark = window.matchMedia("(prefers-color-scheme: dark)");
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 export const COLORS = () => ({
-  power: css("--power"), voltage: css("--voltage"), current: css("--current"),
-  pf: css("--pf"), frequency: css("--frequency"), energy: css("--energy"),
-  text: css("--text"), muted: css("--muted"), grid: css("--border"), surface: css("--surface"),
+  power: css("--power"),
+  voltage: css("--voltage"),
+  current: css("--current"),
+  pf: css("--pf"),
+  frequency: css("--frequency"),
+  energy: css("--energy"),
+  text: css("--text"),
+  muted: css("--muted"),
+  grid: css("--border"),
+  surface: css("--surface"),
 });
 
 export function plotly() {
@@ -18,13 +25,23 @@ export function plotly() {
 /** Base layout: transparent, system font, quiet grid. */
 export function baseLayout(extra = {}) {
   const c = COLORS();
-  const axis = { gridcolor: c.grid, linecolor: c.grid, zerolinecolor: c.grid, tickfont: { color: c.muted }, automargin: true };
+  const axis = {
+    gridcolor: c.grid,
+    linecolor: c.grid,
+    zerolinecolor: c.grid,
+    tickfont: { color: c.muted },
+    automargin: true,
+  };
   return {
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
     font: { family: getComputedStyle(document.body).fontFamily, color: c.text, size: 12 },
-    margin: { l: 8, r: 8, t: 8, b: 8 }, showlegend: false, hovermode: "x unified",
+    margin: { l: 8, r: 8, t: 8, b: 8 },
+    showlegend: false,
+    hovermode: "x unified",
     hoverlabel: { bgcolor: c.surface, bordercolor: c.grid, font: { color: c.text } },
-    xaxis: { ...axis, type: "date" }, yaxis: { ...axis, rangemode: "tozero" },
+    xaxis: { ...axis, type: "date" },
+    yaxis: { ...axis, rangemode: "tozero" },
     dragmode: "zoom",
     modebar: { bgcolor: "rgba(0,0,0,0)", color: c.muted, activecolor: css("--accent") },
     ...extra,
@@ -32,8 +49,17 @@ export function baseLayout(extra = {}) {
 }
 
 export const CONFIG = {
-  displaylogo: false, responsive: true, scrollZoom: false,
-  modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d", "toggleSpikelines", "hoverCompareCartesian", "hoverClosestCartesian"],
+  displaylogo: false,
+  responsive: true,
+  scrollZoom: false,
+  modeBarButtonsToRemove: [
+    "lasso2d",
+    "select2d",
+    "autoScale2d",
+    "toggleSpikelines",
+    "hoverCompareCartesian",
+    "hoverClosestCartesian",
+  ],
   toImageButtonOptions: { format: "png", scale: 2 },
 };
 

@@ -18,7 +18,8 @@ const shown = {};
 function showReading(r) {
   if (!isNewer(shown, r)) return;
   for (const field of ["power", "voltage", "current", "pf", "frequency", "energy"]) {
-    if (r[field] !== undefined) setValue($(`[data-field="${field}"]`, root), fmt.byMetric[field](r[field]));
+    if (r[field] !== undefined)
+      setValue($(`[data-field="${field}"]`, root), fmt.byMetric[field](r[field]));
   }
   if (r.ts) {
     const t = $("#last-seen time");
@@ -31,7 +32,10 @@ function showStatus(online) {
   badge.className = `badge ${online ? "online" : "offline"}`;
   badge.textContent = online ? "online" : "offline";
 }
-if (root.dataset.reported) latest(serial).then((r) => r && showReading(r)).catch((err) => showError(err, "Latest reading"));
+if (root.dataset.reported)
+  latest(serial)
+    .then((r) => r && showReading(r))
+    .catch((err) => showError(err, "Latest reading"));
 
 // ---- history ----
 const exportLink = document.getElementById("export-link");
@@ -44,7 +48,10 @@ const chart = new HistoryChart({
   deviceId,
   onWindow(win, zoomed) {
     exportLink.href = `/api/readings/${encodeURIComponent(serial)}/export${query({
-      format: "csv", from: new Date(win.from).toISOString(), to: new Date(win.to).toISOString() })}`;
+      format: "csv",
+      from: new Date(win.from).toISOString(),
+      to: new Date(win.to).toISOString(),
+    })}`;
     resetZoom.hidden = !zoomed;
   },
 });
@@ -65,7 +72,10 @@ customForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const from = fmt.fromLocalIso(customForm.from.value);
   const to = fmt.fromLocalIso(customForm.to.value);
-  if (!(to > from)) { toast("“To” must be after “From”.", "error"); return; }
+  if (!(to > from)) {
+    toast("“To” must be after “From”.", "error");
+    return;
+  }
   chart.setRange(from, to);
 });
 resetZoom.addEventListener("click", () => chart.resetZoom());
@@ -88,25 +98,48 @@ on("reading", (r) => {
   showStatus(true);
   chart.push(r);
 });
-on("status", (s) => { if (s.serial === serial) showStatus(Boolean(s.online)); });
-on("alert", (a) => { if (a.serial === serial) chart.updateAlert(a); });
+on("status", (s) => {
+  if (s.serial === serial) showStatus(Boolean(s.online));
+});
+on("alert", (a) => {
+  if (a.serial === serial) chart.updateAlert(a);
+});
 
 // ---- remote commands (admins) ----
 const log = document.getElementById("cmd-log");
-const LABELS = { identify: "Identify", set_interval: "Set interval", reset_energy: "Reset energy", reboot: "Reboot" };
-const STATES = { pending: "warn", acked: "online", failed: "danger", timed_out: "danger", expired: "danger" };
+const LABELS = {
+  identify: "Identify",
+  set_interval: "Set interval",
+  reset_energy: "Reset energy",
+  reboot: "Reboot",
+};
+const STATES = {
+  pending: "warn",
+  acked: "online",
+  failed: "danger",
+  timed_out: "danger",
+  expired: "danger",
+};
 
 async function send(cmd, args = {}) {
-  const item = el("li", {}, el("span", { text: `${LABELS[cmd] || cmd} ${args.seconds ? `(${args.seconds} s)` : ""}` }),
-    el("span", { class: "badge warn", text: "sending" }));
+  const item = el(
+    "li",
+    {},
+    el("span", { text: `${LABELS[cmd] || cmd} ${args.seconds ? `(${args.seconds} s)` : ""}` }),
+    el("span", { class: "badge warn", text: "sending" }),
+  );
   log.prepend(item);
   const badge = item.lastChild;
   try {
-    const res = await api(`/api/devices/${deviceId}/commands`, { method: "POST", body: { cmd, args } });
+    const res = await api(`/api/devices/${deviceId}/commands`, {
+      method: "POST",
+      body: { cmd, args },
+    });
     let status = res.status || "pending";
     const started = Date.now();
     while (status === "pending" && Date.now() - started < 90000) {
-      badge.className = "badge warn"; badge.textContent = "pending";
+      badge.className = "badge warn";
+      badge.textContent = "pending";
       await new Promise((r) => setTimeout(r, 1500));
       const s = await api(`/api/devices/${deviceId}/commands/${encodeURIComponent(res.id)}`);
       status = s.status;
@@ -123,8 +156,25 @@ async function send(cmd, args = {}) {
 for (const button of $$("[data-cmd]")) {
   button.addEventListener("click", async () => {
     const cmd = button.dataset.cmd;
-    if (cmd === "reset_energy" && !await confirmAction({ title: "Reset the energy counter?", text: `The meter's kWh counter on ${serial} goes back to 0. Stored history stays.`, confirm: "Reset counter" })) return;
-    if (cmd === "reboot" && !await confirmAction({ title: "Reboot the meter?", text: `${serial} stops reporting for a few seconds.`, confirm: "Reboot", danger: false })) return;
+    if (
+      cmd === "reset_energy" &&
+      !(await confirmAction({
+        title: "Reset the energy counter?",
+        text: `The meter's kWh counter on ${serial} goes back to 0. Stored history stays.`,
+        confirm: "Reset counter",
+      }))
+    )
+      return;
+    if (
+      cmd === "reboot" &&
+      !(await confirmAction({
+        title: "Reboot the meter?",
+        text: `${serial} stops reporting for a few seconds.`,
+        confirm: "Reboot",
+        danger: false,
+      }))
+    )
+      return;
     send(cmd);
   });
 }
@@ -134,4 +184,7 @@ document.getElementById("interval-form")?.addEventListener("submit", (e) => {
   if (seconds >= 1) send("set_interval", { seconds });
 });
 
-window.addEventListener("resize", debounce(() => chart.resize(), 150));
+window.addEventListener(
+  "resize",
+  debounce(() => chart.resize(), 150),
+);

@@ -13,7 +13,8 @@ const count = $("#device-count");
 const bySerial = new Map(rows.map((r) => [r.dataset.serial, r]));
 
 for (const row of rows) {
-  if (row.dataset.power) setValue($('[data-field="power"]', row), fmt.watts(Number(row.dataset.power)));
+  if (row.dataset.power)
+    setValue($('[data-field="power"]', row), fmt.watts(Number(row.dataset.power)));
   const e = $('[data-field="energy"]', row);
   if (e.dataset.initial) setValue(e, fmt.kwh(Number(e.dataset.initial)));
 }
@@ -29,7 +30,9 @@ function apply() {
   let shown = 0;
   for (const row of rows) {
     const text = `${row.dataset.name} ${row.dataset.serial.toLowerCase()} ${row.dataset.location}`;
-    const ok = (!q || text.includes(q)) && (!status.value || (status.value === "online") === (row.dataset.online === "true"));
+    const ok =
+      (!q || text.includes(q)) &&
+      (!status.value || (status.value === "online") === (row.dataset.online === "true"));
     row.hidden = !ok;
     if (ok) shown += 1;
   }
@@ -38,7 +41,11 @@ function apply() {
     if (key === "power") return (Number(b.dataset.power) || -1) - (Number(a.dataset.power) || -1);
     if (key === "seen") return Number(b.dataset.seen) - Number(a.dataset.seen);
     if (key === "serial") return a.dataset.serial.localeCompare(b.dataset.serial);
-    if (key === "location") return a.dataset.location.localeCompare(b.dataset.location) || a.dataset.name.localeCompare(b.dataset.name);
+    if (key === "location")
+      return (
+        a.dataset.location.localeCompare(b.dataset.location) ||
+        a.dataset.name.localeCompare(b.dataset.name)
+      );
     return a.dataset.name.localeCompare(b.dataset.name);
   });
   tbody.append(...sorted);
@@ -67,7 +74,8 @@ if (tbody) {
     setValue($('[data-field="power"]', row), fmt.watts(r.power));
     setValue($('[data-field="energy"]', row), fmt.kwh(r.energy));
     const badge = $("[data-status]", row);
-    badge.className = "badge online"; badge.textContent = "online";
+    badge.className = "badge online";
+    badge.textContent = "online";
     const t = $("time[data-ago]", row);
     t.setAttribute("datetime", new Date(toMs(r.ts)).toISOString());
     t.textContent = fmt.ago(toMs(r.ts));

@@ -26,7 +26,10 @@ export function formDialog(dlg, onSubmit) {
   const error = dlg.querySelector("[data-error]");
   const submit = async (event) => {
     event.preventDefault();
-    if (event.submitter && event.submitter.value === "cancel") { dlg.close(); return; }
+    if (event.submitter && event.submitter.value === "cancel") {
+      dlg.close();
+      return;
+    }
     const button = form.querySelector('[type="submit"]:not([value="cancel"])');
     if (button) button.disabled = true;
     if (error) error.hidden = true;
@@ -34,7 +37,10 @@ export function formDialog(dlg, onSubmit) {
       await onSubmit(form);
       dlg.close();
     } catch (err) {
-      if (error) { error.textContent = err.message || String(err); error.hidden = false; }
+      if (error) {
+        error.textContent = err.message || String(err);
+        error.hidden = false;
+      }
     } finally {
       if (button) button.disabled = false;
     }
@@ -44,7 +50,9 @@ export function formDialog(dlg, onSubmit) {
     open() {
       if (error) error.hidden = true;
       dlg.showModal();
-      const first = form.querySelector("input:not([type=hidden]):not([disabled]), select, textarea");
+      const first = form.querySelector(
+        "input:not([type=hidden]):not([disabled]), select, textarea",
+      );
       if (first) first.focus();
     },
     form,

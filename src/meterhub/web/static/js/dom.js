@@ -10,14 +10,16 @@ export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel
  */
 export function el(tag, attrs = {}, ...children) {
   const svg = ["svg", "path", "rect", "g", "text", "title", "line", "polyline"].includes(tag);
-  const node = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag)
-                   : document.createElement(tag);
+  const node = svg
+    ? document.createElementNS("http://www.w3.org/2000/svg", tag)
+    : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.setAttribute("class", value);
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key.startsWith("on") && typeof value === "function")
+      node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
@@ -61,7 +63,10 @@ export function fill(node, ...children) {
 /** Debounce a function (search boxes, resize). */
 export function debounce(fn, ms = 200) {
   let timer = 0;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
 }
 
 /** Wire a group of aria-pressed buttons; calls onChange(value) with data-value. */

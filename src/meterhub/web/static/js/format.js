@@ -7,7 +7,13 @@ const LOCALE = undefined; // the browser's
 const nf = new Map();
 function number(value, digits) {
   if (!nf.has(digits)) {
-    nf.set(digits, new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+    nf.set(
+      digits,
+      new Intl.NumberFormat(LOCALE, {
+        minimumFractionDigits: digits,
+        maximumFractionDigits: digits,
+      }),
+    );
   }
   return nf.get(digits).format(value);
 }
@@ -37,7 +43,14 @@ export const percent = (v, digits = 0) => (missing(v) ? DASH : `${number(v * 100
 export const plain = (v, digits = 0) => (missing(v) ? DASH : number(v, digits));
 
 /** Format per metric name as used by the API. */
-export const byMetric = { voltage: volts, current: amps, power: watts, energy: kwh, frequency: hertz, pf };
+export const byMetric = {
+  voltage: volts,
+  current: amps,
+  power: watts,
+  energy: kwh,
+  frequency: hertz,
+  pf,
+};
 
 const rtf = new Intl.RelativeTimeFormat(LOCALE, { numeric: "auto" });
 /** "12 s ago", "3 min ago", "yesterday"... for an ISO time or epoch ms. */
@@ -55,7 +68,11 @@ export function ago(when, now = Date.now()) {
   return dateTime(t);
 }
 
-const dtf = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, dateStyle: "medium", timeStyle: "short" });
+const dtf = new Intl.DateTimeFormat(LOCALE, {
+  timeZone: TZ,
+  dateStyle: "medium",
+  timeStyle: "short",
+});
 const df = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, dateStyle: "medium" });
 export const dateTime = (t) => dtf.format(new Date(t));
 export const date = (t) => df.format(new Date(t));
@@ -63,10 +80,20 @@ export const date = (t) => df.format(new Date(t));
 /** The offset (minutes east of UTC) of the user's zone at instant `t`. */
 export function zoneOffset(t) {
   const d = new Date(t);
-  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
-    timeZone: TZ, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  }).formatToParts(d).map((x) => [x.type, x.value]));
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: TZ,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    })
+      .formatToParts(d)
+      .map((x) => [x.type, x.value]),
+  );
   const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
   return Math.round((asUtc - (d.getTime() - d.getMilliseconds())) / 60000);
 }

@@ -7,9 +7,21 @@ import { history, toMs } from "./readings.js";
 
 export const MAX_POINTS = 2000;
 const HOUR = 3600000;
-export const PRESETS = { "1h": HOUR, "24h": 24 * HOUR, "7d": 7 * 24 * HOUR, "30d": 30 * 24 * HOUR, "1y": 365 * 24 * HOUR };
+export const PRESETS = {
+  "1h": HOUR,
+  "24h": 24 * HOUR,
+  "7d": 7 * 24 * HOUR,
+  "30d": 30 * 24 * HOUR,
+  "1y": 365 * 24 * HOUR,
+};
 const UNITS = { power: "W", voltage: "V", current: "A", pf: "", frequency: "Hz" };
-const LABELS = { power: "Power", voltage: "Voltage", current: "Current", pf: "Power factor", frequency: "Frequency" };
+const LABELS = {
+  power: "Power",
+  voltage: "Voltage",
+  current: "Current",
+  pf: "Power factor",
+  frequency: "Frequency",
+};
 
 function describe(resolution) {
   if (!resolution || resolution === "raw") return "every reading";
@@ -58,7 +70,11 @@ export class HistoryChart {
   }
 
   get zoomed() {
-    return Boolean(this.window && this.base && (this.window.from !== this.base.from || this.window.to !== this.base.to));
+    return Boolean(
+      this.window &&
+        this.base &&
+        (this.window.from !== this.base.from || this.window.to !== this.base.to),
+    );
   }
 
   async load(win) {
@@ -89,7 +105,10 @@ export class HistoryChart {
   async loadAlerts(win, signal) {
     if (!this.deviceId) return [];
     try {
-      const list = await api(`/api/alerts${query({ device_id: this.deviceId, from: new Date(win.from).toISOString(), limit: 200 })}`, { signal });
+      const list = await api(
+        `/api/alerts${query({ device_id: this.deviceId, from: new Date(win.from).toISOString(), limit: 200 })}`,
+        { signal },
+      );
       return list.filter((a) => toMs(a.opened_at) < win.to);
     } catch (err) {
       if (err.name === "AbortError") throw err;
@@ -105,14 +124,35 @@ export class HistoryChart {
 
   /** Plotly shapes for the alerts: a band while open, a line where each opened. */
   alertShapes() {
-    const red = getComputedStyle(document.documentElement).getPropertyValue("--danger").trim() || "#d33";
+    const red =
+      getComputedStyle(document.documentElement).getPropertyValue("--danger").trim() || "#d33";
     const shapes = [];
     for (const a of this.alerts) {
       const from = Math.max(toMs(a.opened_at), this.window.from);
       const to = a.resolved_at ? toMs(a.resolved_at) : Math.max(Date.now(), from);
-      shapes.push({ type: "rect", xref: "x", yref: "paper", x0: fmt.wall(from), x1: fmt.wall(Math.min(to, this.window.to)), y0: 0, y1: 1, fillcolor: alpha(red, 0.1), line: { width: 0 }, layer: "below" });
+      shapes.push({
+        type: "rect",
+        xref: "x",
+        yref: "paper",
+        x0: fmt.wall(from),
+        x1: fmt.wall(Math.min(to, this.window.to)),
+        y0: 0,
+        y1: 1,
+        fillcolor: alpha(red, 0.1),
+        line: { width: 0 },
+        layer: "below",
+      });
       if (toMs(a.opened_at) >= this.window.from) {
-        shapes.push({ type: "line", xref: "x", yref: "paper", x0: fmt.wall(from), x1: fmt.wall(from), y0: 0, y1: 1, line: { color: red, width: 1.5, dash: "dot" } });
+        shapes.push({
+          type: "line",
+          xref: "x",
+          yref: "paper",
+          x0: fmt.wall(from),
+          x1: fmt.wall(from),
+          y0: 0,
+          y1: 1,
+          line: { color: red, width: 1.5, dash: "dot" },
+        });
       }
     }
     return shapes;
@@ -128,7 +168,8 @@ export class HistoryChart {
     this.window = { from: t - span, to: t + 1 };
     this.base = this.window;
     const first = toMs(this.points[0].ts);
-    if (first < this.window.from) this.points = this.points.filter((p) => toMs(p.ts) >= this.window.from);
+    if (first < this.window.from)
+      this.points = this.points.filter((p) => toMs(p.ts) >= this.window.from);
     this.render();
   }
 
@@ -145,23 +186,66 @@ export class HistoryChart {
     const hasHi = hi.some((v) => v !== undefined && v !== null);
     const unit = UNITS[m];
     const suffix = unit ? ` ${unit}` : "";
-    const fmtString = { current: ".3f", pf: ".2f", power: ".1f", voltage: ".1f", frequency: ".2f" }[m];
+    const fmtString = { current: ".3f", pf: ".2f", power: ".1f", voltage: ".1f", frequency: ".2f" }[
+      m
+    ];
     if (hasLo && hasHi) {
-      traces.push({ x, y: hi, type: "scatter", mode: "lines", line: { width: 0 }, hoverinfo: "skip", name: "max" });
-      traces.push({ x, y: lo, type: "scatter", mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: alpha(color, 0.18), hoverinfo: "skip", name: "min" });
+      traces.push({
+        x,
+        y: hi,
+        type: "scatter",
+        mode: "lines",
+        line: { width: 0 },
+        hoverinfo: "skip",
+        name: "max",
+      });
+      traces.push({
+        x,
+        y: lo,
+        type: "scatter",
+        mode: "lines",
+        line: { width: 0 },
+        fill: "tonexty",
+        fillcolor: alpha(color, 0.18),
+        hoverinfo: "skip",
+        name: "min",
+      });
     } else if (hasHi) {
-      traces.push({ x, y: hi, type: "scatter", mode: "lines", line: { width: 1, dash: "dot", color: alpha(color, 0.6) }, name: "max", hovertemplate: `max %{y:${fmtString}}${suffix}<extra></extra>` });
+      traces.push({
+        x,
+        y: hi,
+        type: "scatter",
+        mode: "lines",
+        line: { width: 1, dash: "dot", color: alpha(color, 0.6) },
+        name: "max",
+        hovertemplate: `max %{y:${fmtString}}${suffix}<extra></extra>`,
+      });
     }
     traces.push({
-      x, y: this.points.map((p) => p[m]), type: "scatter", mode: "lines",
-      line: { width: 2, color, shape: "linear" }, name: LABELS[m], connectgaps: false,
-      fill: m === "power" && !hasLo ? "tozeroy" : "none", fillcolor: alpha(color, 0.12),
+      x,
+      y: this.points.map((p) => p[m]),
+      type: "scatter",
+      mode: "lines",
+      line: { width: 2, color, shape: "linear" },
+      name: LABELS[m],
+      connectgaps: false,
+      fill: m === "power" && !hasLo ? "tozeroy" : "none",
+      fillcolor: alpha(color, 0.12),
       hovertemplate: `%{y:${fmtString}}${suffix}<extra></extra>`,
     });
     const layout = baseLayout({
       uirevision: `${this.serial}:${this.base ? this.base.from : 0}`,
-      xaxis: { ...baseLayout().xaxis, range: [fmt.wall(this.window.from), fmt.wall(this.window.to)], autorange: false },
-      yaxis: { ...baseLayout().yaxis, ticksuffix: suffix, rangemode: m === "power" || m === "current" ? "tozero" : "normal", fixedrange: true },
+      xaxis: {
+        ...baseLayout().xaxis,
+        range: [fmt.wall(this.window.from), fmt.wall(this.window.to)],
+        autorange: false,
+      },
+      yaxis: {
+        ...baseLayout().yaxis,
+        ticksuffix: suffix,
+        rangemode: m === "power" || m === "current" ? "tozero" : "normal",
+        fixedrange: true,
+      },
       shapes: this.alertShapes(),
     });
     this.node.dataset.alerts = String(this.alerts.length);

@@ -18,7 +18,8 @@ function show(item, r) {
     item.power = r.power;
     peak = Math.max(peak, ...Array.from(items.values(), (i) => i.power || 0));
     for (const i of items.values()) {
-      $(".bar > span", i.node).style.width = `${Math.min(100, ((i.power || 0) / peak) * 100).toFixed(1)}%`;
+      $(".bar > span", i.node).style.width =
+        `${Math.min(100, ((i.power || 0) / peak) * 100).toFixed(1)}%`;
     }
   }
   if (r.ts) {
@@ -40,19 +41,29 @@ function setOnline(item, online) {
 function total() {
   let sum = 0;
   let n = 0;
-  for (const i of items.values()) if (i.node.dataset.online === "true" && typeof i.power === "number") { sum += i.power; n += 1; }
-  $("#live-total").textContent = n ? `Together ${fmt.watts(sum)} from ${n} online meter${n === 1 ? "" : "s"}.` : "";
+  for (const i of items.values())
+    if (i.node.dataset.online === "true" && typeof i.power === "number") {
+      sum += i.power;
+      n += 1;
+    }
+  $("#live-total").textContent = n
+    ? `Together ${fmt.watts(sum)} from ${n} online meter${n === 1 ? "" : "s"}.`
+    : "";
 }
 
 function applyFilter() {
-  for (const i of items.values()) i.node.hidden = filter.value === "online" && i.node.dataset.online !== "true";
+  for (const i of items.values())
+    i.node.hidden = filter.value === "online" && i.node.dataset.online !== "true";
 }
 filter?.addEventListener("change", applyFilter);
 
 for (const [serial, item] of items) {
   const p = item.node.dataset.initialPower;
   if (p) show(item, { power: Number(p) });
-  if (item.node.dataset.reported) latest(serial).then((r) => r && show(item, r)).catch(() => {});
+  if (item.node.dataset.reported)
+    latest(serial)
+      .then((r) => r && show(item, r))
+      .catch(() => {});
 }
 on("reading", (r) => {
   const item = items.get(r.serial);
@@ -60,4 +71,7 @@ on("reading", (r) => {
   if (item.node.dataset.online !== "true") setOnline(item, true);
   show(item, r);
 });
-on("status", (s) => { const item = items.get(s.serial); if (item) setOnline(item, Boolean(s.online)); });
+on("status", (s) => {
+  const item = items.get(s.serial);
+  if (item) setOnline(item, Boolean(s.online));
+});

@@ -20,8 +20,12 @@ function setState(next) {
     node.dataset.state = next;
     const label = node.querySelector(".conn-label");
     if (label) label.textContent = LABELS[next] || next;
-    node.title = next === "live" ? "Receiving live readings" :
-      next === "offline" ? "Live feed lost; reconnecting automatically" : "Connecting to the live feed";
+    node.title =
+      next === "live"
+        ? "Receiving live readings"
+        : next === "offline"
+          ? "Live feed lost; reconnecting automatically"
+          : "Connecting to the live feed";
   }
   for (const fn of listeners.state) fn(next);
 }
@@ -30,7 +34,11 @@ function dispatch(message) {
   const set = listeners[message?.type];
   if (!set) return;
   for (const fn of set) {
-    try { fn(message); } catch (err) { console.error(err); }
+    try {
+      fn(message);
+    } catch (err) {
+      console.error(err);
+    }
   }
 }
 
@@ -45,20 +53,31 @@ function connect() {
     return;
   }
   socket = ws;
-  ws.addEventListener("open", () => { attempt = 0; setState("live"); });
+  ws.addEventListener("open", () => {
+    attempt = 0;
+    setState("live");
+  });
   ws.addEventListener("message", (event) => {
     let data;
-    try { data = JSON.parse(event.data); } catch { return; }
-    if (Array.isArray(data)) data.forEach(dispatch); else dispatch(data);
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (Array.isArray(data)) data.forEach(dispatch);
+    else dispatch(data);
   });
   ws.addEventListener("close", (event) => {
     if (socket !== ws) return;
     socket = null;
     if (event.code === 4401 || event.code === 1008) {
       // the session ended: the API will send us to the login page on the next call
-      fetch("/api/auth/me", { credentials: "same-origin" }).then((res) => {
-        if (res.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-      }).catch(() => {});
+      fetch("/api/auth/me", { credentials: "same-origin" })
+        .then((res) => {
+          if (res.status === 401)
+            location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+        })
+        .catch(() => {});
     }
     scheduleRetry();
   });
@@ -68,7 +87,7 @@ function scheduleRetry() {
   setState("offline");
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
   attempt += 1;
-  retryTimer = setTimeout(connect, base / 2 + Math.random() * base / 2);
+  retryTimer = setTimeout(connect, base / 2 + (Math.random() * base) / 2);
 }
 
 /** Start the feed (idempotent). */
@@ -78,9 +97,17 @@ export function startLive() {
   setState("connecting");
   connect();
   // come back quickly when the tab or the network returns
-  window.addEventListener("online", () => { if (!socket) { attempt = 0; connect(); } });
+  window.addEventListener("online", () => {
+    if (!socket) {
+      attempt = 0;
+      connect();
+    }
+  });
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && !socket) { attempt = 0; connect(); }
+    if (document.visibilityState === "visible" && !socket) {
+      attempt = 0;
+      connect();
+    }
   });
 }
 

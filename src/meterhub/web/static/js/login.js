@@ -39,7 +39,10 @@ loginForm.addEventListener("submit", async (event) => {
   const button = document.getElementById("login-submit");
   const username = loginForm.username.value.trim();
   const password = loginForm.password.value;
-  if (!username || !password) { show(error, "Enter your username and password."); return; }
+  if (!username || !password) {
+    show(error, "Enter your username and password.");
+    return;
+  }
   button.disabled = true;
   show(error, "");
   let locked = false;
@@ -63,7 +66,12 @@ loginForm.addEventListener("submit", async (event) => {
       throttled(button, error, Number(err.body.retry_after) || 60);
       return;
     }
-    if (err instanceof ApiError && err.status === 401 && err.body && err.body.code === "totp_required") {
+    if (
+      err instanceof ApiError &&
+      err.status === 401 &&
+      err.body &&
+      err.body.code === "totp_required"
+    ) {
       const field = document.getElementById("totp-field");
       show(error, field.hidden ? "" : "Wrong code; try the current one.");
       field.hidden = false;
@@ -71,11 +79,14 @@ loginForm.addEventListener("submit", async (event) => {
       loginForm.totp_code.focus();
       return;
     }
-    show(error, err instanceof ApiError && err.status === 403 && err.body && err.body.code === "local_only"
-      ? err.message
-      : err instanceof ApiError && err.status === 401
-      ? "Wrong username or password."
-      : (err.message || "Could not reach the server."));
+    show(
+      error,
+      err instanceof ApiError && err.status === 403 && err.body && err.body.code === "local_only"
+        ? err.message
+        : err instanceof ApiError && err.status === 401
+          ? "Wrong username or password."
+          : err.message || "Could not reach the server.",
+    );
     loginForm.password.select();
   } finally {
     if (!locked) button.disabled = false;
@@ -88,13 +99,27 @@ changeForm.addEventListener("submit", async (event) => {
   const button = document.getElementById("change-submit");
   const current = changeForm.current_password.value || typedPassword;
   const next = changeForm.new_password.value;
-  if (next.length < 12) { show(error, "The new password needs at least 12 characters."); return; }
-  if (next !== changeForm.repeat.value) { show(error, "The two new passwords differ."); changeForm.repeat.select(); return; }
-  if (next === current) { show(error, "Choose a password different from the current one."); return; }
+  if (next.length < 12) {
+    show(error, "The new password needs at least 12 characters.");
+    return;
+  }
+  if (next !== changeForm.repeat.value) {
+    show(error, "The two new passwords differ.");
+    changeForm.repeat.select();
+    return;
+  }
+  if (next === current) {
+    show(error, "Choose a password different from the current one.");
+    return;
+  }
   button.disabled = true;
   show(error, "");
   try {
-    await api("/api/auth/password", { method: "POST", body: { current_password: current, new_password: next }, redirect: false });
+    await api("/api/auth/password", {
+      method: "POST",
+      body: { current_password: current, new_password: next },
+      redirect: false,
+    });
     go(changeForm);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {

@@ -17,14 +17,20 @@ function setMenu(open) {
 toggle?.addEventListener("click", () => setMenu(!sidebar.classList.contains("open")));
 scrim?.addEventListener("click", () => setMenu(false));
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && sidebar.classList.contains("open")) { setMenu(false); toggle.focus(); }
+  if (e.key === "Escape" && sidebar.classList.contains("open")) {
+    setMenu(false);
+    toggle.focus();
+  }
 });
 
 document.getElementById("logout")?.addEventListener("click", async () => {
   try {
     await api("/api/auth/logout", { method: "POST", redirect: false });
   } catch (err) {
-    if (err.status !== 401) { showError(err, "Logging out failed"); return; }
+    if (err.status !== 401) {
+      showError(err, "Logging out failed");
+      return;
+    }
   }
   location.assign("/login");
 });
@@ -48,7 +54,9 @@ export async function refreshBadge() {
     const { active } = await api("/api/alerts/count");
     badge.textContent = String(active);
     badge.hidden = active === 0;
-  } catch { /* the next alert message retries */ }
+  } catch {
+    /* the next alert message retries */
+  }
 }
 refreshBadge();
 on("alert", () => refreshBadge());

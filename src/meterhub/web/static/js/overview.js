@@ -12,7 +12,10 @@ function render(card, r) {
   if (!isNewer(card, r)) return;
   const { node } = card;
   const set = (field, text) => setValue($(`[data-field="${field}"]`, node), text);
-  if (r.power !== undefined) { set("power", fmt.watts(r.power)); card.power = r.power; }
+  if (r.power !== undefined) {
+    set("power", fmt.watts(r.power));
+    card.power = r.power;
+  }
   if (r.voltage !== undefined) set("voltage", fmt.volts(r.voltage));
   if (r.current !== undefined) set("current", fmt.amps(r.current));
   if (r.pf !== undefined) set("pf", fmt.pf(r.pf));
@@ -51,7 +54,9 @@ function kpi(id, text, foot) {
   if (node.dataset.text !== text) {
     node.dataset.text = text;
     node.replaceChildren(value, unitNode);
-    node.classList.remove("flash"); void node.offsetWidth; node.classList.add("flash");
+    node.classList.remove("flash");
+    void node.offsetWidth;
+    node.classList.add("flash");
   }
   if (foot !== undefined) document.getElementById(`${id}-foot`).textContent = foot;
 }
@@ -59,16 +64,37 @@ function kpi(id, text, foot) {
 async function loadStats() {
   try {
     const s = await api("/api/dashboard/stats");
-    kpi("kpi-online", [String(s.devices_online), `of ${s.devices_total}`], s.devices_total ? `${Math.round((100 * s.devices_online) / s.devices_total)} % reporting` : "no meters yet");
+    kpi(
+      "kpi-online",
+      [String(s.devices_online), `of ${s.devices_total}`],
+      s.devices_total
+        ? `${Math.round((100 * s.devices_online) / s.devices_total)} % reporting`
+        : "no meters yet",
+    );
     kpi("kpi-power", fmt.watts(s.power_now_w));
-    kpi("kpi-today", fmt.kwh(s.energy_today_kwh), s.cost_today !== undefined ? `≈ ${s.cost_today}` : "since midnight");
-    kpi("kpi-month", fmt.kwh(s.energy_month_kwh), s.cost_month !== undefined ? `≈ ${s.cost_month}` : "since the 1st");
-    kpi("kpi-pending", String(s.pending_devices ?? 0), s.pending_devices ? "waiting for approval" : "none waiting");
+    kpi(
+      "kpi-today",
+      fmt.kwh(s.energy_today_kwh),
+      s.cost_today !== undefined ? `≈ ${s.cost_today}` : "since midnight",
+    );
+    kpi(
+      "kpi-month",
+      fmt.kwh(s.energy_month_kwh),
+      s.cost_month !== undefined ? `≈ ${s.cost_month}` : "since the 1st",
+    );
+    kpi(
+      "kpi-pending",
+      String(s.pending_devices ?? 0),
+      s.pending_devices ? "waiting for approval" : "none waiting",
+    );
     const cost = (s.cost || [])[0]; // per currency; the first one is shown
     if (cost) {
       document.getElementById("kpi-cost-card").hidden = false;
-      kpi("kpi-cost", [money(cost.this_month, cost.currency), "so far"],
-        `projected ${money(cost.projected_month, cost.currency)} · last ${money(cost.last_month, cost.currency)}`);
+      kpi(
+        "kpi-cost",
+        [money(cost.this_month, cost.currency), "so far"],
+        `projected ${money(cost.projected_month, cost.currency)} · last ${money(cost.last_month, cost.currency)}`,
+      );
     }
   } catch (err) {
     if (err.status !== 404) showError(err, "Fleet figures");
@@ -77,7 +103,11 @@ async function loadStats() {
 
 async function initCard(node) {
   const serial = node.dataset.serial;
-  const card = { node, spark: new Sparkline($("[data-spark]", node)), online: node.dataset.online === "true" };
+  const card = {
+    node,
+    spark: new Sparkline($("[data-spark]", node)),
+    online: node.dataset.online === "true",
+  };
   cards.set(serial, card);
   const initial = {};
   for (const field of ["power", "energy"]) {
@@ -101,7 +131,12 @@ const nodes = $$("[data-device]");
 Promise.all(nodes.slice(0, 60).map(initCard)).then(() => {
   if (cards.size) kpi("kpi-power", fmt.watts(fleetPower()));
 });
-for (const node of nodes.slice(60)) cards.set(node.dataset.serial, { node, spark: new Sparkline($("[data-spark]", node)), online: node.dataset.online === "true" });
+for (const node of nodes.slice(60))
+  cards.set(node.dataset.serial, {
+    node,
+    spark: new Sparkline($("[data-spark]", node)),
+    online: node.dataset.online === "true",
+  });
 
 on("reading", (r) => {
   const card = cards.get(r.serial);
@@ -113,7 +148,10 @@ on("reading", (r) => {
 });
 on("status", (s) => {
   const card = cards.get(s.serial);
-  if (card) { setOnline(card, Boolean(s.online)); kpi("kpi-power", fmt.watts(fleetPower())); }
+  if (card) {
+    setOnline(card, Boolean(s.online));
+    kpi("kpi-power", fmt.watts(fleetPower()));
+  }
 });
 
 loadStats();

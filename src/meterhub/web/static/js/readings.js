@@ -16,7 +16,11 @@ export async function latest(serial) {
 
 /** Points of `serial` between two instants (epoch ms), at most maxPoints (server downsamples). */
 export async function history(serial, from, to, maxPoints = 2000, signal) {
-  const q = query({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), max_points: maxPoints });
+  const q = query({
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    max_points: maxPoints,
+  });
   return api(`/api/readings/${encodeURIComponent(serial)}${q}`, { signal });
 }
 
@@ -27,7 +31,10 @@ export class Sparkline {
     this.windowMs = windowMs;
     this.points = [];
   }
-  set(points) { this.points = points.slice(); this.draw(); }
+  set(points) {
+    this.points = points.slice();
+    this.draw();
+  }
   push(t, v) {
     if (v === null || v === undefined) return;
     const last = this.points[this.points.length - 1];
@@ -40,9 +47,16 @@ export class Sparkline {
     const start = now - this.windowMs;
     this.points = this.points.filter((p) => p[0] >= start);
     const [area, line] = this.svg.querySelectorAll("path");
-    if (this.points.length < 2) { area.setAttribute("d", ""); line.setAttribute("d", ""); return; }
+    if (this.points.length < 2) {
+      area.setAttribute("d", "");
+      line.setAttribute("d", "");
+      return;
+    }
     const max = Math.max(...this.points.map((p) => p[1]), 1) * 1.1;
-    const xy = this.points.map(([t, v]) => [((t - start) / this.windowMs) * 100, 40 - (v / max) * 38]);
+    const xy = this.points.map(([t, v]) => [
+      ((t - start) / this.windowMs) * 100,
+      40 - (v / max) * 38,
+    ]);
     const d = xy.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(2)},${y.toFixed(2)}`).join("");
     line.setAttribute("d", d);
     area.setAttribute("d", `${d}L${xy[xy.length - 1][0].toFixed(2)},40L${xy[0][0].toFixed(2)},40Z`);
