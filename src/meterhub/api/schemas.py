@@ -126,6 +126,9 @@ class AssignedUser(BaseModel):
     username: str
 
 
+Protocol = Literal["meterhub", "tasmota", "esphome"]
+
+
 class DeviceOut(BaseModel):
     id: int
     serial_number: str
@@ -142,9 +145,11 @@ class DeviceOut(BaseModel):
     uptime_s: int | None
     reading_interval_s: int
     topic_id: str | None = Field(
-        description="The <id> in the device's topics (meter/<id>/...) when it is not its "
-        "serial: learned from its messages; commands are sent there."
+        description="The <id> in the device's topics when it is not its serial: "
+        "meter/<id>/... (learned from its messages; commands are sent there), Tasmota's "
+        "tele/<topic>/..., ESPHome's <prefix>/..."
     )
+    protocol: Protocol = Field(description="What the device speaks: meterhub, tasmota, esphome")
     assigned_users: list[AssignedUser]
 
     @classmethod
@@ -161,6 +166,8 @@ class DeviceCreateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    protocol: Protocol = "meterhub"
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class DeviceUpdateIn(Strict):
@@ -168,8 +175,10 @@ class DeviceUpdateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    protocol: Protocol | None = None
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
-    _required = field_validator("serial_number", mode="before")(_not_null)
+    _required = field_validator("serial_number", "protocol", mode="before")(_not_null)
 
 
 class AssignIn(Strict):

@@ -34,6 +34,9 @@ ROLE_ADMIN = "admin"
 ROLE_USER = "user"
 DEVICE_ACTIVE = "active"
 DEVICE_PENDING = "pending"
+PROTOCOLS = ("meterhub", "tasmota", "esphome")
+"""What a device speaks: meterhub's protocol v1 (meter/<id>/...), Tasmota's tele/<topic>/...
+or ESPHome's <prefix>/sensor/.../state; for the last two, topic_id is that <topic>/<prefix>."""
 
 
 class Base(DeclarativeBase):
@@ -102,6 +105,8 @@ class Device(Base):
     topic_id: Mapped[str | None] = mapped_column(String(64))
     """The <id> in the device's topics (`meter/<id>/...`) when it is not the serial:
     learned from its messages; commands go there."""
+    protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
+    """One of PROTOCOLS."""
     name: Mapped[str | None] = mapped_column(String(128))
     location: Mapped[str | None] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,28 @@
+"""devices.protocol: meterhub, tasmota or esphome (which topics the device publishes on)
+
+Revision ID: 0012
+Revises: 0010
+Create Date: 2026-12-04 18:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("devices") as batch:
+        batch.add_column(
+            sa.Column("protocol", sa.String(16), nullable=False, server_default="meterhub")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("devices") as batch:
+        batch.drop_column("protocol")
