@@ -165,7 +165,10 @@ def test_protocol_and_topic_id(admin_api: Any) -> None:
     url = f"/api/devices/{meter['id']}"
     res = admin_api.put(url, json={"protocol": "esphome", "topic_id": "tasmota_1A2B3C"})
     assert res.status_code == 200 and res.json()["protocol"] == "esphome", res.text
+    res = admin_api.put(url, json={"timezone": "Europe/Berlin"})
+    assert res.status_code == 200 and res.json()["timezone"] == "Europe/Berlin", res.text
     for body in (
+        {"timezone": "Mars/Olympus"},
         {"protocol": "zigbee"},
         {"protocol": None},
         {"topic_id": "a/b"},

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -103,6 +104,17 @@ def test_tasmota_stream_equals_v1(
         with ctx.engine.connect() as conn:
             reasons = conn.execute(text("SELECT reason FROM ingest_rejects")).scalars().all()
         assert "tasmota_multiphase" in reasons
+        # a device with a zone: its local Time (no offset) is its reading's time
+        zoned = create(web_api, "PLUG-Z", "tasmota", "tasmota_ZZ")
+        res = web_api.put(f"/api/devices/{zoned['id']}", json={"timezone": "America/New_York"})
+        assert res.status_code == 200 and res.json()["timezone"] == "America/New_York"
+        local = datetime.fromtimestamp(base, ZoneInfo("America/New_York")).replace(tzinfo=None)
+        publish(c, "tele/tasmota_ZZ/SENSOR", orjson.dumps({"Time": local.isoformat(),
+                "ENERGY": {"Total": 1.0, "Power": 5, "Voltage": 230, "Current": 0.1}}))  # fmt: skip
+        wait_for(lambda: len(rows(ctx, "PLUG-Z")) == 1, 15, "no zoned reading")
+        assert rows(ctx, "PLUG-Z")[0][0] == base * 1000  # epoch ms
+        new_ts = rows(ctx, "tasmota_NEW")[0][0]  # no zone: the receive time, not 2026-01-01
+        assert new_ts > base * 1000
         publish(c, "tele/tasmota_1A2B3C/LWT", "Offline", retain=True)
         wait_for(lambda: (d := device(ctx, "PLUG-T1")) is not None and not d.online, 15, "LWT")
     finally:

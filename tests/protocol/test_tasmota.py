@@ -3,18 +3,20 @@ with those values gives; arrays, missing or out-of-range values are rejected by 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from meterhub.protocol.readings import Reading, decode_data
-from meterhub.protocol.rejects import Reject
+from meterhub.protocol.rejects import Invalid, Reject
 from meterhub.protocol.rules import RANGES
 from meterhub.protocol.status import StatusUpdate
-from meterhub.protocol.tasmota import decode_lwt, decode_sensor
+from meterhub.protocol.tasmota import decode_lwt, decode_sensor, local_time
 
 NOW = 1_796_000_000.0  # 2026-11-30
 TOPIC = "tele/plug-1/SENSOR"
@@ -39,7 +41,8 @@ def sensor(energy: Any = ENERGY, time: Any = "2026-11-30T09:00:00", **more: Any)
 
 
 def decode(raw: bytes) -> Reading | Reject:
-    return decode_sensor(TOPIC, "plug-1", raw, NOW)
+    got = decode_sensor(TOPIC, "plug-1", raw, NOW)
+    return got if isinstance(got, Reject) else got[0]
 
 
 def test_energy_object_is_a_reading_like_v1() -> None:
@@ -60,9 +63,30 @@ def test_time_with_an_offset_is_the_device_time() -> None:
     assert isinstance(got, Reading) and (got.ts, got.ts_from_device) == (NOW - 3600, True)
 
 
-def test_local_time_without_offset_uses_the_receive_time() -> None:
-    got = decode(sensor(time="2026-11-30T23:59:59"))
-    assert isinstance(got, Reading) and (got.ts, got.ts_from_device) == (NOW, False)
+def test_local_time_without_offset_uses_the_receive_time_and_is_handed_on() -> None:
+    got = decode_sensor(TOPIC, "plug-1", sensor(time="2026-11-30T23:59:59"), NOW)
+    assert not isinstance(got, Reject)
+    reading, local = got
+    assert (reading.ts, reading.ts_from_device, local) == (NOW, False, "2026-11-30T23:59:59")
+    with_offset = decode_sensor(TOPIC, "plug-1", sensor(time="2026-11-29T01:00:00Z"), NOW)
+    assert not isinstance(with_offset, Reject) and with_offset[1] is None
+
+
+def test_local_time_in_the_device_zone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # 2026-03-29 02:30 does not exist in Berlin, 2026-10-25 02:30 exists twice
+    assert local_time("2026-07-01T12:00:00", berlin, NOW) == (
+        datetime(2026, 7, 1, 10, tzinfo=UTC).timestamp(),
+        True,
+    )
+    assert local_time("2026-10-25T02:30:00", berlin, NOW)[0] == (
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()  # the first (summer)
+    )
+    assert local_time("2019-06-01T00:00:00", berlin, NOW) == (NOW, False)  # unset clock
+    for bad, reason in (("2099-01-01T00:00:00", "future_timestamp"), ("noon", "bad_timestamp")):
+        with pytest.raises(Invalid) as caught:
+            local_time(bad, berlin, NOW)
+        assert caught.value.reason == reason
 
 
 def test_frequency_and_factor_are_optional() -> None:

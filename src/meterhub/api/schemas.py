@@ -150,6 +150,10 @@ class DeviceOut(BaseModel):
         "tele/<topic>/..., ESPHome's <prefix>/..."
     )
     protocol: Protocol = Field(description="What the device speaks: meterhub, tasmota, esphome")
+    timezone: str | None = Field(
+        description="The device clock's zone, for times it sends without an offset "
+        "(Tasmota); none: those readings get the receive time"
+    )
     assigned_users: list[AssignedUser]
 
     @classmethod
@@ -168,6 +172,9 @@ class DeviceCreateIn(Strict):
     description: Annotated[str, Field(max_length=2000)] | None = None
     protocol: Protocol = "meterhub"
     topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    timezone: str | None = None
+
+    _tz = field_validator("timezone")(_zone)
 
 
 class DeviceUpdateIn(Strict):
@@ -177,7 +184,9 @@ class DeviceUpdateIn(Strict):
     description: Annotated[str, Field(max_length=2000)] | None = None
     protocol: Protocol | None = None
     topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    timezone: str | None = None
 
+    _tz = field_validator("timezone")(_zone)
     _required = field_validator("serial_number", "protocol", mode="before")(_not_null)
 
 

@@ -107,6 +107,9 @@ class Device(Base):
     learned from its messages; commands go there."""
     protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
     """One of PROTOCOLS."""
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The device's own clock zone (IANA name), for times it sends without an offset
+    (Tasmota's local `Time`); None: such times are replaced by the receive time."""
     name: Mapped[str | None] = mapped_column(String(128))
     location: Mapped[str | None] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)

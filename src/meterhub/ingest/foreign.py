@@ -30,12 +30,12 @@ def decode_foreign(
         else:
             batch.foreign_statuses.append((protocol, status))
     elif protocol == "tasmota":
-        reading = tasmota.decode_sensor(topic, topic_id, payload, received_at)
-        if isinstance(reading, Reject):
-            batch.rejects.append(reading)
+        decoded = tasmota.decode_sensor(topic, topic_id, payload, received_at)
+        if isinstance(decoded, Reject):
+            batch.rejects.append(decoded)
         else:
-            batch.foreign_readings.append((protocol, reading))
+            batch.foreign_readings.append((protocol, *decoded))
     else:
         readings, batch.rejects = rounds.add(topic, topic_id, object_id, payload, received_at)
-        batch.foreign_readings = [(protocol, r) for r in readings]
+        batch.foreign_readings = [(protocol, r, None) for r in readings]
     return batch

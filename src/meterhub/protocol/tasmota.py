@@ -16,8 +16,11 @@ Tasmota ``<topic>`` (the store resolves it to the device registered with that to
   ``tasmota_multiphase`` (meterhub stores single-phase meters; one phase of three would
   be a wrong total).
 * ``Time`` with an offset (Tasmota ``SetOption52 1``) is the reading's time, checked like
-  a v1 timestamp; without an offset it is the device's local time in a zone meterhub
-  does not know, so the receive time is used (``ts_from_device`` False).
+  a v1 timestamp. Without an offset it is the device's local time: the decoder does not
+  know the device's zone, so the reading gets the receive time (``ts_from_device``
+  False) and :func:`decode_sensor` also returns the local text; the store, which knows
+  the device's ``timezone`` setting, replaces the time with :func:`local_time` when one
+  is set.
 * A SENSOR message without ``ENERGY`` (other sensors only) is rejected ``missing_field``.
 
 LWT: ``Online`` / ``Offline`` (Tasmota's retained birth and last-will messages).
@@ -25,7 +28,9 @@ LWT: ``Online`` / ``Offline`` (Tasmota's retained birth and last-will messages).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from meterhub.protocol.fields import iso_seconds, number, timestamp
 from meterhub.protocol.readings import Reading
@@ -33,7 +38,7 @@ from meterhub.protocol.rejects import Invalid, Reject, describe, load_object, ms
 from meterhub.protocol.rules import RANGES, raw_text
 from meterhub.protocol.status import StatusUpdate
 
-__all__ = ["decode_lwt", "decode_sensor"]
+__all__ = ["decode_lwt", "decode_sensor", "local_time"]
 
 _REQUIRED: Final = (("Voltage", "voltage"), ("Current", "current"), ("Power", "power"))
 _OPTIONAL: Final = (("Frequency", "frequency"), ("Factor", "pf"))
@@ -41,15 +46,29 @@ _OPTIONAL: Final = (("Frequency", "frequency"), ("Factor", "pf"))
 
 def decode_sensor(
     topic: str, topic_id: str, raw: bytes | bytearray, received_at: float
-) -> Reading | Reject:
-    """Decode ``tele/<topic_id>/SENSOR``: a reading (serial = ``topic_id``) or a reject."""
+) -> tuple[Reading, str | None] | Reject:
+    """Decode ``tele/<topic_id>/SENSOR``: a reading (serial = ``topic_id``) with its
+    ``Time`` when that had no offset (local time, see the module doc), or a reject."""
     obj = load_object(topic, raw, received_at)
     if isinstance(obj, Reject):
         return obj
     try:
-        return _reading(obj, topic_id, received_at)
+        reading = _reading(obj, topic_id, received_at)
     except Invalid as exc:
         return exc.reject(topic, raw_text(raw), received_at)
+    time = obj.get("Time")
+    return reading, time if type(time) is str and not reading.ts_from_device else None
+
+
+def local_time(value: str, zone: ZoneInfo, received_at: float) -> tuple[float, bool]:
+    """A local ``Time`` in the device's zone as (epoch seconds, from the device), checked
+    like a v1 timestamp (before 2020: the receive time; too far ahead: Invalid). In the
+    hour a DST change repeats, the first (summer) time is taken."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid("bad_timestamp", "Time", f"Time {short(value)} is not ISO-8601") from None
+    return timestamp(parsed.replace(tzinfo=zone).timestamp(), received_at, legacy=False)
 
 
 def _reading(obj: dict[str, Any], topic_id: str, received_at: float) -> Reading:

@@ -19,7 +19,7 @@ from meterhub.errors import Conflict, InvalidInput, NotFound
 from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.services import audit
 
-EDITABLE = ("name", "location", "description", "topic_id", "protocol")
+EDITABLE = ("name", "location", "description", "topic_id", "protocol", "timezone")
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")

@@ -12,21 +12,26 @@ A reading or status from ``tele/<topic>/...`` (protocol ``tasmota``) or ``<prefi
 
 A reading whose id is the serial of a device speaking another protocol is rejected
 ``protocol_mismatch``; one whose id cannot be a serial (and no device has it as topic id)
-is rejected ``bad_serial``. Looked up per batch (not cached): an admin may change a
+is rejected ``bad_serial``. A Tasmota reading whose ``Time`` had no offset takes that
+local time in the device's ``timezone`` when one is set (else it keeps the receive time).
+Looked up per batch (not cached): an admin may change a
 device's protocol or topic id at any time.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from meterhub.protocol.readings import Reading
-from meterhub.protocol.rejects import Reason, Reject, short
+from meterhub.protocol.rejects import Invalid, Reason, Reject, short
 from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.protocol.status import StatusUpdate
+from meterhub.protocol.tasmota import local_time
 from meterhub.store.tables import DEVICES
 
 Origins = dict[str, tuple[str, str]]
@@ -35,24 +40,27 @@ Origins = dict[str, tuple[str, str]]
 
 def resolve(
     conn: Connection,
-    readings: list[tuple[str, Reading]],
+    readings: list[tuple[str, Reading, str | None]],
     statuses: list[tuple[str, StatusUpdate]],
 ) -> tuple[list[Reading], list[StatusUpdate], list[Reject], Origins]:
     """The batch's foreign readings and statuses under their devices' serials, the rejects,
     and the protocol and topic id of each serial that is new (see the module doc)."""
-    topics = {r.serial for _, r in readings} | {s.device_id for _, s in statuses}
+    topics = {r.serial for _, r, _ in readings} | {s.device_id for _, s in statuses}
     if not topics:
         return [], [], [], {}
     by_topic: dict[tuple[str, str], str] = {}
     protocol_of: dict[str, str] = {}
-    for serial, topic_id, protocol in conn.execute(
-        select(DEVICES.c.serial_number, DEVICES.c.topic_id, DEVICES.c.protocol).where(
-            or_(DEVICES.c.topic_id.in_(topics), DEVICES.c.serial_number.in_(topics))
-        )
+    zone_of: dict[str, str] = {}
+    for serial, topic_id, protocol, zone in conn.execute(
+        select(
+            DEVICES.c.serial_number, DEVICES.c.topic_id, DEVICES.c.protocol, DEVICES.c.timezone
+        ).where(or_(DEVICES.c.topic_id.in_(topics), DEVICES.c.serial_number.in_(topics)))
     ):
         if topic_id is not None:
             by_topic[(protocol, topic_id)] = serial
         protocol_of[serial] = protocol
+        if zone:
+            zone_of[serial] = zone
 
     def owner(protocol: str, topic_id: str) -> str | None:
         serial = by_topic.get((protocol, topic_id))
@@ -63,7 +71,7 @@ def resolve(
     out: list[Reading] = []
     rejects: list[Reject] = []
     origins: Origins = {}
-    for protocol, reading in readings:
+    for protocol, reading, local in readings:
         topic_id = reading.serial
         serial = owner(protocol, topic_id)
         if serial is None:
@@ -93,7 +101,18 @@ def resolve(
                 continue
             serial = topic_id
             origins[serial] = (protocol, topic_id)
-        out.append(reading if serial == topic_id else replace(reading, serial=serial))
+        if serial != topic_id:
+            reading = replace(reading, serial=serial)
+        zone = zone_of.get(serial)
+        if local is not None and zone is not None:
+            try:
+                ts, from_device = local_time(local, _zone(zone), reading.ts)
+            except Invalid as exc:
+                topic = _topic(protocol, topic_id)
+                rejects.append(exc.reject(topic, repr(reading), reading.ts, serial=serial))
+                continue
+            reading = replace(reading, ts=ts, ts_from_device=from_device)
+        out.append(reading)
     resolved = [
         replace(status, serial=serial)
         for protocol, status in statuses
@@ -102,13 +121,20 @@ def resolve(
     return out, resolved, rejects, origins
 
 
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)  # names are checked when an admin sets them
+
+
+def _topic(protocol: str, topic_id: str) -> str:
+    return f"tele/{topic_id}/SENSOR" if protocol == "tasmota" else f"{topic_id}/sensor/+/state"
+
+
 def _reject(reading: Reading, protocol: str, reason: Reason, detail: str) -> Reject:
-    topic_id = reading.serial
-    topic = f"tele/{topic_id}/SENSOR" if protocol == "tasmota" else f"{topic_id}/sensor/+/state"
     return Reject(
         reason,
         detail,
-        topic,
+        _topic(protocol, reading.serial),
         repr(reading)[:2048],
         reading.ts,
         serial=None,

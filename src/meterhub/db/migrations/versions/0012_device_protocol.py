@@ -1,4 +1,5 @@
-"""devices.protocol: meterhub, tasmota or esphome (which topics the device publishes on)
+"""devices.protocol (meterhub, tasmota or esphome: which topics the device publishes on) and
+devices.timezone (the zone of the local times a Tasmota device sends)
 
 Revision ID: 0012
 Revises: 0010
@@ -21,8 +22,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("protocol", sa.String(16), nullable=False, server_default="meterhub")
         )
+        batch.add_column(sa.Column("timezone", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("devices") as batch:
+        batch.drop_column("timezone")
         batch.drop_column("protocol")
