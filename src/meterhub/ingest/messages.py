@@ -31,6 +31,9 @@ def decode_message(
     try:
         topic_id, kind = parse_topic(topic)
     except ValueError as exc:
+        foreign = foreign_topic(topic)  # an ESPHome node called "meter": meter/status
+        if foreign is not None:
+            return decode_foreign(foreign, topic, payload, received_at, rounds or Rounds())
         batch.rejects.append(_topic_reject(topic, payload, received_at, str(exc)))
         return batch
     if kind == "data":
