@@ -145,3 +145,35 @@ def test_pending_devices(admin_api: Any, make_user: Any, ctx: AppContext) -> Non
     assert alice.get(f"/api/devices/{pending_id}").status_code == 200
     assert admin_api.post(f"/api/devices/{pending_id}/approve").status_code == 409
     assert admin_api.get("/api/devices", params={"status": "bogus"}).status_code == 422
+
+
+def test_protocol_and_topic_id(admin_api: Any) -> None:
+    plug = admin_api.post(
+        "/api/devices",
+        json={"serial_number": "PLUG-1", "protocol": "tasmota", "topic_id": "tasmota_1A2B3C"},
+    )
+    assert plug.status_code == 201, plug.text
+    assert (plug.json()["protocol"], plug.json()["topic_id"]) == ("tasmota", "tasmota_1A2B3C")
+    meter = admin_api.post("/api/devices", json={"serial_number": "M-1"}).json()
+    assert (meter["protocol"], meter["topic_id"]) == ("meterhub", None)
+    # one device per protocol and topic id; the same id under another protocol is fine
+    dup = admin_api.post(
+        "/api/devices",
+        json={"serial_number": "PLUG-2", "protocol": "tasmota", "topic_id": "tasmota_1A2B3C"},
+    )
+    assert dup.status_code == 409 and dup.json()["field"] == "topic_id", dup.text
+    url = f"/api/devices/{meter['id']}"
+    res = admin_api.put(url, json={"protocol": "esphome", "topic_id": "tasmota_1A2B3C"})
+    assert res.status_code == 200 and res.json()["protocol"] == "esphome", res.text
+    res = admin_api.put(url, json={"timezone": "Europe/Berlin"})
+    assert res.status_code == 200 and res.json()["timezone"] == "Europe/Berlin", res.text
+    for body in (
+        {"timezone": "Mars/Olympus"},
+        {"protocol": "zigbee"},
+        {"protocol": None},
+        {"topic_id": "a/b"},
+        {"topic_id": "+"},
+    ):
+        res = admin_api.put(url, json=body)
+        assert res.status_code in (400, 422) and "error" in res.json(), (body, res.text)
+    assert admin_api.get(url).json()["protocol"] == "esphome"

@@ -83,6 +83,17 @@ def test_users_are_refused_and_unknown_devices_are_404(
         assert db.scalars(select(DeviceCommand)).all() == []
 
 
+def test_tasmota_and_esphome_devices_take_no_commands(admin_api: Any, ctx: Any) -> None:
+    for protocol in ("tasmota", "esphome"):
+        made = admin_api.post(
+            "/api/devices", json={"serial_number": f"X-{protocol}", "protocol": protocol}
+        ).json()
+        res = admin_api.post(f"/api/devices/{made['id']}/commands", json={"cmd": "reboot"})
+        assert res.status_code == 409 and f"runs {protocol}" in res.json()["error"], res.text
+    with ctx.sessions() as db:
+        assert db.scalars(select(DeviceCommand)).all() == []
+
+
 # -- the broker -----------------------------------------------------------------------------
 def test_command_reaches_the_device_topic_and_its_ack_is_recorded(
     admin_api: Any, device: dict[str, Any], control: Listener, ctx: Any

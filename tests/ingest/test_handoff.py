@@ -94,10 +94,10 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
 
     real = writer_main.decode_message
 
-    def flaky(topic: str, raw: bytes, received_at: float) -> Any:
+    def flaky(topic: str, raw: bytes, received_at: float, rounds: Any = None) -> Any:
         if b'"seq":1,' in raw:
             raise KeyError("boom")
-        return real(topic, raw, received_at)
+        return real(topic, raw, received_at, rounds)
 
     monkeypatch.setattr(writer_main, "decode_message", flaky)
     ours, theirs = socket.socketpair()

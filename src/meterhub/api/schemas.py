@@ -176,15 +176,20 @@ class DeviceOut(BaseModel):
     uptime_s: int | None
     reading_interval_s: int
     topic_id: str | None = Field(
-        description="The <id> in the device's topics (meter/<id>/...) when it is not its "
-        "serial: learned from its messages; commands are sent there."
+        description="The <id> in the device's topics when it is not its serial: "
+        "meter/<id>/... (learned from its messages; commands are sent there), Tasmota's "
+        "tele/<topic>/..., ESPHome's <prefix>/..."
+    )
+    protocol: DeviceProtocol = Field(
+        description="What the device speaks (meterhub, tasmota, esphome), and so which "
+        "topics its MQTT account may use"
+    )
+    timezone: str | None = Field(
+        description="The device clock's zone, for times it sends without an offset "
+        "(Tasmota); none: those readings get the receive time"
     )
     tariff_id: int | None = Field(
         default=None, description="The device's tariff; null: the install's default tariff."
-    )
-    protocol: DeviceProtocol = Field(
-        description="meterhub (MQTT protocol v1), tasmota or esphome: the topics its MQTT "
-        "account may use"
     )
     assigned_users: list[AssignedUser]
 
@@ -203,6 +208,10 @@ class DeviceCreateIn(Strict):
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     protocol: DeviceProtocol = "meterhub"
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    timezone: str | None = None
+
+    _tz = field_validator("timezone")(_zone)
 
 
 class DeviceUpdateIn(Strict):
@@ -214,7 +223,10 @@ class DeviceUpdateIn(Strict):
         default=None, description="A tariff id; null: use the install's default tariff."
     )
     protocol: DeviceProtocol | None = None
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    timezone: str | None = None
 
+    _tz = field_validator("timezone")(_zone)
     _required = field_validator("serial_number", "protocol", mode="before")(_not_null)
 
 

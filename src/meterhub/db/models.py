@@ -34,6 +34,9 @@ ROLE_ADMIN = "admin"
 ROLE_USER = "user"
 DEVICE_ACTIVE = "active"
 DEVICE_PENDING = "pending"
+PROTOCOLS = ("meterhub", "tasmota", "esphome")
+"""What a device speaks: meterhub's protocol v1 (meter/<id>/...), Tasmota's tele/<topic>/...
+or ESPHome's <prefix>/sensor/.../state; for the last two, topic_id is that <topic>/<prefix>."""
 
 
 class Base(DeclarativeBase):
@@ -110,6 +113,11 @@ class Device(Base):
     topic_id: Mapped[str | None] = mapped_column(String(64))
     """The <id> in the device's topics (`meter/<id>/...`) when it is not the serial:
     learned from its messages; commands go there."""
+    protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
+    """One of PROTOCOLS; also which topics its MQTT account may use."""
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The device's own clock zone (IANA name), for times it sends without an offset
+    (Tasmota's local `Time`); None: such times are replaced by the receive time."""
     name: Mapped[str | None] = mapped_column(String(128))
     location: Mapped[str | None] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)
@@ -130,9 +138,7 @@ class Device(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    # The device channel (migration 0005): its MQTT account and topic scheme.
-    protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
-    """meterhub (protocol v1), tasmota or esphome: which topics its account may use."""
+    # The device channel (migration 0008): its MQTT account (protocol above picks its ACL).
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(160))
     """PBKDF2-SHA512 (`$7$...`) of its MQTT password; None: it has no account yet."""
     mqtt_credentials_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

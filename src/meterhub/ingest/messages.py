@@ -3,24 +3,37 @@ status, command acknowledgement); anything malformed becomes a reject with its r
 Data and status messages also say which topic id their device uses (a device whose
 `serial_number` differs from the <id> in its topics listens for commands on that <id>,
 and its last will arrives there without a serial).
-Pure: the writer process calls it on the raw messages ingest hands over."""
+Tasmota and ESPHome topics go to ingest/foreign.py. Pure but for ESPHome's open rounds
+(`rounds`): the writer process calls it on the raw messages ingest hands over."""
 
 from __future__ import annotations
 
+from meterhub.ingest.foreign import decode_foreign
+from meterhub.protocol.esphome import Rounds
 from meterhub.protocol.readings import decode_data
 from meterhub.protocol.rejects import Reason, Reject
 from meterhub.protocol.rules import is_valid_serial, raw_text
 from meterhub.protocol.status import StatusUpdate, decode_ack, decode_status
-from meterhub.protocol.topics import parse_topic
+from meterhub.protocol.topics import foreign_topic, parse_topic
 from meterhub.store import Batch
 
 
-def decode_message(topic: str, payload: bytes | bytearray, received_at: float) -> Batch:
-    """What a message on `topic` means for the store (pure; bad input becomes rejects)."""
+def decode_message(
+    topic: str, payload: bytes | bytearray, received_at: float, rounds: Rounds | None = None
+) -> Batch:
+    """What a message on `topic` means for the store (bad input becomes rejects).
+    `rounds` holds the ESPHome values still waiting for the rest of their reading."""
+    if not topic.startswith("meter/"):
+        foreign = foreign_topic(topic)
+        if foreign is not None:
+            return decode_foreign(foreign, topic, payload, received_at, rounds or Rounds())
     batch = Batch()
     try:
         topic_id, kind = parse_topic(topic)
     except ValueError as exc:
+        foreign = foreign_topic(topic)  # an ESPHome node called "meter": meter/status
+        if foreign is not None:
+            return decode_foreign(foreign, topic, payload, received_at, rounds or Rounds())
         batch.rejects.append(_topic_reject(topic, payload, received_at, str(exc)))
         return batch
     if kind == "data":

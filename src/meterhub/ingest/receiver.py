@@ -31,11 +31,17 @@ from meterhub import mqtt_wire
 from meterhub.broker.url import BrokerTarget
 from meterhub.ingest.handoff import AckKey, Incoming, WriterProcess
 from meterhub.mqtt_tls import client_tls_context
+from meterhub.protocol.topics import FOREIGN_SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = "meterhub-ingest"
-SUBSCRIPTIONS = [("meter/+/data", 1), ("meter/+/status", 1), ("meter/+/control/ack", 1)]
+SUBSCRIPTIONS = [
+    ("meter/+/data", 1),
+    ("meter/+/status", 1),
+    ("meter/+/control/ack", 1),
+    *((topic, 1) for topic in FOREIGN_SUBSCRIPTIONS),  # Tasmota and ESPHome devices
+]
 SUBSCRIBE_ID = 1
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 30.0

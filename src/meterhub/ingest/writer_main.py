@@ -22,6 +22,7 @@ from types import FrameType
 from meterhub.db.engine import make_engine
 from meterhub.ingest.messages import decode_message
 from meterhub.ingest.writer import WorkItem, Writer
+from meterhub.protocol.esphome import Rounds
 from meterhub.protocol.rejects import Reject
 from meterhub.protocol.rules import raw_text
 from meterhub.runtime import logs
@@ -40,6 +41,7 @@ def serve(conn: Connection, writer: Writer) -> None:
     def committed(chunk: int) -> None:
         conn.send_bytes(chunk.to_bytes(8, "little"))  # only the writer thread sends
 
+    rounds = Rounds()  # ESPHome values waiting for the rest of their reading
     while True:
         try:
             # The socket pair's only peer is the receiver that started us (see handoff).
@@ -52,17 +54,19 @@ def serve(conn: Connection, writer: Writer) -> None:
         chunk, items = message
         last = len(items) - 1
         for n, (topic, payload, received_at) in enumerate(items):
-            batch = decode_safely(topic, payload, received_at)
+            batch = decode_safely(topic, payload, received_at, rounds)
             done = (lambda c=chunk: committed(c)) if n == last else None
             writer.submit(WorkItem(batch, done, topic, payload))
 
 
-def decode_safely(topic: str, payload: bytes, received_at: float) -> Batch:
+def decode_safely(
+    topic: str, payload: bytes, received_at: float, rounds: Rounds | None = None
+) -> Batch:
     """`decode_message`, which turns bad input into rejects; should it fail itself (a bug),
     the message becomes an `unstorable` dead letter instead of stopping ingest: a crash
     here would be redelivered and crash the writer again."""
     try:
-        return decode_message(topic, payload, received_at)
+        return decode_message(topic, payload, received_at, rounds)
     except Exception as exc:
         log.exception("decoding a message on %s failed; it goes to the dead letters", topic)
         return Batch(

@@ -44,6 +44,10 @@ Reason = Literal[
     "batch_too_large",
     "too_many_pending",
     "unstorable",
+    "tasmota_multiphase",
+    "unknown_field",
+    "incomplete_reading",
+    "protocol_mismatch",
 ]
 REASONS: Final[tuple[str, ...]] = get_args(Reason)
 """Every reject reason code, for metrics labels and the admin page."""

@@ -6,7 +6,14 @@ from typing import Final, Literal, TypeVar
 
 from meterhub.protocol.rejects import short
 
-__all__ = ["TopicKind", "parse_topic", "remember"]
+__all__ = [
+    "FOREIGN_SUBSCRIPTIONS",
+    "ForeignTopic",
+    "TopicKind",
+    "foreign_topic",
+    "parse_topic",
+    "remember",
+]
 
 TopicKind = Literal["data", "status", "control", "control/ack"]
 
@@ -46,6 +53,40 @@ def _split_topic(topic: str) -> tuple[str, TopicKind]:
         f"topic {short(topic)} is not meter/<id>/data, meter/<id>/status, "
         "meter/<id>/control or meter/<id>/control/ack"
     )
+
+
+ForeignTopic = tuple[Literal["tasmota", "esphome"], str, Literal["sensor", "status"], str]
+"""(protocol, topic id, kind, ESPHome object id or "")."""
+
+FOREIGN_SUBSCRIPTIONS: Final = (
+    "tele/+/SENSOR",
+    "tele/+/LWT",
+    "+/sensor/+/state",
+    "+/status",
+)
+"""Other firmwares' topics ingest reads: Tasmota ``tele/<topic>/SENSOR|LWT``, ESPHome
+``<prefix>/sensor/<object_id>/state`` and ``<prefix>/status``. ``+/status`` has two levels
+and so never matches ``meter/<id>/status``; other programs' ``<x>/status`` topics (Home
+Assistant's ``homeassistant/status``) are ignored unless an ESPHome device has that prefix."""
+
+
+def foreign_topic(topic: str) -> ForeignTopic | None:
+    """A Tasmota or ESPHome topic's meaning, or None when it is none of
+    :data:`FOREIGN_SUBSCRIPTIONS` (or its id is empty or holds a wildcard)."""
+    parts = topic.split("/")
+    if any(not p or "+" in p or "#" in p for p in parts):
+        return None
+    n = len(parts)
+    if n == 3 and parts[0] == "tele":
+        if parts[2] == "SENSOR":
+            return "tasmota", parts[1], "sensor", ""
+        if parts[2] == "LWT":
+            return "tasmota", parts[1], "status", ""
+    elif n == 4 and parts[1] == "sensor" and parts[3] == "state":
+        return "esphome", parts[0], "sensor", parts[2]
+    elif n == 2 and parts[1] == "status":
+        return "esphome", parts[0], "status", ""
+    return None
 
 
 def remember(memo: dict[str, _T], topic: str, value: _T) -> None:

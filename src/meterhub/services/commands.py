@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import Device, DeviceCommand, User
 from meterhub.db.types import utcnow
-from meterhub.errors import InvalidInput, MeterhubError, NotFound
+from meterhub.errors import Conflict, InvalidInput, MeterhubError, NotFound
 from meterhub.mqtt_publish import PublishError, publish_once
 from meterhub.services import audit, command_signing, ota
 
@@ -156,6 +156,12 @@ def send(
 ) -> DeviceCommand:
     """Check, store (committed), audit and publish a command; BrokerUnavailable when the
     broker cannot take it (the command is then stored as failed with the reason)."""
+    if device.protocol != "meterhub":  # Tasmota/ESPHome firmware has no meter/<id>/control
+        raise Conflict(
+            f"device {device.serial_number!r} runs {device.protocol}: commands are for "
+            "meterhub firmware only",
+            field="device",
+        )
     checked = validate(cmd, args)
     timeout = COMMAND_TIMEOUT_S
     sent = dict(checked)

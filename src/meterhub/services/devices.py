@@ -20,7 +20,7 @@ from meterhub.errors import Conflict, InvalidInput, NotFound
 from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.services import audit
 
-EDITABLE = ("name", "location", "description", "protocol")
+EDITABLE = ("name", "location", "description", "topic_id", "protocol", "timezone")
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
@@ -96,6 +96,7 @@ def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -
         status=DEVICE_ACTIVE,
         **{k: v for k, v in fields.items() if k in EDITABLE},
     )
+    _check_topic(db, device)
     db.add(device)
     db.flush()
     audit.record(db, actor, "device.create", "device", device.id, {"serial": serial_number})
@@ -118,9 +119,31 @@ def update(db: Session, actor: User | None, device: Device, changes: dict[str, A
         if tariff_id is not None and db.get(TariffRow, tariff_id) is None:
             raise InvalidInput(f"tariff {tariff_id} does not exist", field="tariff_id")
         device.tariff_id = tariff_id
+    _check_topic(db, device)
     audit.record(db, actor, "device.update", "device", device.id, changes)
     db.flush()
     return device
+
+
+def _check_topic(db: Session, device: Device) -> None:
+    """A topic id follows the serial rule (it is one level of an MQTT topic) and names one
+    device per protocol (a Tasmota topic or ESPHome prefix must lead to one device)."""
+    topic_id = device.topic_id
+    if topic_id is None:
+        return
+    if not is_valid_serial(topic_id):
+        raise InvalidInput(f"topic_id must be {SERIAL_RULE}", field="topic_id")
+    protocol = device.protocol or "meterhub"
+    with db.no_autoflush:
+        other = db.scalar(
+            select(Device.id).where(
+                Device.topic_id == topic_id, Device.protocol == protocol, Device.id != device.id
+            )
+            if device.id is not None
+            else select(Device.id).where(Device.topic_id == topic_id, Device.protocol == protocol)
+        )
+    if other is not None:
+        raise Conflict(f"another {protocol} device has topic id {topic_id!r}", field="topic_id")
 
 
 def delete_device(db: Session, actor: User | None, device: Device) -> None:

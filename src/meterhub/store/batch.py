@@ -19,6 +19,13 @@ class Batch:
     acks: list[CommandAck] = field(default_factory=list)
     sweep: bool = False  # also mark silent devices offline
     topic_ids: dict[str, str] = field(default_factory=dict)  # serial -> the <id> it used
+    foreign_readings: list[tuple[str, Reading, str | None]] = field(default_factory=list)
+    """(protocol, reading, local time) from Tasmota/ESPHome topics: ``serial`` holds the
+    topic id, the store resolves it to the device with that protocol and topic id; a
+    local time (Tasmota's ``Time`` without offset) replaces ``ts`` if the device has a
+    zone."""
+    foreign_statuses: list[tuple[str, StatusUpdate]] = field(default_factory=list)
+    """(protocol, status) from Tasmota LWT / ESPHome status topics, resolved likewise."""
 
 
 @dataclass(slots=True)

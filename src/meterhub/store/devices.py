@@ -64,15 +64,21 @@ class DeviceStates:
         self._serial_of_topic: dict[str, str] | None = None  # topic id -> serial, if not it
 
     def stage(
-        self, conn: Connection, serials: set[str], result: WriteResult, events: list[dict[str, Any]]
+        self,
+        conn: Connection,
+        serials: set[str],
+        result: WriteResult,
+        events: list[dict[str, Any]],
+        origins: dict[str, tuple[str, str]] | None = None,
     ) -> tuple[dict[str, DeviceState], set[str]]:
-        """The states of ``serials`` (new ones become pending devices) and the serials
-        refused because too many devices are pending already."""
+        """The states of ``serials`` (new ones become pending devices, with the protocol
+        and topic id ``origins`` gives them) and the serials refused because too many
+        devices are pending already."""
         self._load(conn, [x for x in serials if x not in self.cache])
         staged: dict[str, DeviceState] = {}
         refused: set[str] = set()
         for serial in serials:
-            state = self._state(conn, serial, result, events)
+            state = self._state(conn, serial, result, events, (origins or {}).get(serial))
             if state is None:
                 refused.add(serial)
             else:
@@ -107,7 +113,7 @@ class DeviceStates:
                 topic_id: serial
                 for serial, topic_id in conn.execute(
                     select(DEVICES.c.serial_number, DEVICES.c.topic_id).where(
-                        DEVICES.c.topic_id.is_not(None)
+                        DEVICES.c.topic_id.is_not(None), DEVICES.c.protocol == "meterhub"
                     )
                 )
             }
@@ -208,7 +214,12 @@ class DeviceStates:
                 self.cache[row.serial_number] = state
 
     def _state(
-        self, conn: Connection, serial: str, result: WriteResult, events: list[dict[str, Any]]
+        self,
+        conn: Connection,
+        serial: str,
+        result: WriteResult,
+        events: list[dict[str, Any]],
+        origin: tuple[str, str] | None,
     ) -> DeviceState | None:
         """The device's state (cached, see `_load`); a new serial becomes a pending
         device, unless too many are pending already (None: its data is refused, as a
@@ -225,10 +236,13 @@ class DeviceStates:
         if pending >= MAX_PENDING_DEVICES:
             return None
         now = utcnow()
+        protocol, topic_id = origin or ("meterhub", None)
         device_id = conn.execute(
             insert(DEVICES)
             .values(
                 serial_number=serial,
+                protocol=protocol,
+                topic_id=topic_id,
                 status=DEVICE_PENDING,
                 online=False,
                 reading_interval_s=DEFAULT_INTERVAL_S,
@@ -241,7 +255,11 @@ class DeviceStates:
         events.append(event(device_id, "pending", {"reason": "unknown serial published"}))
         log.info("new device %s is pending approval", serial)
         return DeviceState(
-            id=device_id, status=DEVICE_PENDING, online=False, interval_s=DEFAULT_INTERVAL_S
+            id=device_id,
+            status=DEVICE_PENDING,
+            online=False,
+            interval_s=DEFAULT_INTERVAL_S,
+            topic_id=topic_id,
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from meterhub.store import counters, deadletters, presence
+from meterhub.store import counters, deadletters, foreign, presence
 from meterhub.store.batch import Batch, WriteResult
 from meterhub.store.commands import write_acks
 from meterhub.store.devices import DeviceStates
@@ -49,8 +49,15 @@ class TelemetryStore:
         readings = batch.readings
         with self.engine.begin() as conn:
             statuses = self.states.resolve_statuses(conn, batch.statuses)
+            origins: foreign.Origins = {}
+            if batch.foreign_readings or batch.foreign_statuses:
+                more, more_statuses, more_rejects, origins = foreign.resolve(
+                    conn, batch.foreign_readings, batch.foreign_statuses
+                )
+                readings, statuses = readings + more, statuses + more_statuses
+                rejects += more_rejects
             serials = {r.serial for r in readings} | {s.serial for s in statuses if s.serial}
-            staged, refused = self.states.stage(conn, serials, result, events)
+            staged, refused = self.states.stage(conn, serials, result, events, origins)
             learned = self.states.learn_topic_ids(conn, batch.topic_ids, staged)
             if refused:
                 rejects += deadletters.refused(refused, readings, statuses)
