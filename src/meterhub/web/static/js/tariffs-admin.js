@@ -466,8 +466,7 @@ form.addEventListener("submit", async (event) => {
     editor.hidden = true;
     await load();
   } catch (err) {
-    errorBox.textContent =
-      err.body?.field ? `${err.message} (${err.body.field})` : err.message;
+    errorBox.textContent = err.body?.field ? `${err.message} (${err.body.field})` : err.message;
     errorBox.hidden = false;
   }
 });
