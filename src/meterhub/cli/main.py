@@ -117,7 +117,9 @@ def ingest(
     with database(cfg):
         pass  # migrate before consuming
     # Become the slim ingest process: the CLI's imports would stay in memory otherwise.
-    argv, env = ingest_command(url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE)
+    argv, env = ingest_command(
+        url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE, cfg.METERHUB_LATE_WINDOW_DAYS
+    )
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 

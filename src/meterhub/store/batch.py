@@ -18,7 +18,6 @@ class Batch:
     statuses: list[StatusUpdate] = field(default_factory=list)
     acks: list[CommandAck] = field(default_factory=list)
     sweep: bool = False  # also mark silent devices offline
-    topic_ids: dict[str, str] = field(default_factory=dict)  # serial -> the <id> it used
 
 
 @dataclass(slots=True)
