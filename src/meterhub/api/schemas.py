@@ -143,7 +143,7 @@ class DeviceOut(BaseModel):
     reading_interval_s: int
     topic_id: str | None = Field(
         description="The <id> in the device's topics (meter/<id>/...) when it is not its "
-        "serial: learned from its messages; commands are sent there."
+        "serial: set by an admin (never learned from messages); commands are sent there."
     )
     assigned_users: list[AssignedUser]
 
@@ -168,6 +168,11 @@ class DeviceUpdateIn(Strict):
     name: ShortText | None = None
     location: ShortText | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="The <id> of the device's topics when it is not its serial (the "
+        "serial rule; unique; 409 on a clash); null: its serial.",
+    )
 
     _required = field_validator("serial_number", mode="before")(_not_null)
 
