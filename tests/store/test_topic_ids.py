@@ -20,7 +20,8 @@ from meterhub.db.types import utcnow
 from meterhub.ingest.messages import decode_message
 from meterhub.services import devices as device_service
 from meterhub.services.commands import control_topic
-from meterhub.store import TelemetryStore, devices as store_devices
+from meterhub.store import TelemetryStore
+from meterhub.store import devices as store_devices
 
 
 def send(store: TelemetryStore, topic: str, payload: bytes | str) -> None:
