@@ -146,6 +146,7 @@ def integrations() -> None:
 
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
+app.command("import")(tools.import_readings)
 app.command("bench")(bench.bench)
 app.add_typer(firmware_app, name="firmware")
 
