@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the cli and db fixtures come from test_cli
 """`meterhub import FILE --serial S`: back-fill older than the late window goes through the
 decoder and store (rollups follow); bad lines are counted and named by line; a second run
 stores nothing twice; a reading naming another serial is refused; an unknown device is a
