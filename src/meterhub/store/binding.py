@@ -11,6 +11,8 @@ every offline sweep (changed or removed topic ids)."""
 from __future__ import annotations
 
 import time
+from operator import attrgetter
+from typing import Final
 
 import orjson
 from sqlalchemy import select
@@ -21,6 +23,8 @@ from meterhub.protocol.rejects import Reason, Reject
 from meterhub.protocol.rules import is_valid_serial, raw_text
 from meterhub.protocol.status import CommandAck, StatusUpdate
 from meterhub.store.tables import DEVICES
+
+_TOPIC_ID: Final = attrgetter("topic_id")
 
 
 class TopicOwners:
@@ -69,23 +73,28 @@ def bind(
     """Give every reading, status and ack its topic's device's serial; what names another
     serial (``serial_mismatch``) or comes from a topic id that is no serial and no
     device's topic id (``bad_topic``) becomes a dead letter instead."""
-    topic_ids = {r.topic_id for r in readings}
+    topic_ids = set(map(_TOPIC_ID, readings))
     topic_ids.update(s.device_id for s in statuses)
     topic_ids.update(a.device_id for a in acks)
     aliases = owners.aliases(conn, topic_ids)
     rejects: list[Reject] = []
     now = time.time()
     kept: list[Reading] = []
+    keep = kept.append
     for reading in readings:
         topic_id = reading.topic_id
-        owner = aliases.get(topic_id, topic_id)
         serial = reading.serial
+        if serial == topic_id and topic_id not in aliases:  # the usual case: one compare
+            keep(reading)
+            continue
+        owner = aliases.get(topic_id, topic_id)
         if serial == owner or (serial == topic_id and is_valid_serial(owner)):
-            if serial != owner:
-                reading.serial = owner
-            kept.append(reading)
+            reading.serial = owner
+            keep(reading)
         else:
-            rejects.append(_reject(reading.topic_id, "data", serial, owner, reading, now))
+            rejects.append(_reject(topic_id, "data", serial, owner, reading, now))
+    if len(kept) == len(readings):
+        kept = readings
     bound: list[StatusUpdate] = []
     for status in statuses:
         topic_id = status.device_id
