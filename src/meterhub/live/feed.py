@@ -318,9 +318,11 @@ class MqttLiveFeed:
             self.sweep()
 
 
-def _bound(owners: dict[str, str], topic_id: str, serial: str | None) -> str | None:
+def _bound(owners: dict[str, str], topic_id: str | None, serial: str | None) -> str | None:
     """The serial of the topic's device when `serial` (the payload's, or the topic id) is
     it; None for another device's serial (see meterhub.store.binding)."""
+    if topic_id is None:
+        return serial
     owner = owners.get(topic_id, topic_id)
     if serial in (owner, topic_id):
         return owner

@@ -88,9 +88,10 @@ class Reading:
     seq: int | None = None
     firmware_version: str | None = None
     ip_address: str | None = None
-    topic_id: str = ""
+    topic_id: str | None = None
     """The ``<id>`` of the topic it came on: the store binds the reading to that topic's
-    device (a ``serial`` that is not that device's is a ``serial_mismatch``)."""
+    device (a ``serial`` that is not that device's is a ``serial_mismatch``). None only
+    for readings made in-process, not received (benchmarks, tests): ``serial`` stands."""
 
     @property
     def ts_ms(self) -> int:

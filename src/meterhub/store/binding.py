@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from operator import attrgetter
-from typing import Final
+from typing import Final, cast
 
 import orjson
 from sqlalchemy import select
@@ -73,7 +73,9 @@ def bind(
     """Give every reading, status and ack its topic's device's serial; what names another
     serial (``serial_mismatch``) or comes from a topic id that is no serial and no
     device's topic id (``bad_topic``) becomes a dead letter instead."""
-    topic_ids = set(map(_TOPIC_ID, readings))
+    found: set[str | None] = set(map(_TOPIC_ID, readings))
+    found.discard(None)
+    topic_ids = cast("set[str]", found)
     topic_ids.update(s.device_id for s in statuses)
     topic_ids.update(a.device_id for a in acks)
     aliases = owners.aliases(conn, topic_ids)
@@ -84,8 +86,8 @@ def bind(
     for reading in readings:
         topic_id = reading.topic_id
         serial = reading.serial
-        if serial == topic_id and topic_id not in aliases:  # the usual case: one compare
-            keep(reading)
+        if (serial == topic_id and topic_id not in aliases) or topic_id is None:
+            keep(reading)  # the usual case: one compare (None: not received, see Reading)
             continue
         owner = aliases.get(topic_id, topic_id)
         if serial == owner or (serial == topic_id and is_valid_serial(owner)):
