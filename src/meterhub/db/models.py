@@ -99,9 +99,9 @@ class Device(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
-    topic_id: Mapped[str | None] = mapped_column(String(64))
+    topic_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     """The <id> in the device's topics (`meter/<id>/...`) when it is not the serial:
-    learned from its messages; commands go there."""
+    set by an admin (never learned from messages); commands go there."""
     name: Mapped[str | None] = mapped_column(String(128))
     location: Mapped[str | None] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)
