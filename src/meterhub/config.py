@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from meterhub.protocol.rules import DEFAULT_LATE_WINDOW_DAYS
+
 SECRET_FILE_NAME = "session_secret"  # noqa: S105 - a file name
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
         if value and not value.startswith(("smtp://", "smtps://")):
             raise ValueError("SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://...")
         return value or None
+
+    METERHUB_LATE_WINDOW_DAYS: float = Field(DEFAULT_LATE_WINDOW_DAYS, gt=0, le=3650)
+    """Readings timed longer than this before they arrive are dead letters `too_old`."""
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -126,7 +126,11 @@ def serve(
         models, accounts = _demo_models(cfg, demo) if demo else ([], {})  # before ingest
         if ingest:
             command = ingest_command(
-                target_url(target), cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE
+                target_url(target),
+                cfg.database_url,
+                cfg.LOG_LEVEL,
+                cfg.MQTT_CA_FILE,
+                cfg.METERHUB_LATE_WINDOW_DAYS,
             )
             supervisor = Supervisor(*command)
             supervisor.start()

@@ -143,7 +143,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/users"): {"username": "newbie", "password": "newbie-pass-1234"},
     ("PUT", "/api/users/{user_id}"): {"full_name": "Renamed"},
     ("POST", "/api/devices"): {"serial_number": "NEW-1"},
-    ("PUT", "/api/devices/{device_id}"): {"name": "renamed"},
+    ("PUT", "/api/devices/{device_id}"): {"name": "renamed", "topic_id": "MATRIX-ROOM"},
     # a 422 for the admin: the matrix app has no broker (a valid command would be a 503)
     ("POST", "/api/devices/{device_id}/commands"): {"cmd": "not-a-command"},
     ("POST", "/api/integrations/emoncms"): {

@@ -1,5 +1,7 @@
 """The real firmware (MicroPython) configured with a `device_id` other than its serial, so
-it publishes and listens on `meter/ROOM-E2E/...`: its readings are stored under its serial,
+it publishes and listens on `meter/ROOM-E2E/...`. An admin registered the device and set
+its topic id first (topic ids are never learned from payloads): its readings are stored
+under its serial,
 a command sent through the API reaches it and is acknowledged, and when it dies the
 broker's last will (a plain "offline" on its topic id) marks that device offline instead
 of inventing a pending device called ROOM-E2E."""
@@ -27,7 +29,21 @@ TOPIC_ID = "ROOM-E2E"
 
 
 @pytest.fixture
-def meter(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[VirtualFleet]:
+def registered(web_api: Any) -> dict[str, Any]:
+    """The admin's part, before the meter is switched on: register it, set its topic id."""
+    created = web_api.post("/api/devices", json={"serial_number": serial_for(0)})
+    assert created.status_code == 201, created.text
+    changed = web_api.put(f"/api/devices/{created.json()['id']}", json={"topic_id": TOPIC_ID})
+    assert changed.status_code == 200, changed.text
+    body: dict[str, Any] = changed.json()
+    assert body["topic_id"] == TOPIC_ID
+    return body
+
+
+@pytest.fixture
+def meter(
+    mosquitto: Mosquitto, tmp_path: Path, registered: dict[str, Any]
+) -> Iterator[VirtualFleet]:
     need_micropython()
     fleet = VirtualFleet(
         1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True, log=lambda _: None

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from meterhub.ingest import handoff
 from meterhub.ingest.handoff import AckKey, WriterProcess
 
-T0 = 1_790_000_000
+T0 = int(time.time()) // 10 * 10 - 86_400  # a day ago: inside the late window
 
 
 def payload(serial: str, seq: int) -> bytes:
@@ -94,10 +94,16 @@ def test_a_decoder_failure_becomes_a_dead_letter_not_a_crash(ctx: Any, monkeypat
 
     real = writer_main.decode_message
 
-    def flaky(topic: str, raw: bytes, received_at: float, rounds: Any = None) -> Any:
+    def flaky(
+        topic: str,
+        raw: bytes,
+        received_at: float,
+        window_s: float | None = None,
+        rounds: Any = None,
+    ) -> Any:
         if b'"seq":1,' in raw:
             raise KeyError("boom")
-        return real(topic, raw, received_at, rounds)
+        return real(topic, raw, received_at, window_s, rounds)
 
     monkeypatch.setattr(writer_main, "decode_message", flaky)
     ours, theirs = socket.socketpair()

@@ -127,10 +127,12 @@ def test_refresher_closes_ended_sessions_and_moves_devices(ctx: AppContext) -> N
             device = db.get(Device, ids["B"])
             assert device is not None
             devices.assign(db, None, device, carol)
+            devices.update(db, None, device, {"topic_id": "ROOM-B"})  # an admin's topic id
             db.commit()
         refresher = AccessRefresher(hub, ctx.sessions, interval=0.01)
         await refresher.refresh_once()
         await asyncio.sleep(0.05)
+        assert hub.topic_owners == {"ROOM-B": "B"}  # the live feed binds its messages to B
         assert refresher.closed == 2
         assert conns["carol"].serials == {"B"} and hub.viewers("B") == 1  # bob's is closed
         await hub.close_all()

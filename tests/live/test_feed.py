@@ -99,11 +99,32 @@ def test_batch_publishes_only_its_newest_reading_and_late_ones_are_skipped() -> 
             for p in (3, 1, 2)
         ],
     }
-    feed.handle_message("meter/x/data", orjson.dumps(batch), now=1.0, wall=NOW)
+    feed.handle_message("meter/M2/data", orjson.dumps(batch), now=1.0, wall=NOW)
     readings = [c[2] for c in spy.calls if c[0] == "reading"]
     assert [r["power"] for r in readings] == [3.0]
     feed.handle_message("meter/M2/data", payload(9.0, NOW - 200), now=2.0, wall=NOW)
     assert len([c for c in spy.calls if c[0] == "reading"]) == 1  # older than shown
+
+
+def test_a_message_belongs_to_its_topics_device() -> None:
+    """As in ingest: a payload naming another serial shows nothing for that device; an
+    admin's topic id (kept by the access refresher) shows its device's readings."""
+    feed, spy = make_feed()
+    feed.handle_message("meter/A1/data", payload(5.0, serial_number="B1"), now=1.0, wall=NOW)
+    feed.handle_message(
+        "meter/A1/status", orjson.dumps({"state": "offline", "serial_number": "B1"}), now=1.0
+    )
+    assert spy.calls == [] and feed.rejects == 2
+    spy.topic_owners = {"KITCHEN": "B1"}
+    feed.handle_message("meter/KITCHEN/data", payload(6.0, serial_number="B1"), now=2.0, wall=NOW)
+    feed.handle_message("meter/KITCHEN/data", payload(7.0), now=3.0, wall=NOW)
+    feed.handle_message("meter/KITCHEN/status", b"offline", now=4.0, wall=NOW)
+    assert [(c[0], c[1]) for c in spy.calls] == [
+        ("status", "B1"),
+        ("reading", "B1"),
+        ("reading", "B1"),
+        ("status", "B1"),
+    ]
 
 
 def test_rejects_are_counted_and_never_published() -> None:

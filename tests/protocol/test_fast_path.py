@@ -171,7 +171,7 @@ def test_fast_path_returns_what_the_precise_path_returns(
 ) -> None:
     obj, received_at = case
     args = (base_serial, received_at, legacy, default_fw, default_ip)
-    fast = decoder._fast_reading(obj, *args)
+    fast = decoder._fast_reading(obj, *args, "dev")
     try:
         precise = decoder._reading(obj, base_serial, "dev", received_at, *args[2:])
     except Invalid:
@@ -226,7 +226,7 @@ def test_what_the_firmware_sends_takes_the_fast_path() -> None:
     for raw in FIRMWARE_SHAPES:
         decode_data(TOPIC, raw, NOW)  # the serial is seen once, as ingest sees it
         obj = orjson.loads(raw)
-        fast = decoder._fast_reading(obj, "PZEM-T", NOW, "device_id" in obj, None, None)
+        fast = decoder._fast_reading(obj, "PZEM-T", NOW, "device_id" in obj, None, None, "PZEM-T")
         assert fast is not None, raw
         precise = decoder._reading(obj, "PZEM-T", "PZEM-T", NOW, "device_id" in obj, None, None)
         assert typed_fields(fast) == typed_fields(precise)

@@ -43,14 +43,25 @@ def reading(
     )
 
 
-def write(store: TelemetryStore, *payloads: bytes, topic: str = "meter/x/data") -> Any:
+def write(store: TelemetryStore, *payloads: bytes, topic: str | None = None) -> Any:
+    """Decode and store `payloads`, each on its own device's topic unless `topic` is given
+    (a message belongs to its topic's device)."""
     batch = Batch()
     for payload in payloads:
-        part = decode_message(topic, payload, T0 + 10_000)
+        own = topic or f"meter/{_serial_of(payload)}/data"
+        part = decode_message(own, payload, T0 + 10_000)
         batch.readings += part.readings
         batch.rejects += part.rejects
         batch.statuses += part.statuses
     return store.write(batch)
+
+
+def _serial_of(payload: bytes) -> str:
+    try:
+        serial = orjson.loads(payload).get("serial_number")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "x"
+    return serial if isinstance(serial, str) and serial else "x"
 
 
 def rollups(ctx: Any) -> dict[int, tuple[int, int]]:
@@ -179,7 +190,7 @@ def test_bad_input_goes_to_dead_letters_bounded(
         ),
     ]
     for payload in bad:
-        write(store, payload)
+        write(store, payload, topic="meter/x/data")
     with ctx.sessions() as db:
         kept = list(db.scalars(select(IngestReject).order_by(IngestReject.id)))
         counters = dict(db.execute(text("SELECT name, value FROM ingest_counters")).all())

@@ -177,8 +177,8 @@ class DeviceOut(BaseModel):
     reading_interval_s: int
     topic_id: str | None = Field(
         description="The <id> in the device's topics when it is not its serial: "
-        "meter/<id>/... (learned from its messages; commands are sent there), Tasmota's "
-        "tele/<topic>/..., ESPHome's <prefix>/..."
+        "meter/<id>/..., Tasmota's tele/<topic>/..., ESPHome's <prefix>/...; set by an "
+        "admin (never learned from messages); commands are sent there."
     )
     protocol: DeviceProtocol = Field(
         description="What the device speaks (meterhub, tasmota, esphome), and so which "
@@ -223,7 +223,11 @@ class DeviceUpdateIn(Strict):
         default=None, description="A tariff id; null: use the install's default tariff."
     )
     protocol: DeviceProtocol | None = None
-    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    topic_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="The <id> of the device's topics when it is not its serial (the "
+        "serial rule; unique; 409 on a clash); null: its serial.",
+    )
     timezone: str | None = None
 
     _tz = field_validator("timezone")(_zone)

@@ -123,7 +123,9 @@ def ingest(
     with database(cfg):
         pass  # migrate before consuming
     # Become the slim ingest process: the CLI's imports would stay in memory otherwise.
-    argv, env = ingest_command(url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE)
+    argv, env = ingest_command(
+        url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE, cfg.METERHUB_LATE_WINDOW_DAYS
+    )
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 
 
@@ -180,6 +182,7 @@ def alerts(
 
 app.command("simulate")(tools.simulate)
 app.command("export")(tools.export)
+app.command("import")(tools.import_readings)
 app.command("bench")(bench.bench)
 app.command("report")(report.report)
 app.command("backup")(operations.backup)

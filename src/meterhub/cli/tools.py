@@ -178,3 +178,43 @@ def export(
                 handle.close()
     if output:
         typer.echo(f"wrote {count} readings to {output}", err=True)
+
+
+def import_readings(
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV with a header row, or JSON lines (.jsonl), of v1 readings."),
+    ],
+    serial: Annotated[str, typer.Option("--serial", help="Serial number of the device.")],
+) -> None:
+    """Back-fill a device's readings from FILE (not bound by the late window): the same
+    decoder, validation and store as live ingest; prints what was stored and rejected."""
+    from meterhub.db.engine import make_engine
+    from meterhub.ingest.importer import import_file
+    from meterhub.services import devices
+    from meterhub.store import TelemetryStore
+
+    cfg = settings()
+    if not file.is_file():
+        fail(f"no such file: {file}")
+    with database(cfg) as db:
+        if devices.by_serial(db, serial) is None:
+            fail(f"no device with serial {serial!r}; register it first (`meterhub devices add`)")
+    engine = make_engine(cfg.database_url)
+    try:
+        report = import_file(TelemetryStore(engine), file, serial)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        fail(f"cannot read {file}: {exc}")
+    finally:
+        engine.dispose()
+    rejected = sum(report.rejected.values())
+    typer.echo(
+        f"{report.lines} readings read, {report.stored} stored, "
+        f"{report.duplicates} already there, {rejected} rejected"
+    )
+    for reason, count in sorted(report.rejected.items()):
+        typer.echo(f"  {reason}: {count}")
+    for line in report.examples:
+        typer.echo(f"  {line}", err=True)
+    if rejected:
+        raise typer.Exit(2)

@@ -110,9 +110,9 @@ class Device(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
-    topic_id: Mapped[str | None] = mapped_column(String(64))
+    topic_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     """The <id> in the device's topics (`meter/<id>/...`) when it is not the serial:
-    learned from its messages; commands go there."""
+    set by an admin (never learned from messages); commands go there."""
     protocol: Mapped[str] = mapped_column(String(16), default="meterhub", server_default="meterhub")
     """One of PROTOCOLS; also which topics its MQTT account may use."""
     timezone: Mapped[str | None] = mapped_column(String(64))

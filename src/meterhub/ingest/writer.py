@@ -228,8 +228,6 @@ def _merge(items: list[WorkItem], sweep: bool) -> Batch:
         batch.rejects.extend(item.batch.rejects)
         batch.statuses.extend(item.batch.statuses)
         batch.acks.extend(item.batch.acks)
-        if item.batch.topic_ids:
-            batch.topic_ids.update(item.batch.topic_ids)
         batch.foreign_readings.extend(item.batch.foreign_readings)
         batch.foreign_statuses.extend(item.batch.foreign_statuses)
     return batch

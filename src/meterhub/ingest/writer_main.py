@@ -24,7 +24,7 @@ from meterhub.ingest.messages import decode_message
 from meterhub.ingest.writer import WorkItem, Writer
 from meterhub.protocol.esphome import Rounds
 from meterhub.protocol.rejects import Reject
-from meterhub.protocol.rules import raw_text
+from meterhub.protocol.rules import DEFAULT_LATE_WINDOW_DAYS, raw_text
 from meterhub.runtime import logs
 from meterhub.runtime.allocator import tune_malloc
 from meterhub.store import Batch, TelemetryStore
@@ -35,8 +35,9 @@ REPORT_EVERY_S = 60.0
 FLUSH_TIMEOUT_S = 10.0
 
 
-def serve(conn: Connection, writer: Writer) -> None:
-    """Feed `writer` from `conn` until told to stop or the other end closes."""
+def serve(conn: Connection, writer: Writer, window_s: float | None = None) -> None:
+    """Feed `writer` from `conn` until told to stop or the other end closes; readings
+    older than `window_s` (the late window) become ``too_old`` dead letters."""
 
     def committed(chunk: int) -> None:
         conn.send_bytes(chunk.to_bytes(8, "little"))  # only the writer thread sends
@@ -54,19 +55,28 @@ def serve(conn: Connection, writer: Writer) -> None:
         chunk, items = message
         last = len(items) - 1
         for n, (topic, payload, received_at) in enumerate(items):
-            batch = decode_safely(topic, payload, received_at, rounds)
+            batch = decode_safely(topic, payload, received_at, window_s, rounds)
             done = (lambda c=chunk: committed(c)) if n == last else None
             writer.submit(WorkItem(batch, done, topic, payload))
 
 
+def late_window_s() -> float:
+    """METERHUB_LATE_WINDOW_DAYS (set by the main process), in seconds."""
+    return float(os.environ.get("METERHUB_LATE_WINDOW_DAYS", DEFAULT_LATE_WINDOW_DAYS)) * 86400
+
+
 def decode_safely(
-    topic: str, payload: bytes, received_at: float, rounds: Rounds | None = None
+    topic: str,
+    payload: bytes,
+    received_at: float,
+    window_s: float | None = None,
+    rounds: Rounds | None = None,
 ) -> Batch:
     """`decode_message`, which turns bad input into rejects; should it fail itself (a bug),
     the message becomes an `unstorable` dead letter instead of stopping ingest: a crash
     here would be redelivered and crash the writer again."""
     try:
-        return decode_message(topic, payload, received_at, rounds)
+        return decode_message(topic, payload, received_at, window_s, rounds)
     except Exception as exc:
         log.exception("decoding a message on %s failed; it goes to the dead letters", topic)
         return Batch(
@@ -113,7 +123,7 @@ def main(argv: list[str]) -> None:
     writer.start()
     threading.Thread(target=report, args=(writer, stop), daemon=True, name="ingest-report").start()
     try:
-        serve(conn, writer)
+        serve(conn, writer, late_window_s())
     finally:
         stop.set()
         writer.stop()

@@ -136,6 +136,15 @@ def load_grants(sessions: sessionmaker[Session], session_ids: Iterable[str]) -> 
     return grants
 
 
+def load_topic_owners(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Admin-set topic ids -> their devices' serials."""
+    with sessions() as db:
+        rows = db.execute(
+            select(Device.serial_number, Device.topic_id).where(Device.topic_id.is_not(None))
+        )
+        return {topic_id: serial for serial, topic_id in rows if topic_id is not None}
+
+
 class AccessRefresher:
     """Periodically re-checks the sessions and devices of the hub's connections."""
 
@@ -182,6 +191,7 @@ class AccessRefresher:
         conns = [c for c in self.hub.connections() if c.closing is None]
         if not conns:
             return
+        self.hub.topic_owners = await asyncio.to_thread(load_topic_owners, self.sessions)
         grants = await asyncio.to_thread(load_grants, self.sessions, {c.session_id for c in conns})
         self.rounds += 1
         for conn in conns:

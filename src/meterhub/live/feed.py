@@ -230,16 +230,27 @@ class MqttLiveFeed:
             decoded = decode_data(topic, payload, received_at)
             self.rejects += len(decoded.rejects)
             newest: dict[str, Any] = {}
+            owners = self.hub.topic_owners
             for reading in decoded.readings:  # a backlog batch: only the newest matters
-                best = newest.get(reading.serial)
+                serial = _bound(owners, reading.topic_id, reading.serial)
+                if serial is None:
+                    self.rejects += 1  # another device's serial: ingest dead-letters it
+                    continue
+                best = newest.get(serial)
                 if best is None or reading.ts >= best.ts:
-                    newest[reading.serial] = reading
+                    newest[serial] = reading
             for serial, reading in newest.items():
                 self.readings += 1
                 self._reading(serial, reading, mono)
         elif topic.endswith("/status"):
             status = decode_status(topic, payload, received_at)
-            if isinstance(status, StatusUpdate) and status.serial is not None:
+            serial = (
+                _bound(self.hub.topic_owners, status.device_id, status.serial)
+                if isinstance(status, StatusUpdate)
+                else None
+            )
+            if isinstance(status, StatusUpdate) and serial is not None:
+                status.serial = serial
                 self._status(status)
             else:
                 self.rejects += 1
@@ -305,3 +316,14 @@ class MqttLiveFeed:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             self.sweep()
+
+
+def _bound(owners: dict[str, str], topic_id: str | None, serial: str | None) -> str | None:
+    """The serial of the topic's device when `serial` (the payload's, or the topic id) is
+    it; None for another device's serial (see meterhub.store.binding)."""
+    if topic_id is None:
+        return serial
+    owner = owners.get(topic_id, topic_id)
+    if serial in (owner, topic_id):
+        return owner
+    return None

@@ -182,6 +182,9 @@ class LiveHub:
         self.flush_interval = FLUSH_INTERVAL_S if flush_interval is None else flush_interval
         self.outbox_limit = OUTBOX_LIMIT if outbox_limit is None else outbox_limit
         self._connections: set[LiveConnection] = set()
+        self.topic_owners: dict[str, str] = {}
+        """Admin-set topic id -> serial (kept by the access refresher): a message belongs
+        to its topic's device, as in ingest."""
         self._viewers: dict[str, set[LiveConnection]] = {}
         self._broad: set[LiveConnection] = set()  # not indexed: see INDEX_LIMIT
         self.published = 0

@@ -24,7 +24,9 @@ Device timestamps (the ``timestamp`` key), decided in this order:
   [received_at - 7 days, received_at + 5 min]; otherwise it is taken for an uptime
   counter and ``received_at`` is used (that firmware has no backlog to flush).
 
-Device identity: ``serial_number`` when present, else the ``<id>`` of ``meter/<id>/data``.
+Device identity: ``serial_number`` when present, else the ``<id>`` of ``meter/<id>/data``;
+every reading also carries its topic's ``<id>`` (``topic_id``), and the store accepts it
+only for the device owning that topic id (see :mod:`meterhub.store.binding`).
 A serial is 1-64 characters from ``A-Z a-z 0-9 . _ : -`` (safe in MQTT topics, URL paths
 and file names); anything else is rejected ``bad_serial``. Unknown keys are ignored, so
 devices may add fields.
@@ -86,6 +88,10 @@ class Reading:
     seq: int | None = None
     firmware_version: str | None = None
     ip_address: str | None = None
+    topic_id: str | None = None
+    """The ``<id>`` of the topic it came on: the store binds the reading to that topic's
+    device (a ``serial`` that is not that device's is a ``serial_mismatch``). None only
+    for readings made in-process, not received (benchmarks, tests): ``serial`` stands."""
 
     @property
     def ts_ms(self) -> int:
@@ -146,7 +152,7 @@ def decode_data(topic: str, raw: bytes | bytearray | memoryview, received_at: fl
         return _decode_batch(topic, raw, received_at, obj, device_id, base_serial)
 
     legacy = "device_id" in obj
-    reading = _fast_reading(obj, base_serial, received_at, legacy, None, None)
+    reading = _fast_reading(obj, base_serial, received_at, legacy, None, None, device_id)
     if reading is None:
         try:
             reading = _reading(obj, base_serial, device_id, received_at, legacy, None, None)
@@ -195,7 +201,7 @@ def _decode_batch(
     fast = _fast_reading
     for index, item in enumerate(items):
         reading = (
-            fast(item, base_serial, received_at, False, env_fw, env_ip)
+            fast(item, base_serial, received_at, False, env_fw, env_ip, device_id)
             if type(item) is dict
             else None
         )
@@ -226,6 +232,7 @@ def _fast_reading(
     legacy: bool,
     default_fw: str | None,
     default_ip: str | None,
+    topic_id: str,
     *,
     # RANGES bound as defaults: locals cost nothing per reading, a dict lookup would.
     # Never passed by callers.
@@ -348,6 +355,7 @@ def _fast_reading(
     reading.seq = seq
     reading.firmware_version = fw
     reading.ip_address = ip
+    reading.topic_id = topic_id
     return reading
 
 
@@ -411,5 +419,18 @@ def _reading(
     ip = default_ip if ip is None else text(ip, "ip_address")
     ts, from_device = timestamp(get("timestamp"), received_at, legacy)
     return Reading(
-        serial, ts, from_device, voltage, current, power, energy, frequency, pf, alarm, seq, fw, ip
+        serial,
+        ts,
+        from_device,
+        voltage,
+        current,
+        power,
+        energy,
+        frequency,
+        pf,
+        alarm,
+        seq,
+        fw,
+        ip,
+        device_id,
     )

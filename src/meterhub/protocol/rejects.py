@@ -43,6 +43,8 @@ Reason = Literal[
     "empty_batch",
     "batch_too_large",
     "too_many_pending",
+    "serial_mismatch",
+    "too_old",
     "unstorable",
     "tasmota_multiphase",
     "unknown_field",

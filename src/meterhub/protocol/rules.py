@@ -49,6 +49,11 @@ serial_memo: dict[str, bool] = {}
 fast path reads it directly; only is_valid_serial writes it."""
 
 
+DEFAULT_LATE_WINDOW_DAYS: Final = 30.0
+"""Readings timed longer than this before they arrive are ``too_old`` (a setting:
+``METERHUB_LATE_WINDOW_DAYS``); deliberate back-fill goes through ``meterhub import``."""
+
+
 def is_valid_serial(value: str) -> bool:
     """True when ``value`` is an acceptable device serial (:data:`SERIAL_RULE`)."""
     if len(value) > MAX_SERIAL_LEN:

@@ -21,7 +21,11 @@ def die_with_parent() -> None:
 
 
 def ingest_command(
-    broker_url: str, database_url: str, log_level: str, ca_file: str | None = None
+    broker_url: str,
+    database_url: str,
+    log_level: str,
+    ca_file: str | None = None,
+    late_window_days: float | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment of the slim ingest process (the URLs, which may hold
     passwords, go in the environment, not in `ps` output)."""
@@ -33,6 +37,8 @@ def ingest_command(
     }
     if ca_file:
         env["MQTT_CA_FILE"] = ca_file
+    if late_window_days is not None:  # settings from .env reach the child this way
+        env["METERHUB_LATE_WINDOW_DAYS"] = repr(late_window_days)
     return [sys.executable, "-m", "meterhub.ingest.main"], env
 
 

@@ -20,7 +20,8 @@ from meterhub.errors import Conflict, InvalidInput, NotFound
 from meterhub.protocol.rules import SERIAL_RULE, is_valid_serial
 from meterhub.services import audit
 
-EDITABLE = ("name", "location", "description", "topic_id", "protocol", "timezone")
+EDITABLE = ("name", "location", "description", "protocol", "timezone")
+"""Fields taken as given; `topic_id` and `tariff_id` are checked on their own."""
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
@@ -89,13 +90,15 @@ def by_serial(db: Session, serial: str) -> Device | None:
 def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -> Device:
     """Register a device; serial numbers are unique (Conflict)."""
     check_serial(serial_number)
-    if by_serial(db, serial_number) is not None:
+    taken = db.scalar(select(Device.id).where(Device.topic_id == serial_number))
+    if by_serial(db, serial_number) is not None or taken is not None:
         raise Conflict(f"a device with serial {serial_number!r} exists", field="serial_number")
     device = Device(
         serial_number=serial_number,
         status=DEVICE_ACTIVE,
         **{k: v for k, v in fields.items() if k in EDITABLE},
     )
+    device.topic_id = _checked_topic_id(db, device, fields.get("topic_id"))
     _check_topic(db, device)
     db.add(device)
     db.flush()
@@ -104,13 +107,17 @@ def create(db: Session, actor: User | None, serial_number: str, **fields: Any) -
 
 
 def update(db: Session, actor: User | None, device: Device, changes: dict[str, Any]) -> Device:
-    """Change name/location/description, the tariff or the serial number (unique)."""
+    """Change name/location/description, the tariff, the serial number (unique) or the
+    topic id (``meter/<topic_id>/...``; unique among serials and topic ids; None: the
+    serial)."""
     new_serial = changes.get("serial_number")
     if new_serial is not None and new_serial != device.serial_number:
         check_serial(new_serial)
-        if by_serial(db, new_serial) is not None:
+        if by_serial(db, new_serial) is not None or _topic_owner(db, new_serial, device):
             raise Conflict(f"a device with serial {new_serial!r} exists", field="serial_number")
         device.serial_number = new_serial
+    if "topic_id" in changes:
+        device.topic_id = _checked_topic_id(db, device, changes["topic_id"])
     for key in EDITABLE:
         if key in changes:
             setattr(device, key, changes[key])
@@ -185,6 +192,26 @@ def unassign(db: Session, actor: User | None, device: Device, user_id: int) -> N
     audit.record(db, actor, "device.unassign", "device", device.id, {"user_id": user_id})
     db.flush()
     db.refresh(device)
+
+
+def _topic_owner(db: Session, topic_id: str, device: Device) -> bool:
+    """Whether another device uses `topic_id` as its topic id."""
+    return (
+        db.scalar(select(Device.id).where(Device.topic_id == topic_id, Device.id != device.id))
+        is not None
+    )
+
+
+def _checked_topic_id(db: Session, device: Device, topic_id: str | None) -> str | None:
+    """An admin's topic id for `device`: the serial rule, and no other device's serial or
+    topic id (Conflict); its own serial means no topic id of its own (None)."""
+    if topic_id is None or topic_id == device.serial_number:
+        return None
+    if not is_valid_serial(topic_id):
+        raise InvalidInput(f"topic_id must be {SERIAL_RULE}", field="topic_id")
+    if by_serial(db, topic_id) is not None or _topic_owner(db, topic_id, device):
+        raise Conflict(f"topic id {topic_id!r} belongs to another device", field="topic_id")
+    return topic_id
 
 
 def check_serial(serial: str) -> None:

@@ -18,7 +18,6 @@ class Batch:
     statuses: list[StatusUpdate] = field(default_factory=list)
     acks: list[CommandAck] = field(default_factory=list)
     sweep: bool = False  # also mark silent devices offline
-    topic_ids: dict[str, str] = field(default_factory=dict)  # serial -> the <id> it used
     foreign_readings: list[tuple[str, Reading, str | None]] = field(default_factory=list)
     """(protocol, reading, local time) from Tasmota/ESPHome topics: ``serial`` holds the
     topic id, the store resolves it to the device with that protocol and topic id; a

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from meterhub.db.types import utcnow
 from meterhub.protocol.readings import Reading
 from meterhub.protocol.rejects import Reject
+from meterhub.protocol.rules import raw_text
 from meterhub.protocol.status import StatusUpdate
 from meterhub.store import devices
 from meterhub.store.tables import REJECTS
@@ -52,14 +53,17 @@ def refused(
     for serial in sorted(serials):
         mine = [r for r in readings if r.serial == serial]
         first = mine[0] if mine else None
-        raw = orjson.dumps(
-            {
-                "serial_number": serial,
-                "readings": len(mine),
-                "statuses": sum(1 for st in statuses if st.serial == serial),
-                "first_ts": first.ts if first else None,
-            }
-        ).decode()
+        raw = raw_text(
+            orjson.dumps(
+                {
+                    "serial_number": serial,
+                    "readings": len(mine),
+                    "statuses": sum(1 for st in statuses if st.serial == serial),
+                    "first_ts": first.ts if first else None,
+                    "first": first,  # the data itself, not only that it came
+                }
+            )
+        )
         out.append(
             Reject(
                 reason="too_many_pending",

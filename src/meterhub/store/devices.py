@@ -1,26 +1,25 @@
 """Devices as ingest sees them: the state it keeps between batches (cached, applied
-after commit), new serials becoming pending devices (bounded), the topic id a device
-publishes on, and the reading interval it really keeps."""
+after commit), new topic ids becoming pending devices (bounded), and the reading interval
+a device really keeps. Which device a message belongs to is :mod:`~meterhub.store.binding`'s."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from meterhub.db.models import DEVICE_PENDING
 from meterhub.db.types import utcnow
-from meterhub.protocol.status import StatusUpdate
 from meterhub.store.batch import WriteResult
 from meterhub.store.tables import DEVICES, READINGS, event
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_DEVICES: Final = 200
-"""Unknown serials beyond this many pending devices are refused (dead letters), not kept."""
+"""Unknown topic ids beyond this many pending devices are refused (dead letters), not kept."""
 DEFAULT_INTERVAL_S: Final = 10
 """A new device's reading interval until it says or shows otherwise."""
 GAPS_TO_LEARN: Final = 5
@@ -48,11 +47,10 @@ class DeviceState:
     meta_written: float = 0.0  # monotonic time of the last devices-row update
     slow_gaps: list[float] = field(default_factory=list)  # recent gaps off the interval
     interval_changed: bool = False
-    topic_id: str | None = None  # the <id> of its topics, when not its serial
 
 
 class DeviceStates:
-    """Cached device states (serial -> DeviceState) and topic-id aliases, across batches.
+    """Cached device states (serial -> DeviceState), across batches.
 
     :meth:`stage` hands out the states a transaction works on (mutated in place);
     :meth:`commit` keeps them once the transaction committed; :meth:`forget` drops
@@ -61,7 +59,6 @@ class DeviceStates:
 
     def __init__(self) -> None:
         self.cache: dict[str, DeviceState] = {}
-        self._serial_of_topic: dict[str, str] | None = None  # topic id -> serial, if not it
 
     def stage(
         self,
@@ -85,73 +82,13 @@ class DeviceStates:
                 staged[serial] = state
         return staged, refused
 
-    def commit(self, staged: dict[str, DeviceState], learned: dict[str, str | None]) -> None:
-        """After commit: keep the staged states and the topic ids learned."""
+    def commit(self, staged: dict[str, DeviceState]) -> None:
+        """After commit: keep the staged states."""
         self.cache.update(staged)
-        if learned and self._serial_of_topic is not None:
-            aliases = self._serial_of_topic
-            for serial, topic_id in learned.items():
-                for old in [t for t, s in aliases.items() if s == serial]:
-                    del aliases[old]
-                if topic_id is not None:
-                    aliases[topic_id] = serial
 
     def forget(self) -> None:
         """Drop cached state (after a failed transaction whose effects are unknown)."""
         self.cache.clear()
-        self._serial_of_topic = None
-
-    def resolve_statuses(
-        self, conn: Connection, statuses: list[StatusUpdate]
-    ) -> list[StatusUpdate]:
-        """A status that names no serial (a last will's plain "offline") belongs to the
-        device known to publish on its topic id, when that is not a device's serial."""
-        if not any(s.serial == s.device_id for s in statuses):
-            return statuses
-        if self._serial_of_topic is None:
-            self._serial_of_topic = {
-                topic_id: serial
-                for serial, topic_id in conn.execute(
-                    select(DEVICES.c.serial_number, DEVICES.c.topic_id).where(
-                        DEVICES.c.topic_id.is_not(None), DEVICES.c.protocol == "meterhub"
-                    )
-                )
-            }
-        aliases = self._serial_of_topic
-        if not aliases:
-            return statuses
-        return [
-            replace(s, serial=aliases[s.device_id])
-            if s.serial == s.device_id
-            and s.device_id in aliases
-            and not self._is_device(conn, s.device_id)
-            else s
-            for s in statuses
-        ]
-
-    def _is_device(self, conn: Connection, serial: str) -> bool:
-        """Whether a device has this serial (then a topic id equal to it is its own)."""
-        return (
-            serial in self.cache
-            or conn.execute(select(DEVICES.c.id).where(DEVICES.c.serial_number == serial)).first()
-            is not None
-        )
-
-    def learn_topic_ids(
-        self, conn: Connection, topic_ids: dict[str, str], states: dict[str, DeviceState]
-    ) -> dict[str, str | None]:
-        """Record where devices publish when it changed: {serial: topic id, or None when it
-        is the serial again}."""
-        learned: dict[str, str | None] = {}
-        for serial, topic_id in topic_ids.items():
-            state = states.get(serial)
-            wanted = None if topic_id == serial else topic_id
-            if state is None or state.topic_id == wanted:
-                continue
-            conn.execute(update(DEVICES).where(DEVICES.c.id == state.id).values(topic_id=wanted))
-            log.info("device %s publishes on meter/%s/...", serial, topic_id)
-            state.topic_id = learned[serial] = wanted
-        return learned
 
     def _load(self, conn: Connection, serials: list[str]) -> None:
         """Cache the states of the known devices among `serials` with two queries (not
@@ -169,7 +106,6 @@ class DeviceStates:
                         DEVICES.c.reading_interval_s,
                         DEVICES.c.firmware_version,
                         DEVICES.c.ip_address,
-                        DEVICES.c.topic_id,
                     ).where(DEVICES.c.serial_number.in_(chunk))
                 )
             }
@@ -205,7 +141,6 @@ class DeviceStates:
                     interval_s=row.reading_interval_s,
                     firmware=row.firmware_version,
                     ip_address=row.ip_address,
-                    topic_id=row.topic_id,
                 )
                 reading = last.get(device_id)
                 if reading is not None:
@@ -252,14 +187,13 @@ class DeviceStates:
             .returning(DEVICES.c.id)
         ).scalar_one()
         result.new_devices.append(serial)
-        events.append(event(device_id, "pending", {"reason": "unknown serial published"}))
+        events.append(event(device_id, "pending", {"reason": "unknown topic id published"}))
         log.info("new device %s is pending approval", serial)
         return DeviceState(
             id=device_id,
             status=DEVICE_PENDING,
             online=False,
             interval_s=DEFAULT_INTERVAL_S,
-            topic_id=topic_id,
         )
 
 

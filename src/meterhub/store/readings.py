@@ -20,6 +20,7 @@ from meterhub.store.batch import WriteResult
 from meterhub.store.devices import DeviceState, learn_interval
 from meterhub.store.rollups import write_rollups
 from meterhub.store.tables import CHUNK, DEVICE_META_EVERY_S, DEVICES, READINGS, event
+from meterhub.telemetry.energy import Delta
 from meterhub.telemetry.rollup import RollupRow, aggregate, bucket_of
 
 READING_COLUMNS: Final = (
@@ -54,6 +55,7 @@ def write_readings(
     rows: list[tuple[Any, ...]] = []
     rollup_rows: list[RollupRow] = []
     recompute: set[tuple[int, int]] = set()
+    late_stamps: dict[int, set[int]] = {}  # device id -> ts (ms) of its late readings
     new_slots: set[tuple[int, int]] = set()  # 15-minute buckets this batch creates
     meta: list[dict[str, Any]] = []
     now_mono = time.monotonic()
@@ -70,6 +72,7 @@ def write_readings(
         if older:
             late, buckets = _late(conn, device_id, older)
             recompute.update((device_id, bucket) for bucket in buckets)
+            late_stamps[device_id] = {ts for ts, _ in late}
             result.duplicates += len(older) - len(late)
             result.late += len(late)
             rows.extend(_rows(device_id, late))
@@ -112,7 +115,8 @@ def write_readings(
     # Duplicates were filtered above (single writer); the ignore is a second guard.
     dialect.insert_ignore(conn, READINGS, READING_COLUMNS, rows)
     result.stored += len(rows)
-    write_rollups(conn, rollup_rows, recompute, new_slots)
+    for device_id, ts, delta in write_rollups(conn, rollup_rows, recompute, new_slots, late_stamps):
+        events.append(_counter_event(device_id, ts, delta))
     if meta:
         conn.execute(
             update(DEVICES)
@@ -186,17 +190,7 @@ def _fold_fresh(
     last_bucket = -1 if state.last_ts is None else bucket_of(state.last_ts / 1000)
     new_slots.update((state.id, bucket) for bucket in aggs if bucket > last_bucket)
     for ts, delta in counter_events:
-        events.append(
-            event(
-                state.id,
-                delta.event or "counter",
-                {
-                    "detail": delta.detail,
-                    "counted_kwh": delta.kwh,
-                    "at": datetime.fromtimestamp(ts, UTC).isoformat(),
-                },
-            )
-        )
+        events.append(_counter_event(state.id, ts, delta))
     last_seq = state.last_seq
     for _, reading in fresh:
         seq = reading.seq
@@ -219,6 +213,19 @@ def _fold_fresh(
         last_seq = seq
     ts_ms, newest = fresh[-1]
     state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
+
+
+def _counter_event(device_id: int, ts: float, delta: Delta) -> dict[str, Any]:
+    """A counter anomaly (reset, wrap, swap, jump) as a device event."""
+    return event(
+        device_id,
+        delta.event or "counter",
+        {
+            "detail": delta.detail,
+            "counted_kwh": delta.kwh,
+            "at": datetime.fromtimestamp(ts, UTC).isoformat(),
+        },
+    )
 
 
 def _rows(device_id: int, items: list[tuple[int, Reading]]) -> list[tuple[Any, ...]]:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from meterhub.db import dialect
 from meterhub.store.tables import COARSE, KEYS, READINGS, ROLLUPS
+from meterhub.telemetry.energy import Delta
 from meterhub.telemetry.periods import QUARTER_HOUR_S
 from meterhub.telemetry.rollup import (
     ADD_COLUMNS,
@@ -34,16 +35,25 @@ def write_rollups(
     rows: list[RollupRow],
     recompute: set[tuple[int, int]],
     new_slots: set[tuple[int, int]],
-) -> None:
+    late: dict[int, set[int]] | None = None,
+) -> list[tuple[int, float, Delta]]:
     """15-minute rows are added (or recomputed from raw rows for late readings), and
     the hourly and daily rows follow: added from the same partial aggregates, or
-    recomputed from the 15-minute table where a late reading landed."""
+    recomputed from the 15-minute table where a late reading landed.
+
+    Returns the counter events (device id, ts, Delta) the recomputation met at a late
+    reading (``late``: device id -> its late readings' ts in ms) or at the reading after
+    one: a reset that arrived late is recorded like one that arrived in time."""
+    found: list[tuple[int, float, Delta]] = []
     incremental = [r for r in rows if (r[0], r[1]) not in recompute] if recompute else rows
     dialect.upsert_adding(
         conn, ROLLUPS, ROLLUP_COLUMNS, incremental, KEYS, ADD_COLUMNS, LOW_COLUMNS, HIGH_COLUMNS
     )
     for device_id, bucket in sorted(recompute):
-        _recompute_bucket(conn, device_id, bucket)
+        stamps = late.get(device_id, set()) if late else set()
+        found += [
+            (device_id, ts, d) for ts, d in _recompute_bucket(conn, device_id, bucket, stamps)
+        ]
     for width, table in COARSE.items():
         redo = {(d, b // width * width) for d, b in recompute}
         coarse = coarsen(incremental, width, new_slots)
@@ -61,6 +71,7 @@ def write_rollups(
         )
         for device_id, bucket in sorted(redo):
             _recompute_coarse(conn, table, width, device_id, bucket)
+    return found
 
 
 def _recompute_coarse(
@@ -86,7 +97,11 @@ def _recompute_coarse(
     )
 
 
-def _recompute_bucket(conn: Connection, device_id: int, bucket: int) -> None:
+def _recompute_bucket(
+    conn: Connection, device_id: int, bucket: int, late: set[int]
+) -> list[tuple[float, Delta]]:
+    """Recompute one 15-minute row from raw rows; the counter events at or right after
+    a reading in ``late`` (ts in ms)."""
     start_ms, end_ms = bucket * 1000, (bucket + QUARTER_HOUR_S) * 1000
     before = conn.execute(
         select(READINGS.c.ts, READINGS.c.energy)
@@ -108,7 +123,7 @@ def _recompute_bucket(conn: Connection, device_id: int, bucket: int) -> None:
         .order_by(READINGS.c.ts)
     ).all()
     prev = (before.ts / 1000, before.energy) if before is not None else None
-    aggs, _ = aggregate(((r[0] / 1000, *r[1:]) for r in rows), prev)
+    aggs, events = aggregate(((r[0] / 1000, *r[1:]) for r in rows), prev)
     dialect.upsert_replacing(
         conn,
         ROLLUPS,
@@ -118,3 +133,16 @@ def _recompute_bucket(conn: Connection, device_id: int, bucket: int) -> None:
         ],
         KEYS,
     )
+    if not events or not late:
+        return []
+    before_of = {}  # ts (ms) of each row -> ts of the row before it
+    last = before.ts if before is not None else None
+    for r in rows:
+        before_of[r[0]] = last
+        last = r[0]
+    kept = []
+    for ts, delta in events:
+        ts_ms = round(ts * 1000)
+        if ts_ms in late or before_of.get(ts_ms) in late:
+            kept.append((ts, delta))
+    return kept

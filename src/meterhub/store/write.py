@@ -1,8 +1,9 @@
 """The database side of ingest: one call writes one batch in one transaction.
 
 :class:`TelemetryStore` only orchestrates; each concern has its module, in the order a
-transaction touches them: :mod:`~meterhub.store.devices` (state, pending devices, topic
-ids), :mod:`~meterhub.store.readings` (inserts, late readings) and
+transaction touches them: :mod:`~meterhub.store.binding` (each message to its topic's
+device), :mod:`~meterhub.store.devices` (state, pending devices),
+:mod:`~meterhub.store.readings` (inserts, late readings) and
 :mod:`~meterhub.store.rollups`, :mod:`~meterhub.store.presence` (statuses, the offline
 sweep), :mod:`~meterhub.store.deadletters`, :mod:`~meterhub.store.commands` (acks) and
 :mod:`~meterhub.store.counters`. Only the writer thread calls it; the per-device state it
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, insert
 
 from meterhub.store import counters, deadletters, foreign, presence
 from meterhub.store.batch import Batch, WriteResult
+from meterhub.store.binding import TopicOwners, bind
 from meterhub.store.commands import write_acks
 from meterhub.store.devices import DeviceStates
 from meterhub.store.readings import write_readings
@@ -29,6 +31,7 @@ class TelemetryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.states = DeviceStates()
+        self.owners = TopicOwners()
 
     def write(self, batch: Batch) -> WriteResult:
         """Store `batch` in one transaction; the cached state is dropped if it fails."""
@@ -41,6 +44,7 @@ class TelemetryStore:
     def forget(self) -> None:
         """Drop cached state (after a failed transaction whose effects are unknown)."""
         self.states.forget()
+        self.owners.forget()
 
     def _write(self, batch: Batch) -> WriteResult:
         result = WriteResult()
@@ -48,7 +52,12 @@ class TelemetryStore:
         rejects = list(batch.rejects)
         readings = batch.readings
         with self.engine.begin() as conn:
-            statuses = self.states.resolve_statuses(conn, batch.statuses)
+            if batch.sweep:
+                self.owners.forget()  # topic ids an admin changed or removed
+            readings, statuses, acks, mismatched = bind(
+                conn, self.owners, readings, batch.statuses, batch.acks
+            )
+            rejects += mismatched
             origins: foreign.Origins = {}
             if batch.foreign_readings or batch.foreign_statuses:
                 more, more_statuses, more_rejects, origins = foreign.resolve(
@@ -58,7 +67,6 @@ class TelemetryStore:
                 rejects += more_rejects
             serials = {r.serial for r in readings} | {s.serial for s in statuses if s.serial}
             staged, refused = self.states.stage(conn, serials, result, events, origins)
-            learned = self.states.learn_topic_ids(conn, batch.topic_ids, staged)
             if refused:
                 rejects += deadletters.refused(refused, readings, statuses)
                 readings = [r for r in readings if r.serial not in refused]
@@ -70,9 +78,9 @@ class TelemetryStore:
             if events:
                 conn.execute(insert(EVENTS), events)
             deadletters.write_rejects(conn, rejects)
-            write_acks(conn, batch.acks)
+            write_acks(conn, acks)
             result.rejected = len(rejects)
             result.events = len(events)
             counters.count(conn, batch, result, rejects)
-        self.states.commit(staged, learned)
+        self.states.commit(staged)
         return result
