@@ -22,7 +22,7 @@ from meterhub.alerts.evaluator import Evaluator
 from meterhub.alerts.notifier import Notifier
 from meterhub.broker.url import BrokerTarget
 from meterhub.db.models import AlertAttempt, AlertDelivery
-from tests.conftest import free_port, port_open, require
+from tests.support import free_port, port_open, require
 
 T0 = 1_790_000_000.0
 SECRET = "a-webhook-secret-of-32-characters"

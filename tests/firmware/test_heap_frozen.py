@@ -18,8 +18,7 @@ import pytest
 from meterhub.firmware import heap
 from meterhub.firmware.frozen import SRC_ENV, unix32_binary
 from meterhub.firmware.paths import FirmwareError
-from tests.conftest import require
-from tests.support import Mosquitto
+from tests.support import Mosquitto, require
 
 
 @pytest.fixture(scope="module")
