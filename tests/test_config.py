@@ -39,6 +39,7 @@ DOCUMENTED = {
     "AUDIT_MAX_ROWS",
     "SMTP_URL",
     "SMTP_FROM",
+    "METERHUB_LATE_WINDOW_DAYS",
 }
 
 

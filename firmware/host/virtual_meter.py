@@ -95,6 +95,7 @@ def main():
                 "serial_number": a.get("serial", ""),
                 "mqtt_user": os.getenv("METER_MQTT_USER") or "",
                 "mqtt_password": os.getenv("METER_MQTT_PASSWORD") or "",
+                "command_secret": os.getenv("METER_COMMAND_SECRET") or "",
                 "reading_interval": max(1, int(float(a["interval"]))),
             }
         )

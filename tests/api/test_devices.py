@@ -156,7 +156,7 @@ def test_protocol_and_topic_id(admin_api: Any) -> None:
     assert (plug.json()["protocol"], plug.json()["topic_id"]) == ("tasmota", "tasmota_1A2B3C")
     meter = admin_api.post("/api/devices", json={"serial_number": "M-1"}).json()
     assert (meter["protocol"], meter["topic_id"]) == ("meterhub", None)
-    # one device per protocol and topic id; the same id under another protocol is fine
+    # a topic id names one device, whatever the protocols (unique among serials and ids)
     dup = admin_api.post(
         "/api/devices",
         json={"serial_number": "PLUG-2", "protocol": "tasmota", "topic_id": "tasmota_1A2B3C"},
@@ -164,6 +164,8 @@ def test_protocol_and_topic_id(admin_api: Any) -> None:
     assert dup.status_code == 409 and dup.json()["field"] == "topic_id", dup.text
     url = f"/api/devices/{meter['id']}"
     res = admin_api.put(url, json={"protocol": "esphome", "topic_id": "tasmota_1A2B3C"})
+    assert res.status_code == 409 and res.json()["field"] == "topic_id", res.text
+    res = admin_api.put(url, json={"protocol": "esphome", "topic_id": "kitchen"})
     assert res.status_code == 200 and res.json()["protocol"] == "esphome", res.text
     res = admin_api.put(url, json={"timezone": "Europe/Berlin"})
     assert res.status_code == 200 and res.json()["timezone"] == "Europe/Berlin", res.text

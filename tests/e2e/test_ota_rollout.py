@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from meterhub.db.models import Device
 from meterhub.firmware.virtual import VirtualFleet, serial_for
 from tests.commands.conftest import bundle_entries, tar_gz, upload
 from tests.support import Mosquitto, free_port, wait_for
@@ -44,10 +45,17 @@ def test_virtual_meter_installs_a_bundle(
     need_micropython()
     files = {"lib/ota_probe.py": PROBE, "main.py": b"# new main\n"}
     assert upload(web_api, tar_gz(bundle_entries(files, version="9.8.7"))).status_code == 201
-    fleet = VirtualFleet(
-        1, 1.0, mosquitto.url, workdir=tmp_path / "meters", fast=True, log=lambda _: None
-    )
     serial = serial_for(0)
+    secret = "e2e-ota-command-secret-0123456789"  # as `meterhub firmware configure` sets it
+    fleet = VirtualFleet(
+        1,
+        1.0,
+        mosquitto.url,
+        workdir=tmp_path / "meters",
+        fast=True,
+        log=lambda _: None,
+        command_secrets={serial: secret},
+    )
     flash = fleet.flash_dir(0)
     fleet.start()
     try:
@@ -58,6 +66,11 @@ def test_virtual_meter_installs_a_bundle(
             return found[0] if found else None
 
         device = wait_for(registered, 30, "the virtual meter never published", step=0.3)
+        with ctx.sessions() as db:
+            stored = db.get(Device, device["id"])
+            assert stored is not None
+            stored.command_secret = secret
+            db.commit()
         url = f"/api/devices/{device['id']}/commands"
         res = web_api.post(
             url, json={"cmd": "ota", "args": {"version": "9.8.7", "base_url": http_server}}

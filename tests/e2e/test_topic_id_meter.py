@@ -26,17 +26,25 @@ from .conftest import Ingest, seqs
 from .test_pipeline import need_micropython
 
 TOPIC_ID = "ROOM-E2E"
+SECRET = "e2e-command-secret-0123456789abcdef"
+"""The meter's command key, as `meterhub firmware configure` provisions it (meter + DB)."""
 
 
 @pytest.fixture
-def registered(web_api: Any) -> dict[str, Any]:
-    """The admin's part, before the meter is switched on: register it, set its topic id."""
+def registered(web_api: Any, ctx: Any) -> dict[str, Any]:
+    """The admin's part, before the meter is switched on: register it, set its topic id
+    and its command key."""
     created = web_api.post("/api/devices", json={"serial_number": serial_for(0)})
     assert created.status_code == 201, created.text
     changed = web_api.put(f"/api/devices/{created.json()['id']}", json={"topic_id": TOPIC_ID})
     assert changed.status_code == 200, changed.text
     body: dict[str, Any] = changed.json()
     assert body["topic_id"] == TOPIC_ID
+    with ctx.sessions() as db:
+        stored = db.get(Device, body["id"])
+        assert stored is not None
+        stored.command_secret = SECRET
+        db.commit()
     return body
 
 
@@ -59,6 +67,7 @@ def meter(
                 "mqtt_port": mosquitto.port,
                 "serial_number": serial_for(0),
                 "device_id": TOPIC_ID,
+                "command_secret": SECRET,
                 "reading_interval": 1,
             }
         )

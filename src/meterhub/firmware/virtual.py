@@ -52,6 +52,7 @@ class VirtualFleet:
         speed: float = 1.0,
         log: Callable[[str], None] = print,
         accounts: dict[str, tuple[str, str]] | None = None,
+        command_secrets: dict[str, str] | None = None,
     ) -> None:
         if meters < 1:
             raise FirmwareError("--meters must be at least 1")
@@ -65,6 +66,8 @@ class VirtualFleet:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
         self.accounts = accounts or {}  # serial -> its own MQTT user name and password
+        # serial -> the key of its signed commands (as `meterhub firmware configure` sets it)
+        self.command_secrets = command_secrets or {}
 
     def flash_dir(self, i: int) -> Path:
         return self.workdir / serial_for(i)
@@ -94,6 +97,7 @@ class VirtualFleet:
                 "METER_PORTAL_PORT": str(18000 + i),
                 "METER_MQTT_USER": user,
                 "METER_MQTT_PASSWORD": password,
+                "METER_COMMAND_SECRET": self.command_secrets.get(serial_for(i), ""),
             }
         )
         log = open(self.workdir / f"{serial_for(i)}.log", "ab")  # noqa: SIM115 - kept open by the child

@@ -150,6 +150,7 @@ class Rounds:
                 energy=values["energy"],
                 frequency=values.get("frequency"),
                 pf=values.get("pf"),
+                topic_id=prefix,
             )
         )
 

@@ -105,6 +105,7 @@ def _reading(obj: dict[str, Any], topic_id: str, received_at: float) -> Reading:
         energy=values["energy"],
         frequency=extra.get("frequency"),
         pf=extra.get("pf"),
+        topic_id=topic_id,
     )
 
 
