@@ -32,6 +32,15 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("PUT", "/api/integrations/emoncms/{target_id}"): "emoncms.update",
     ("DELETE", "/api/integrations/emoncms/{target_id}"): "emoncms.delete",
     ("DELETE", "/api/users/{user_id}/totp"): "auth.totp_disabled",
+    ("POST", "/api/tariffs"): "tariff.create",
+    ("PUT", "/api/tariffs/{tariff_id}"): "tariff.update",
+    ("DELETE", "/api/tariffs/{tariff_id}"): "tariff.delete",
+}
+FLAT_TARIFF = {
+    "name": "Flat",
+    "currency": "EUR",
+    "timezone": "UTC",
+    "versions": [{"effective_from": "2026-01-01", "kind": "flat", "price": "0.30"}],
 }
 
 
@@ -64,7 +73,14 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         entry = match[0]
         assert entry["actor_name"] == "root" and entry["actor_id"] is not None
         assert entry["target_id"] == target(res), (action, entry)
-        assert entry["target_type"] in {"user", "device", "token", "firmware", "emoncms_target"}
+        assert entry["target_type"] in {
+            "user",
+            "device",
+            "token",
+            "firmware",
+            "emoncms_target",
+            "tariff",
+        }
         assert entry["ts"]
         state[action] = res
 
@@ -180,6 +196,25 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         "/api/integrations/emoncms/{target_id}",
         lambda: admin_api.delete(f"/api/integrations/emoncms/{eid}"),
         lambda r: str(eid),
+    )
+    step(
+        "POST",
+        "/api/tariffs",
+        lambda: admin_api.post("/api/tariffs", json=FLAT_TARIFF),
+        lambda r: str(r.json()["id"]),
+    )
+    tid = state["tariff.create"].json()["id"]
+    step(
+        "PUT",
+        "/api/tariffs/{tariff_id}",
+        lambda: admin_api.put(f"/api/tariffs/{tid}", json=FLAT_TARIFF | {"name": "Flat 2"}),
+        lambda r: str(tid),
+    )
+    step(
+        "DELETE",
+        "/api/tariffs/{tariff_id}",
+        lambda: admin_api.delete(f"/api/tariffs/{tid}"),
+        lambda r: str(tid),
     )
     step(
         "DELETE",

@@ -196,7 +196,7 @@ def _lan_address() -> str | None:
 def test_approval_hands_an_enrolled_meter_its_own_account(
     ctx: Any, broker: EmbeddedBroker, admin_api: Any
 ) -> None:
-    ctx.extras["broker_target"] = BrokerTarget(
+    ctx.broker_target = BrokerTarget(
         "127.0.0.1", broker.port, "meterhub", service_password(ctx.settings.data_dir)
     )
     meter = TestClient(broker.port, "enrol-NEW-2", "enrol", "")

@@ -27,8 +27,8 @@ def _sign_device(ctx: Any, device_id: int, secret: str | None = SECRET) -> None:
 
 def _capture(ctx: Any) -> list[tuple[str, bytes]]:
     sent: list[tuple[str, bytes]] = []
-    ctx.extras["broker_target"] = BrokerTarget("127.0.0.1", 1)  # never dialled
-    ctx.extras["mqtt_publish"] = lambda target, topic, payload: sent.append((topic, payload))
+    ctx.broker_target = BrokerTarget("127.0.0.1", 1)  # never dialled
+    ctx.mqtt_publish = lambda target, topic, payload: sent.append((topic, payload))
     return sent
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from meterhub.db.models import Device
 from meterhub.firmware.paths import FirmwareError, tool
 from meterhub.firmware.virtual import VirtualFleet, serial_for
 from tests.support import Mosquitto, require, wait_for
@@ -19,6 +20,7 @@ from tests.support import Mosquitto, require, wait_for
 from .conftest import Ingest, assert_rollups_match, contiguous, seqs
 
 METERS = 2
+COMMAND_SECRET = "e2e-pipeline-command-secret-0123456789"
 INTERVAL_S = 1.0
 OUTAGE_S = 4.0
 
@@ -40,6 +42,7 @@ def fleet(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[VirtualFleet]:
         workdir=tmp_path / "meters",
         fast=True,
         log=lambda _: None,
+        command_secrets={serial_for(i): COMMAND_SECRET for i in range(METERS)},
     )
     meters.start()
     yield meters
@@ -95,6 +98,11 @@ def test_outage_loses_nothing_and_commands_are_acked(
     devices = {d["serial_number"]: d for d in web_api.get("/api/devices").json()}
     target = devices[serials[0]]
     assert target["status"] == "pending"  # unknown serials wait for approval; still reachable
+    with ctx.sessions() as db:  # the meter's command key, as `firmware configure` stores it
+        stored = db.get(Device, target["id"])
+        assert stored is not None
+        stored.command_secret = COMMAND_SECRET
+        db.commit()
     url = f"/api/devices/{target['id']}/commands"
     sent = [
         web_api.post(url, json=body)
