@@ -117,7 +117,12 @@ def analytics_page(request: Request, db: DbSession, ctx: Context) -> Response:
         return {
             "devices": found,
             "meters": [
-                {"serial": d.serial_number, "name": d.name or d.serial_number} for d in found
+                {
+                    "serial": d.serial_number,
+                    "name": d.name or d.serial_number,
+                    "priced": tariffs.for_device(db, d) is not None,
+                }
+                for d in found
             ],
         }
 

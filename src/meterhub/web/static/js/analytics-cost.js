@@ -1,5 +1,6 @@
 // /analytics: cost trend (per billing cycle, stacked by meter) and cost by meter, from each
-// meter's /cost?period=month. Meters without a tariff are left out; when meters bill in
+// meter's /cost?period=month. Meters without a tariff (`priced` false) are left out, and
+// not asked for (the answer would be a 409); when meters bill in
 // several currencies, the first meter's currency is shown.
 import { api, query, showError } from "./api.js";
 import { baseLayout, draw } from "./charts.js";
@@ -12,16 +13,18 @@ const PALETTE = ["#0d9488", "#2563eb", "#d97706", "#7c3aed", "#db2777", "#65a30d
 async function load() {
   const found = [];
   await Promise.all(
-    meters.map(async (m) => {
-      try {
-        const res = await api(
-          `/api/readings/${encodeURIComponent(m.serial)}/cost${query({ period: "month" })}`,
-        );
-        found.push({ meter: m, res });
-      } catch (err) {
-        if (err.status !== 409) showError(err, m.name);
-      }
-    }),
+    meters
+      .filter((m) => m.priced)
+      .map(async (m) => {
+        try {
+          const res = await api(
+            `/api/readings/${encodeURIComponent(m.serial)}/cost${query({ period: "month" })}`,
+          );
+          found.push({ meter: m, res });
+        } catch (err) {
+          if (err.status !== 409) showError(err, m.name);
+        }
+      }),
   );
   if (!found.length) return;
   found.sort((a, b) => meters.indexOf(a.meter) - meters.indexOf(b.meter));
