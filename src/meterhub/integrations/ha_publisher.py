@@ -37,10 +37,9 @@ REANNOUNCE_JITTER_S = 5.0
 answers at once."""
 
 CostSource = Callable[[Connection, ActiveDevice], "ha.MonthCost | None"]
-"""The tariffs hook: the month-to-date cost of a device, or None when it has no tariff.
-meterhub has no tariffs yet, so `run_ha_discovery` passes None and no cost entity is
-announced; when tariffs exist, pass their month-cost function here and every device it
-prices gets a `monetary` "Cost this month" sensor (see `ha_discovery.cost_config`)."""
+"""The month-to-date cost of a device, or None when it has no tariff: every device it
+prices gets a `monetary` "Cost this month" sensor (see `ha_discovery.cost_config`). The
+integrations process passes `ha_cost.CachedMonthCost` (the tariffs' figures)."""
 
 
 @dataclass

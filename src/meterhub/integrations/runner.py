@@ -67,6 +67,7 @@ def run(cfg: Settings, stop: threading.Event) -> None:
         ("emoncms", EmoncmsForwarder(engine, cfg.session_secret()).run)
     ]
     if cfg.HA_DISCOVERY:
+        from meterhub.integrations.ha_cost import CachedMonthCost
         from meterhub.integrations.ha_publisher import HaPublisher
 
         publisher = HaPublisher(
@@ -74,7 +75,7 @@ def run(cfg: Settings, stop: threading.Event) -> None:
             _target(cfg),
             prefix=cfg.HA_DISCOVERY_PREFIX,
             public_url=public_url(cfg),
-            cost_source=None,  # tariffs hook: see ha_publisher.CostSource
+            cost_source=CachedMonthCost(),  # the month's cost from the tariffs
         )
         jobs.append(("ha-discovery", publisher.run))
         log.info("Home Assistant discovery on, prefix %r", cfg.HA_DISCOVERY_PREFIX)
