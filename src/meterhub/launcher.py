@@ -107,17 +107,41 @@ def _database(cfg: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
+# How uvicorn serves, with one process or several. Trusted proxies come from uvicorn's
+# FORWARDED_ALLOW_IPS (default 127.0.0.1).
+UVICORN_OPTIONS: dict[str, object] = {
+    "log_config": None,
+    "proxy_headers": True,
+    "ws_ping_interval": 20,
+    "ws_ping_timeout": 20,
+    "ws_max_size": 65536,
+}
+
+
 def serve(
-    cfg: Settings, *, host: str | None, port: int | None, ingest: bool, broker: bool, demo: int
+    cfg: Settings,
+    *,
+    host: str | None,
+    port: int | None,
+    ingest: bool,
+    broker: bool,
+    demo: int,
+    workers: int = 1,
 ) -> None:
     """Migrate, make sure an admin exists, start the parts, serve until stopped.
 
     The web app always gets a broker target for its live feed; only `run` (broker=True)
-    starts the embedded broker when none answers."""
+    starts the embedded broker when none answers. `workers` > 1 (web only): that many
+    uvicorn worker processes, see :mod:`meterhub.web.workers`."""
     logs.setup(cfg.LOG_LEVEL)
+    if workers > 1 and (ingest or broker or demo):
+        _fail("--workers is for `meterhub web`; `meterhub run` serves from one process")
     with _database(cfg) as db:
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
+    if workers > 1:
+        _serve_workers(cfg, host or cfg.HOST, port or cfg.PORT, workers)
+        return
     embedded: EmbeddedBroker | None = None
     supervisor = integrations = alerts = None
     demo_stop = threading.Event()
@@ -170,19 +194,32 @@ def serve(
         host = host or cfg.HOST
         port = port or cfg.PORT
         log.info("meterhub web on http://%s:%d", host, port)
-        # Trusted proxies come from uvicorn's FORWARDED_ALLOW_IPS (default 127.0.0.1).
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            proxy_headers=True,
-            ws_ping_interval=20,
-            ws_ping_timeout=20,
-            ws_max_size=65536,
-        )
+        uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
     finally:
         _stop(demo_stop, supervisor, embedded, integrations, alerts)
+
+
+def _serve_workers(cfg: Settings, host: str, port: int, workers: int) -> None:
+    """`workers` uvicorn processes on one socket, each building its app with
+    :func:`meterhub.web.workers.worker_app`. The session secret is made here first, so
+    that the workers do not race to generate different ones."""
+    from meterhub.web.workers import WORKER_APP
+
+    cfg.session_secret()
+    _broker(cfg, start=False)  # one clear line for a bad MQTT_BROKER_URL, and the log
+    if cfg.database_url.startswith("sqlite"):
+        # Web writes are small (sessions, login attempts, settings): SQLite's WAL and busy
+        # timeout serialise them; readers do not wait. PostgreSQL scales further.
+        log.info("%d web workers share the SQLite database (WAL)", workers)
+    log.info("meterhub web on http://%s:%d with %d workers", host, port, workers)
+    uvicorn.run(
+        WORKER_APP,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
+    )
 
 
 def _stop(

@@ -63,9 +63,17 @@ def init_db() -> None:
 def web(
     host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Web worker processes on one port; each has its own live feed (docs/scaling.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and dashboard only (no ingest, no broker)."""
-    _become_server(host, port)
+    _become_server(host, port, *(["--workers", str(workers)] if workers > 1 else []))
 
 
 @app.command("run")

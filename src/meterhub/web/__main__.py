@@ -2,8 +2,8 @@
 become (os.execv, same pid) once they have checked the settings and migrated, so that the
 command line's modules (its other commands, the benchmark, the simulator, the firmware
 tools) do not stay in the server's memory. Settings come from the environment and `.env`,
-as for the command line; the options are those of `meterhub run`, plus --ingest and
---broker for what `run` adds to `web`.
+as for the command line; the options are those of `meterhub run` and `meterhub web`
+(--workers), plus --ingest and --broker for what `run` adds to `web`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "--broker", action="store_true", help="Start the embedded broker when none answers."
     )
     parser.add_argument("--demo", type=int, default=0, help="Add N simulated meters.")
+    parser.add_argument("--workers", type=int, default=1, help="Web worker processes.")
     args = parser.parse_args(argv)
     tune_malloc()  # before any thread starts
     private_umask()
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         ingest=args.ingest,
         broker=args.broker,
         demo=args.demo,
+        workers=args.workers,
     )
 
 
