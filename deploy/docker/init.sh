@@ -1,0 +1,18 @@
+#!/bin/sh
+# The compose deployment's one-shot `init` service (deploy/compose.yaml): migrate the
+# database, make sure an admin exists, and write Mosquitto's configuration (accounts and
+# ACL from the device registry) into /mosquitto/meterhub, which the mosquitto service reads.
+# Run it again after issuing, rotating or revoking device accounts, then reload Mosquitto:
+#   docker compose run --rm init && docker compose kill -s HUP mosquitto
+set -eu
+: "${MQTT_SERVICE_PASSWORD:?set it in deploy/.env (deploy/make-env.sh writes one)}"
+umask 077
+# meterhub's own broker account: the password from .env, where meterhub reads it.
+printf '%s\n' "$MQTT_SERVICE_PASSWORD" > "$METERHUB_DATA_DIR/mqtt_service_password"
+meterhub init-db
+meterhub broker mosquitto-config --out /mosquitto/meterhub --format files --user mosquitto
+if [ "$(id -u)" = 0 ]; then
+    # init runs as root to write into Mosquitto's volume (its image hands /mosquitto to
+    # its own account at start); meterhub's files stay meterhub's.
+    chown -R meterhub:meterhub "$METERHUB_DATA_DIR"
+fi

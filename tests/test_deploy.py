@@ -1,0 +1,143 @@
+"""deploy/: the compose deployment's structure (always), its env generator, and
+`docker compose config` when docker's compose plugin is installed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import require
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+COMPOSE = DEPLOY / "compose.yaml"
+SECRETS = ("POSTGRES_PASSWORD", "MQTT_SERVICE_PASSWORD", "SESSION_SECRET")
+
+
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def option(command: list[str], name: str) -> str:
+    assert command.count(name) == 1, command
+    return command[command.index(name) + 1]
+
+
+def test_compose_has_the_services_of_a_scaled_deployment() -> None:
+    services = compose()["services"]
+    assert {"postgres", "init", "mosquitto", "ingest-a", "ingest-b", "web", "caddy"} <= set(
+        services
+    )
+    assert services["caddy"]["profiles"] == ["proxy"]  # optional
+    assert option(services["web"]["command"], "--workers") == "2"
+    for name in ("ingest-a", "ingest-b", "web", "mosquitto"):
+        assert services[name]["depends_on"]["init"] == {
+            "condition": "service_completed_successfully"
+        }, name
+
+
+def test_ingest_workers_share_one_group_under_distinct_names() -> None:
+    services = compose()["services"]
+    commands = [s.get("command") or [""] for s in services.values()]
+    ingest = [c for c in commands if c[0] == "ingest"]
+    assert len(ingest) >= 2
+    assert len({option(c, "--shared") for c in ingest}) == 1
+    names = [option(c, "--name") for c in ingest]
+    assert len(set(names)) == len(names)
+    for service in services.values():  # PostgreSQL for everything meterhub runs
+        url = service.get("environment", {}).get("DATABASE_URL")
+        assert url is None or url.startswith("postgresql://meterhub:"), url
+
+
+def test_no_literal_secret_in_the_compose_file() -> None:
+    text = COMPOSE.read_text()
+    for key, value in re.findall(r"^\s*([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*):\s*(.+)$", text, re.M):
+        assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value.strip()), (key, value)
+    # Credentials inside URLs come from the same variables.
+    for user_info in re.findall(r"://([^@/\s]+)@", text):
+        assert re.fullmatch(r"meterhub:\$\{[A-Z_]+:\?[^}]+\}", user_info), user_info
+    assert not re.search(r"[0-9a-f]{32}|[A-Za-z0-9_-]{40}", text)
+
+
+def test_mosquitto_reads_the_config_init_writes_and_is_new_enough() -> None:
+    services = compose()["services"]
+    mosquitto, init = services["mosquitto"], services["init"]
+    version = tuple(int(p) for p in mosquitto["image"].split(":")[1].split("."))
+    assert version >= (2, 0, 13)  # $share fixes of 2.0.12 and 2.0.13
+    volume, mount = mosquitto["volumes"][0].split(":")
+    assert f"{volume}:{mount}" in init["volumes"]
+    assert option(mosquitto["command"], "-c") == f"{mount}/mosquitto.conf"
+    script = (DEPLOY / "docker" / "init.sh").read_text()
+    assert f"mosquitto-config --out {mount} " in script
+
+
+def run_make_env(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(target / "make-env.sh"), *args], capture_output=True, text=True, check=False
+    )
+
+
+def generated_env(tmp_path: Path) -> Path:
+    shutil.copy(DEPLOY / "make-env.sh", tmp_path / "make-env.sh")
+    done = run_make_env(tmp_path, "meters.example.org")
+    assert done.returncode == 0, done.stderr
+    return tmp_path / ".env"
+
+
+def test_make_env_writes_fresh_private_secrets_once(tmp_path: Path) -> None:
+    env = generated_env(tmp_path)
+    assert env.stat().st_mode & 0o077 == 0
+    values = dict(
+        line.split("=", 1) for line in env.read_text().splitlines() if line and line[0] != "#"
+    )
+    assert values["METERHUB_HOSTNAME"] == "meters.example.org"
+    secrets = [values[k] for k in SECRETS]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", s) for s in secrets)
+    assert len(set(secrets)) == len(secrets)
+    (tmp_path / "again").mkdir()
+    assert generated_env(tmp_path / "again").read_text() != env.read_text()
+    refused = run_make_env(tmp_path)
+    assert refused.returncode == 1 and "exists" in refused.stderr
+
+
+def docker_compose() -> list[str] | None:
+    for argv in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(argv[0]) is None:
+            continue
+        done = subprocess.run([*argv, "version"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return argv
+    return None
+
+
+def test_docker_compose_config_accepts_the_file_with_a_generated_env(tmp_path: Path) -> None:
+    argv = docker_compose()
+    require(argv is not None, "neither `docker compose` nor `docker-compose` is installed")
+    assert argv is not None
+    env = generated_env(tmp_path)
+    done = subprocess.run(
+        [*argv, "-f", str(COMPOSE), "--env-file", str(env), "--profile", "proxy", "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k not in SECRETS},
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)
+    assert set(rendered["services"]) >= {"ingest-a", "ingest-b", "web", "caddy"}
+    # Without the env file compose refuses: nothing falls back to a built-in secret.
+    bare = subprocess.run(
+        [*argv, "-f", str(COMPOSE), "--env-file", os.devnull, "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k not in SECRETS},
+    )
+    assert bare.returncode != 0 and "make-env.sh" in bare.stderr
