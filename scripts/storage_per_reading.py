@@ -1,4 +1,8 @@
-"""Bytes on disk per stored reading, for docs/scaling.md's capacity plan.
+"""Bytes per reading on the wire and on disk, for docs/scaling.md's capacity plan.
+
+On the wire: the payload `meterhub simulate` publishes (the simulator's v1 reading, the
+same fields as the firmware's live message), averaged over a day of 10 s readings from
+100 meters, and the MQTT PUBLISH packet that carries it (QoS 1, topic meter/<serial>/data).
 
 Writes N readings (DEVICES meters, one every 10 s, interleaved in batches of 1,000 as ingest
 commits them) through ingest's own store (`TelemetryStore.write`, so rollups are ingest's
@@ -60,6 +64,26 @@ def fill(url: str, readings: int, devices: int) -> None:
     engine.dispose()
 
 
+def wire_sizes(meters: int = 100, per_meter: int = 8640) -> dict[str, float]:
+    """Average payload and MQTT PUBLISH packet of a simulated meter's live reading."""
+    import orjson
+
+    from meterhub.simulate.model import MeterModel
+
+    payload = packet = 0
+    t0 = time.time() - 86400
+    for i in range(meters):
+        serial = f"PZEM-{i:06X}"
+        topic = f"meter/{serial}/data".encode()
+        for reading in MeterModel(serial).sample_grid(t0, 10.0, per_meter):
+            size = len(orjson.dumps(reading))
+            remaining = 2 + len(topic) + 2 + size  # topic length, topic, packet id, payload
+            payload += size
+            packet += 1 + (1 if remaining < 128 else 2 if remaining < 16384 else 3) + remaining
+    n = meters * per_meter
+    return {"payload_bytes": round(payload / n, 1), "mqtt_publish_bytes": round(packet / n, 1)}
+
+
 def row_counts(url: str) -> dict[str, int]:
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -88,14 +112,18 @@ def sqlite_sizes(path: Path) -> dict[str, int]:
     return {t: sizes.get(t, 0) for t in TABLES}
 
 
-def pg_sizes(url: str) -> dict[str, int]:
+def pg_sizes(url: str, full: bool) -> dict[str, int]:
+    """After VACUUM (what a running system has: rollup rows updated in every batch leave
+    dead versions whose space is reused, not returned) or VACUUM FULL (compacted)."""
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-        return {
+        conn.execute(text("VACUUM FULL ANALYZE" if full else "VACUUM ANALYZE"))
+        sizes = {
             t: int(conn.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar() or 0)
             for t in TABLES
         }
+    engine.dispose()
+    return sizes
 
 
 def main() -> None:
@@ -105,6 +133,7 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     out: dict[str, object] = {"readings": args.readings, "devices": args.devices}
+    out["wire"] = wire_sizes()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.db"
         fill(f"sqlite:///{path}", args.readings, args.devices)
@@ -119,14 +148,15 @@ def main() -> None:
     try:
         url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
         fill(url, args.readings, args.devices)
-        out["postgresql"] = pg_sizes(url)
+        out["postgresql"] = pg_sizes(url, full=False)
+        out["postgresql_compacted"] = pg_sizes(url, full=True)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     rows = out["rows"]
     assert isinstance(rows, dict)
-    for kind in ("sqlite", "postgresql"):
+    for kind in ("sqlite", "postgresql", "postgresql_compacted"):
         sizes = out[kind]
         assert isinstance(sizes, dict)
         out[f"{kind}_bytes_per_row"] = {t: round(sizes[t] / max(rows[t], 1), 1) for t in TABLES}
