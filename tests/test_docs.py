@@ -29,6 +29,7 @@ NOT_A_PATH = re.compile(r"[*<>{}]|\.\.\.|\$")
 NOT_REPO_FILES = {
     "firmware/.cache/lib": "made on first use by meterhub.firmware.deps (gitignored)",
     "firmware/manifest.json": "a member name inside an uploaded OTA archive",
+    "deploy/.env": "the compose deployment's secrets, written by deploy/make-env.sh (gitignored)",
 }
 
 # Read outside meterhub.config.Settings, yet documented in the README's table.
