@@ -84,6 +84,7 @@ def test_a_current_database_is_not_migrated_with_alembic(tmp_path: Path) -> None
     ("args", "extra"),
     [
         (["web", "--port", "3999"], ["--port", "3999"]),
+        (["web", "--workers", "2"], ["--workers", "2"]),
         (
             ["run", "--demo", "2", "--host", "127.0.0.1"],
             ["--ingest", "--broker", "--demo", "2", "--host", "127.0.0.1"],

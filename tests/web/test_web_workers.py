@@ -25,7 +25,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.asyncio.client import ClientConnection, connect
 
+from meterhub.config import load_settings
 from meterhub.db.engine import make_engine, make_sessionmaker
+from meterhub.launcher import serve
 from meterhub.services import devices as device_service
 from meterhub.services import users as user_service
 from tests.support import Mosquitto, free_port, require, wait_for
@@ -216,3 +218,14 @@ def test_a_reading_published_once_reaches_a_websocket_on_either_worker(
     readings = asyncio.run(scenario())
     assert [r["power"] for r in readings] == [777.0, 777.0]
     assert [r["voltage"] for r in readings] == [231.5, 231.5]
+
+
+def test_run_serves_from_one_process_only(tmp_path: Path) -> None:
+    """Workers are for `meterhub web`: `run` supervises ingest and a broker from its one
+    process, which N uvicorn workers would each start again."""
+    cfg = load_settings(
+        {"METERHUB_DATA_DIR": tmp_path, "DATABASE_URL": f"sqlite:///{tmp_path}/m.db"}
+    )
+    with pytest.raises(SystemExit, match="--workers is for `meterhub web`"):
+        serve(cfg, host=None, port=None, ingest=True, broker=True, demo=0, workers=2)
+    assert not (tmp_path / "m.db").exists()  # refused before touching anything
