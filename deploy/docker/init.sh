@@ -12,7 +12,9 @@ printf '%s\n' "$MQTT_SERVICE_PASSWORD" > "$METERHUB_DATA_DIR/mqtt_service_passwo
 meterhub init-db
 meterhub broker mosquitto-config --out /mosquitto/meterhub --format files --user mosquitto
 if [ "$(id -u)" = 0 ]; then
-    # init runs as root to write into Mosquitto's volume (its image hands /mosquitto to
-    # its own account at start); meterhub's files stay meterhub's.
+    # init runs as root to write into Mosquitto's volume. The files (mode 0600) go to the
+    # eclipse-mosquitto image's account, 1883:1883, so that a running broker can re-read
+    # them on SIGHUP; meterhub's files stay meterhub's.
+    chown -R 1883:1883 /mosquitto/meterhub
     chown -R meterhub:meterhub "$METERHUB_DATA_DIR"
 fi
