@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support import require
+from tests.support import MOSQUITTO, free_port, port_open, require, wait_for
+
+
+@pytest.fixture
+def mosquitto_bin() -> str:
+    require(os.path.exists(MOSQUITTO), f"{MOSQUITTO} is not installed")
+    return MOSQUITTO
+
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -75,7 +87,76 @@ def test_mosquitto_reads_the_config_init_writes_and_is_new_enough() -> None:
     assert f"{volume}:{mount}" in init["volumes"]
     assert option(mosquitto["command"], "-c") == f"{mount}/mosquitto.conf"
     script = (DEPLOY / "docker" / "init.sh").read_text()
-    assert f"mosquitto-config --out {mount} " in script
+    assert f'broker_dir="${{BROKER_DIR:-{mount}}}"' in script
+    assert 'mosquitto-config --out "$broker_dir" --format files' in script
+
+
+def test_init_writes_a_broker_config_that_admits_meterhub_with_the_env_password(
+    mosquitto_bin: str, tmp_path: Path
+) -> None:
+    """deploy/docker/init.sh as compose runs it (here on SQLite and a temporary broker
+    directory): the generated Mosquitto accepts meterhub's account with the password from
+    .env and refuses a wrong one."""
+    password = secrets.token_hex(32)
+    broker_dir = tmp_path / "broker"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "METERHUB_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
+        "MQTT_SERVICE_PASSWORD": password,
+        "BROKER_DIR": str(broker_dir),
+    }
+    (tmp_path / "data").mkdir()
+    done = subprocess.run(
+        ["sh", str(DEPLOY / "docker" / "init.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if os.geteuid() == 0:  # as root it hands the files to the broker image's account
+        assert (broker_dir / "passwords").stat().st_uid == 1883
+        os.chown(broker_dir, 0, 0)
+        for child in broker_dir.iterdir():
+            os.chown(child, 0, 0)
+    assert done.returncode == 0, done.stdout + done.stderr
+    conf = (broker_dir / "mosquitto.conf").read_text()
+    assert "max_queued_messages 100000" in conf and "allow_anonymous false" in conf
+    # This machine's own Mosquitto holds 1883, and a test may not switch users.
+    port = free_port()
+    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.M)
+    conf = re.sub(r"^user mosquitto$", "user root" if os.geteuid() == 0 else "", conf, flags=re.M)
+    (broker_dir / "mosquitto.conf").write_text(conf)
+    broker = subprocess.Popen(
+        [mosquitto_bin, "-c", str(broker_dir / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_open(port), 10, "the generated Mosquitto did not start")
+        assert mqtt_connect(port, "meterhub", password) == 0
+        assert mqtt_connect(port, "meterhub", "wrong-" + password) != 0
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+def mqtt_connect(port: int, user: str, password: str) -> int:
+    """The CONNACK reason code for `user` (0: accepted)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.username_pw_set(user, password)
+    codes: list[int] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: codes.append(reason.value)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        wait_for(lambda: bool(codes), 10, "no CONNACK")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return codes[0]
 
 
 def run_make_env(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
