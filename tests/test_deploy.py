@@ -200,8 +200,8 @@ def docker_compose() -> list[str] | None:
 
 def test_docker_compose_config_accepts_the_file_with_a_generated_env(tmp_path: Path) -> None:
     argv = docker_compose()
-    require(argv is not None, "neither `docker compose` nor `docker-compose` is installed")
-    assert argv is not None
+    if argv is None:  # an optional tool, not a service CI provides: skip even under CI=true
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     env = generated_env(tmp_path)
     done = subprocess.run(
         [*argv, "-f", str(COMPOSE), "--env-file", str(env), "--profile", "proxy", "config"],
