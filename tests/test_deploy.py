@@ -189,7 +189,9 @@ def test_make_env_writes_fresh_private_secrets_once(tmp_path: Path) -> None:
 
 
 def docker_compose() -> list[str] | None:
-    for argv in (["docker", "compose"], ["docker-compose"]):
+    # Compose v2 only: the file uses v2's top-level `name` (v1, Debian's docker-compose
+    # 1.29, rejects it)
+    for argv in (["docker", "compose"],):
         if shutil.which(argv[0]) is None:
             continue
         done = subprocess.run([*argv, "version"], capture_output=True, text=True, check=False)
