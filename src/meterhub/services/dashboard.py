@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from meterhub.db.models import Device, User
 from meterhub.services import cost, devices
-from meterhub.telemetry import queries
+from meterhub.telemetry import fastpaths, queries
 from meterhub.telemetry.periods import local_midnight
 
 
@@ -24,13 +24,25 @@ def fleet_stats(
     active = [device_id for device_id, status in visible if status == "active"]
     conn = db.connection()
     today = now.astimezone(zone).date()
-    online, power = queries.fleet_now(conn, active)
     midnight = local_midnight(today, zone)
-    energy_today = queries.energy_since(conn, active, midnight)
+    month_start = local_midnight(today.replace(day=1), zone)
+    if queries.FAST_PATHS:  # one statement (telemetry/fastpaths.py)
+        online, power, (energy_today, energy_before) = fastpaths.fleet_figures(
+            conn,
+            active,
+            [
+                (int(midnight.timestamp()), queries.open_end(now)),
+                (int(month_start.timestamp()), int(midnight.timestamp())),
+            ],
+            queries.ROLLUP_TABLES,
+        )
+    else:  # the reference: fleet_now and energy_since, a statement per rollup piece
+        online, power = queries.fleet_now(conn, active)
+        up_to_now = datetime.fromtimestamp(queries.open_end(now), UTC)
+        energy_today = queries.energy_since(conn, active, midnight, until=up_to_now)
+        energy_before = queries.energy_since(conn, active, month_start, until=midnight)
     # This month = its days before today (mostly daily rollups) + today.
-    energy_month = energy_today + queries.energy_since(
-        conn, active, local_midnight(today.replace(day=1), zone), until=midnight
-    )
+    energy_month = energy_today + energy_before
     return {
         "devices_total": len(active),
         "devices_online": online,
