@@ -44,11 +44,25 @@ MOSQUITTO_FIXTURES = {
     "publisher",  # tests/live: publishes to the local Mosquitto
 }
 POSTGRES_FIXTURES = {"pg_database"}
-SLOW_PATHS = (
+SLOW_PATHS = (  # files, or file::test (every parameter of it)
     "tests/bench/test_bench_smoke.py",  # every `meterhub bench` case, at a tiny size
     "tests/e2e/",  # whole pipeline in processes: kill -9, outages, OTA rollouts
     "tests/firmware/test_micropython_suite.py",  # the firmware suite under MicroPython
     "tests/firmware/test_e2e_broker.py",  # virtual meters through broker outages
+    "tests/api/test_schemathesis.py",  # the API fuzzer: every operation, three roles
+    "tests/web/test_slim_server.py",  # fresh interpreters importing the server entry
+    "tests/broker/test_run_device_channel.py",  # `meterhub run` with its embedded broker
+    "tests/simulate/test_sim_firmware_stop.py",  # simulated firmware processes and SIGTERM
+    "tests/cli/test_bench_extra.py",  # a fresh interpreter without psutil
+    # exhaustive properties (the decoder's fast path against the precise one, thousands
+    # of examples), every zone transition 2000-2030, ingest restarted under load, `--help`
+    # of every command in a subprocess, the docs' citation scanners over the tree
+    "tests/protocol/test_fast_path.py::test_fast_path_returns_what_the_precise_path_returns",
+    "tests/protocol/test_fast_path.py::test_decoding_is_the_same_without_the_fast_path",
+    "tests/telemetry/test_periods.py::test_every_zone_boundary_2000_2030_is_on_a_quarter_hour",
+    "tests/ingest/test_receiver.py::test_readings_published_while_ingest_is_down_arrive",
+    "tests/cli/test_cli.py::test_every_command_has_help",
+    "tests/test_docs.py::test_the_scanners_find_citations",
 )
 
 
@@ -65,7 +79,7 @@ def markers_for(item: pytest.Item, rootdir: Path) -> set[str]:
         marks.add("postgres")
     if path.startswith("tests/browser/"):
         marks.add("browser")
-    if path.startswith(SLOW_PATHS):
+    if path.startswith(SLOW_PATHS) or f"{path}::{item.name.split('[')[0]}".startswith(SLOW_PATHS):
         marks.add("slow")
     return marks
 

@@ -121,9 +121,11 @@ def fleet_outlook(db: Session, device_ids: Sequence[int], now: datetime) -> list
     """Cost figures of `device_ids` per currency (each device in its tariff's cycles):
     this cycle so far, projected to its end, and the last cycle; devices without a tariff
     are counted apart. Figures are rounded to the currency's minor unit."""
+    rows = {r.id: r for r in db.scalars(select(TariffRow))}
+    if not rows:
+        return []  # no tariff at all: nothing to cost (and no query per device)
     conn = db.connection()
     default = tariffs.default(db)
-    rows = {r.id: r for r in db.scalars(select(TariffRow))}
     compiled: dict[int, Tariff] = {}
     sums: dict[str, list[Decimal]] = {}
     counts: dict[str, int] = {}

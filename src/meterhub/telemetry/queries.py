@@ -20,9 +20,13 @@ from sqlalchemy.engine import Connection
 from meterhub.db import dialect
 from meterhub.db.models import IngestCounter
 from meterhub.store.tables import COARSE, COUNTERS, DEVICES, READINGS, ROLLUPS
+from meterhub.telemetry import fastpaths
 from meterhub.telemetry.periods import QUARTER_HOUR_S, Period, coverage, period_grid
 from meterhub.telemetry.rollup import cover
 
+FAST_PATHS = True
+"""False: the plain reference paths (`_rollup_buckets`, `summary`'s loop, the dashboard's
+`fleet_now` + `energy_since`), e.g. to measure the difference (telemetry/fastpaths.py)."""
 RAW_FIELDS = ("voltage", "current", "power", "energy", "frequency", "pf")
 
 
@@ -73,9 +77,10 @@ def series(conn: Connection, device_id: int, start_ms: int, end_ms: int, max_poi
         return Series(f"{step_s}s", _raw_buckets(conn, device_id, start_ms, end_ms, step_s))
     width = max(w for w in ROLLUP_TABLES if w <= step_s)
     step_s = math.ceil(step_s / width) * width
+    buckets = fastpaths.rollup_buckets if FAST_PATHS else _rollup_buckets
     return Series(
         f"{step_s}s",
-        _rollup_buckets(conn, ROLLUP_TABLES[width], width, device_id, start_ms, end_ms, step_s),
+        buckets(conn, ROLLUP_TABLES[width], width, device_id, start_ms, end_ms, step_s),
     )
 
 
@@ -222,6 +227,8 @@ def summary(
     grid = period_grid(start, end, period, zone)
     acc = period_sums(conn, [device_id], grid.bounds)
     bounds, now_ts = grid.bounds, now.timestamp()
+    if FAST_PATHS:
+        return fastpaths.summary_buckets(grid.starts, grid.ends, bounds, acc, now_ts)
     out = []
     total_wh = 0
     for i, a in enumerate(acc):
@@ -338,11 +345,7 @@ def energy_since(
     15-minute at the edges)."""
     if not device_ids:
         return 0.0
-    if until is not None:
-        end = int(until.timestamp())
-    else:  # up to now, and a device clock a little ahead
-        now = int(datetime.now(UTC).timestamp())
-        end = -(-now // QUARTER_HOUR_S) * QUARTER_HOUR_S + QUARTER_HOUR_S
+    end = int(until.timestamp()) if until is not None else open_end(datetime.now(UTC))
     wh = 0
     for width, lo, hi in cover(int(start.timestamp()), end):
         g = ROLLUP_TABLES[width].c
@@ -355,6 +358,13 @@ def energy_since(
             or 0
         )
     return wh / 1000
+
+
+def open_end(now: datetime) -> int:
+    """The end of a range "up to now" (epoch s): the quarter hour after the current one,
+    so that a device clock a little ahead still counts."""
+    ts = int(now.timestamp())
+    return -(-ts // QUARTER_HOUR_S) * QUARTER_HOUR_S + QUARTER_HOUR_S
 
 
 def readings_stored(conn: Connection, device_ids: Sequence[int] | None) -> int:

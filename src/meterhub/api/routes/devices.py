@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
 from meterhub.api.deps import AdminUser, Context, CurrentUser, DbSession
+from meterhub.api.read_schemas import DeviceEventOut
 from meterhub.api.schemas import (
     AssignIn,
     DeviceCreateIn,
@@ -16,9 +16,9 @@ from meterhub.api.schemas import (
     IdPath,
     IdQuery,
 )
-from meterhub.db.models import Device, DeviceEvent
+from meterhub.db.models import Device
 from meterhub.mqtt_publish import publish_once
-from meterhub.services import device_credentials, devices, users
+from meterhub.services import activity, device_credentials, devices, users
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -47,7 +47,7 @@ def get_device(device_id: IdPath, user: CurrentUser, db: DbSession) -> DeviceOut
     return DeviceOut.of(devices.get_visible(db, user, device_id), user.is_admin)
 
 
-@router.get("/{device_id}/events")
+@router.get("/{device_id}/events", response_model=list[DeviceEventOut])
 def device_events(
     device_id: IdPath,
     user: CurrentUser,
@@ -59,25 +59,7 @@ def device_events(
     """What happened to the device, newest first: pending, online/offline, seq gaps and
     restarts, counter resets, wraps, swaps and jumps."""
     device = devices.get_visible(db, user, device_id)
-    query = (
-        select(DeviceEvent)
-        .where(DeviceEvent.device_id == device.id)
-        .order_by(DeviceEvent.id.desc())
-        .limit(limit)
-    )
-    if before_id is not None:
-        query = query.where(DeviceEvent.id < before_id)
-    if kind:
-        query = query.where(DeviceEvent.kind == kind)
-    return [
-        {
-            "id": e.id,
-            "ts": e.ts.isoformat().replace("+00:00", "Z"),
-            "kind": e.kind,
-            "detail": e.detail,
-        }
-        for e in db.scalars(query)
-    ]
+    return activity.device_events(db, device.id, limit, before_id, kind)
 
 
 @router.put("/{device_id}", response_model=DeviceOut)

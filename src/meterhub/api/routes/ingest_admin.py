@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from meterhub.api.deps import AdminUser, DbSession
+from meterhub.api.read_schemas import IngestRejectOut
 from meterhub.api.schemas import IdQuery
-from meterhub.db.models import IngestReject
+from meterhub.services import activity
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 
 
-@router.get("/rejects")
+@router.get("/rejects", response_model=list[IngestRejectOut])
 def rejects(
     admin: AdminUser,
     db: DbSession,
@@ -23,20 +23,4 @@ def rejects(
     reason: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
 ) -> list[dict[str, Any]]:
     """Newest first: time, topic, serial, reason, detail and the (truncated) payload."""
-    query = select(IngestReject).order_by(IngestReject.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(IngestReject.id < before_id)
-    if reason:
-        query = query.where(IngestReject.reason == reason)
-    return [
-        {
-            "id": r.id,
-            "ts": r.ts.isoformat(),
-            "topic": r.topic,
-            "serial": r.serial,
-            "reason": r.reason,
-            "detail": r.detail,
-            "payload": r.payload,
-        }
-        for r in db.scalars(query)
-    ]
+    return activity.ingest_rejects(db, limit, before_id, reason)

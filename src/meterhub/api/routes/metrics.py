@@ -8,13 +8,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Response
-from sqlalchemy import func, select
 
 from meterhub.api.deps import Context, CurrentUser, DbSession
-from meterhub.db.models import Device
 from meterhub.integrations.prometheus import DeviceCollector, device_figures
 from meterhub.protocol.rejects import REASONS
-from meterhub.telemetry import queries
+from meterhub.services import dashboard
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -91,16 +89,8 @@ def metrics(user: CurrentUser, db: DbSession, ctx: Context) -> Response:
     registry.register(DeviceCollector(device_figures(db, user)))
     if not user.is_admin:
         return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)
-    conn = db.connection()
-    counts = {
-        (status, bool(online)): int(n)
-        for status, online, n in conn.execute(
-            select(Device.status, Device.online, func.count()).group_by(
-                Device.status, Device.online
-            )
-        )
-    }
+    counts = dashboard.device_counts(db)
     hub = ctx.live_hub
     live = hub.stats() if hub is not None else {}
-    registry.register(_Snapshot(queries.counters(conn), counts, live))
+    registry.register(_Snapshot(dashboard.ingest_counters(db), counts, live))
     return Response(generate_latest(registry), media_type=TEXT_CONTENT_TYPE)

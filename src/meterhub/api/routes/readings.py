@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from meterhub.api.deps import Context, CurrentUser, DbSession
 from meterhub.api.errors import responses
+from meterhub.api.read_schemas import LatestOut, SeriesOut, SummaryOut
 from meterhub.db.models import User
 from meterhub.errors import InvalidInput, NotFound, Throttled
 from meterhub.services import devices
@@ -56,7 +57,7 @@ def user_zone(user: User, tz: str | None, fallback: str) -> Any:
         raise InvalidInput(str(exc), field="tz") from None
 
 
-@router.get("/{serial}")
+@router.get("/{serial}", response_model=SeriesOut)
 def get_series(
     serial: str,
     user: CurrentUser,
@@ -79,7 +80,7 @@ def get_series(
     }
 
 
-@router.get("/{serial}/latest")
+@router.get("/{serial}/latest", response_model=LatestOut)
 def get_latest(serial: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     """The newest reading (404 when the device has none yet)."""
     device = devices.get_visible_by_serial(db, user, serial)
@@ -89,7 +90,7 @@ def get_latest(serial: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     return {"serial": serial, "online": device.online, **point}
 
 
-@router.get("/{serial}/summary")
+@router.get("/{serial}/summary", response_model=SummaryOut)
 def get_summary(
     serial: str,
     user: CurrentUser,
