@@ -207,7 +207,17 @@ def unix32_binary(
         # firmware (a checkout of a past commit) would get the newer bytecode: recompile.
         shutil.rmtree(build / "frozen_mpy", ignore_errors=True)
         progress("building the 32-bit MicroPython Unix port with the firmware frozen in ...")
-        ssl = ["MICROPY_PY_SSL=1", "MICROPY_SSL_MBEDTLS=1"] if tls else []
+        heap_config = firmware_dir() / "frozen" / "unix32" / "mbedtls_config_heap.h"
+        ssl = (
+            [
+                "MICROPY_PY_SSL=1",
+                "MICROPY_SSL_MBEDTLS=1",
+                # quoted for the shell make runs the compiler through (as its default is)
+                f'MBEDTLS_CONFIG_FILE=\\"{heap_config}\\"',
+            ]
+            if tls
+            else []
+        )
         _make(
             [
                 "-C",
