@@ -20,6 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from meterhub.broker.tls import TlsFiles, default_names, ensure_tls
+from meterhub.firmware.device import ca_der
 from meterhub.firmware.paths import firmware_dir, tool
 from meterhub.firmware.runner import micropython_env
 from tests.support import Mosquitto, free_port, wait_for
@@ -135,9 +136,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def test_meter_with_the_pinned_ca_publishes_over_tls(broker: TlsBroker, tmp_path: Path) -> None:
+    """The CA as `meterhub firmware configure --mqtt-ca` writes it (DER); PEM is
+    accepted too (the other tests pin PEM files)."""
     got = Received(broker.plain_port, "TLS-OK")
     proc, log = start_meter(
-        tmp_path / "flash", "TLS-OK", broker.tls_port, broker.files.ca_cert.read_bytes()
+        tmp_path / "flash", "TLS-OK", broker.tls_port, ca_der(broker.files.ca_cert)
     )
     try:
         wait_for(lambda: len(got.data()) >= 2, 30, "no reading arrived over TLS")
