@@ -82,6 +82,8 @@ def validate(cfg):
             if not lo <= value <= hi:
                 raise ValueError("%s must be %d..%d" % (key, lo, hi))
         elif key in _BOOLS:
+            if isinstance(value, str):
+                value = value.lower()
             if value in _TRUE:
                 value = True
             elif value in _FALSE:
