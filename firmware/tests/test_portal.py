@@ -196,6 +196,11 @@ CA_PEM = (
 )
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _form(s):
     out = ""
     for c in s:
@@ -220,8 +225,7 @@ async def test_tls_and_its_ca_set_in_the_portal():
         code, _ = await http("POST", "/ca", t + "ca=" + _form(CA_PEM))
         assert_eq(code, 200)
         assert_eq(config.load()["mqtt_ca"], "ca.der")
-        with open("ca.der", "rb") as f:
-            der = f.read()
+        der = read_bytes("ca.der")
         assert_eq(len(der), 385)
         assert der[:2] == b"\x30\x82"  # a DER SEQUENCE: what mbedTLS is given
         code, _ = await http("POST", "/config", t + "mqtt_tls=on&mqtt_port=8883")
