@@ -226,6 +226,7 @@ class Device:
             c["mqtt_user"],
             c["mqtt_password"],
             client_id="meter-" + self.serial,
+            tls_ca=c["mqtt_ca"] if c["mqtt_tls"] else None,
         )
 
     def run_station(self, max_loops=None):

@@ -11,7 +11,9 @@ DEFAULTS = {
     "wifi_ssid": "",
     "wifi_password": "",
     "mqtt_host": "",
-    "mqtt_port": 1883,
+    "mqtt_port": 1883,  # 8883 when mqtt_tls is on and no port is given
+    "mqtt_tls": False,  # mqtts, the server verified against mqtt_ca; never falls back to plain
+    "mqtt_ca": "",  # file on flash with the CA certificate (PEM or DER) that mqtts trusts
     "mqtt_user": "",
     "mqtt_password": "",
     "device_id": "",  # MQTT topic id; empty -> serial_number
@@ -31,7 +33,12 @@ _INTS = {
     "modbus_address": (1, 247),
     "queue_max": (100, 50000),
 }
+_BOOLS = ("mqtt_tls",)
+_TRUE = (True, 1, "1", "true", "on", "yes")
+_FALSE = (False, 0, "0", "false", "off", "no", "")
 _MAX_STR = 64
+# A file name on flash: these characters, not starting with "." (no paths, no "..").
+FILE_CLASS = "A-Za-z0-9._-"
 # The server's serial number rule, regex [A-Za-z0-9._:-]{1,64} (MicroPython's re has
 # no {m,n}, so the class and the length are checked apart; a test keeps them equal
 # to the server's). A quote or newline in a serial would break the JSON the meter writes.
@@ -74,6 +81,15 @@ def validate(cfg):
             lo, hi = _INTS[key]
             if not lo <= value <= hi:
                 raise ValueError("%s must be %d..%d" % (key, lo, hi))
+        elif key in _BOOLS:
+            if isinstance(value, str):
+                value = value.lower()
+            if value in _TRUE:
+                value = True
+            elif value in _FALSE:
+                value = False
+            else:
+                raise ValueError(key + " must be true or false")
         else:
             if not isinstance(value, str):
                 raise ValueError(key + " must be text")
@@ -84,6 +100,18 @@ def validate(cfg):
         raise ValueError(
             "serial_number may hold only %s (1-%d characters)" % (SERIAL_CLASS, SERIAL_MAX)
         )
+    ca = out["mqtt_ca"]
+    if ca and (ca[0] == "." or not all(_in_class(c, FILE_CLASS) for c in ca)):
+        raise ValueError(
+            "mqtt_ca must be a file name on flash (%s, not starting with .)" % FILE_CLASS
+        )
+    if out["mqtt_tls"]:
+        if not ca:
+            raise ValueError(
+                "mqtt_tls needs mqtt_ca (the CA certificate file to verify the broker)"
+            )
+        if "mqtt_port" not in cfg:
+            out["mqtt_port"] = 8883
     pw = out["portal_password"]
     if pw and len(pw) < 8:
         raise ValueError("portal_password needs at least 8 characters (WPA2)")

@@ -4,6 +4,11 @@ Topics (protocol v1): meter/<id>/data (QoS 1), meter/<id>/status (retained,
 last will "offline"), meter/<id>/control (subscribed), meter/<id>/control/ack.
 Every network fault surfaces as OSError; the link then closes and retries
 with exponential back-off (the caller keeps queueing readings meanwhile).
+
+With TLS (mqtts) the broker's certificate must verify against the pinned CA file
+and name the configured host. A failed verification, a missing CA file or a port
+that cannot verify (the ESP8266's axTLS) is a connect failure like any other: it is
+logged and retried after the back-off, and never becomes a plain connection.
 """
 
 import time
@@ -40,7 +45,8 @@ class _DeadlineSocket:
     setblocking(True/False) maps to "until the deadline" / "do not wait"."""
 
     def __init__(self, sock, link):
-        self._s = sock
+        self._s = sock  # the TLS socket once connected with TLS
+        self._raw = sock  # timeouts are set on the TCP socket under TLS
         self._link = link
         self._wait = True
         self.op = None  # first byte of the last packet read (its retain flag is bit 0)
@@ -48,12 +54,12 @@ class _DeadlineSocket:
 
     def _arm(self):
         if not self._wait:
-            self._s.settimeout(0)
+            self._raw.settimeout(0)
             return
         left = self._link.time_left_ms()
         if left <= 0:
             raise OSError(110)  # ETIMEDOUT: no time left before the next reading
-        self._s.settimeout(min(left, SOCKET_TIMEOUT_S * 1000) / 1000)
+        self._raw.settimeout(min(left, SOCKET_TIMEOUT_S * 1000) / 1000)
 
     def setblocking(self, flag):
         self._wait = flag
@@ -61,6 +67,9 @@ class _DeadlineSocket:
     def connect(self, addr):
         self._arm()
         self._s.connect(addr)
+        if self._link.tls:
+            # The handshake (and the certificate check) runs here, within the deadline.
+            self._s = self._link.tls.wrap(self._raw)
 
     def read(self, n):
         self._arm()
@@ -99,6 +108,72 @@ class _Net:
         return self.base.getaddrinfo(host, port)
 
 
+def der(cert):
+    """The DER bytes of a certificate given as DER or PEM (MicroPython's mbedTLS is built
+    without PEM parsing: its load_verify_locations takes DER only)."""
+    begin = b"-----BEGIN CERTIFICATE-----"
+    at = cert.find(begin)
+    if at < 0:
+        return cert
+    end = cert.find(b"-----END CERTIFICATE-----", at)
+    if end < 0:
+        raise ValueError("PEM without its END line")
+    import binascii
+
+    return binascii.a2b_base64(cert[at + len(begin) : end].replace(b"\n", b"").replace(b"\r", b""))
+
+
+class TlsConfig:
+    """mqtts settings: the CA file that must have signed the broker's certificate, and
+    the name that certificate must carry (the configured mqtt_host)."""
+
+    def __init__(self, ca_file, host):
+        if not ca_file:
+            raise ValueError("mqtt_tls needs mqtt_ca (the CA certificate file)")
+        self.ca_file = ca_file
+        self.host = host
+
+    def context(self):
+        """A client context that requires a verified certificate, or OSError saying why
+        there can be none (a port without verification is refused, not used unverified)."""
+        try:
+            import tls
+        except ImportError:
+            try:
+                import ssl as tls
+            except ImportError:
+                raise OSError("tls: this MicroPython build has no TLS module")
+        ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+        try:
+            ctx.verify_mode = tls.CERT_REQUIRED
+        except (AttributeError, ValueError):
+            pass
+        if getattr(ctx, "verify_mode", None) != tls.CERT_REQUIRED or not hasattr(
+            ctx, "load_verify_locations"
+        ):
+            # axTLS (the ESP8266 port) accepts CERT_REQUIRED and ignores it
+            raise OSError("tls: this port cannot verify certificates; not connecting")
+        try:
+            with open(self.ca_file, "rb") as f:
+                cadata = f.read()
+        except OSError as e:
+            raise OSError("tls: cannot read mqtt_ca %s: %r" % (self.ca_file, e))
+        try:
+            ctx.load_verify_locations(der(cadata))
+        except (ValueError, TypeError) as e:
+            raise OSError("tls: mqtt_ca %s is not a certificate: %r" % (self.ca_file, e))
+        return ctx
+
+    def wrap(self, sock):
+        ctx = self.context()
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host)
+        except (OSError, ValueError) as e:
+            # mbedTLS: a refused certificate is ValueError ("not correctly signed by the
+            # trusted CA", "CN mismatch", expired), a broken handshake OSError
+            raise OSError("tls handshake with %s failed: %s" % (self.host, str(e).strip()))
+
+
 class _Client(MQTTClient):
     """umqtt.simple's client, noting each incoming packet's first byte: its callback
     gets no retain flag, and a retained control message must never run."""
@@ -113,10 +188,20 @@ class _Client(MQTTClient):
 
 class Link:
     def __init__(
-        self, device_id, host, port=1883, user="", password="", client_id=None, on_control=None
+        self,
+        device_id,
+        host,
+        port=1883,
+        user="",
+        password="",
+        client_id=None,
+        on_control=None,
+        tls_ca=None,
     ):
+        """tls_ca: the CA file for mqtts (None: plain MQTT)."""
         if not host:
             raise ValueError("mqtt_host is not configured")
+        self.tls = TlsConfig(tls_ca, host) if tls_ca is not None else None
         base = "meter/%s/" % device_id
         self.t_data = base + "data"
         self.t_status = base + "status"

@@ -17,6 +17,7 @@ from microdot import Microdot
 
 import board
 import config
+import flashfs
 
 REBOOT_DELAY_S = 1
 
@@ -33,6 +34,8 @@ _FIELDS = (
     ("mqtt_port", "MQTT port"),
     ("mqtt_user", "MQTT user"),
     ("mqtt_password", "MQTT password"),
+    ("mqtt_tls", "MQTT over TLS (on/off)"),
+    ("mqtt_ca", "CA file for TLS (name on flash)"),
     ("device_id", "Device id (topic)"),
     ("serial_number", "Serial number"),
     ("reading_interval", "Interval (s)"),
@@ -165,14 +168,23 @@ def make_app(dev):
             yield hidden
             for key, label in _FIELDS:
                 kind = "password" if key in _SECRET else "text"
-                value = "" if key in _SECRET else esc(dev.cfg[key])
+                value = dev.cfg[key]
+                if value is True or value is False:
+                    value = "on" if value else "off"
+                value = "" if key in _SECRET else esc(value)
                 yield '<label>%s <input type=%s name=%s value="%s"></label>' % (
                     label,
                     kind,
                     key,
                     value,
                 )
-            yield "<button>Save</button></form><form method=post action=/reset>"
+            yield "<button>Save</button></form><form method=post action=/ca>"
+            yield hidden
+            yield (
+                "<label>CA certificate for TLS (PEM, e.g. the server's mqtt-tls/ca.crt)"
+                " <textarea name=ca rows=6 cols=40></textarea></label>"
+                "<button>Save CA</button></form><form method=post action=/reset>"
+            )
             yield hidden
             yield "<button>Factory reset</button></form><form method=post action=/reboot>"
             yield hidden
@@ -187,6 +199,23 @@ def make_app(dev):
     @app.route("/status")
     def status_page(request):
         return dev.status()
+
+    @app.post("/ca")
+    @guard
+    def ca_page(request):
+        """The pasted CA (PEM) stored as DER in the mqtt_ca file (ca.der when unset)."""
+        import mqtt_link
+
+        pem = (request.form or {}).get("ca", "").encode()
+        try:
+            der = mqtt_link.der(pem)
+            if der is pem or len(der) < 64:
+                raise ValueError("paste the CA certificate as PEM (BEGIN CERTIFICATE ...)")
+        except ValueError as e:
+            return page("<p>Not saved: %s</p>" % esc(e), 400)
+        name = dev.cfg["mqtt_ca"] or "ca.der"
+        flashfs.atomic_write(name, der)
+        return save({"mqtt_ca": name})
 
     @app.post("/reset")
     @guard

@@ -82,3 +82,28 @@ def test_serial_follows_the_servers_rule():
     for good in ("PZEM-00A1B2", "site.7:meter_2", "x" * 64):
         assert_eq(config.save({"serial_number": good})["serial_number"], good)
     assert config.serial_ok("a-b") and not config.serial_ok("")
+
+
+def test_mqtt_tls_needs_a_ca_file_and_defaults_to_8883():
+    cfg = config.save({"mqtt_host": "h", "mqtt_tls": "on", "mqtt_ca": "ca.pem"})
+    assert cfg["mqtt_tls"] is True
+    assert_eq(cfg["mqtt_port"], 8883)  # mqtts' port when none is given
+    assert_eq(config.load()["mqtt_port"], 8883)
+    cfg = config.save({"mqtt_tls": True, "mqtt_ca": "ca.der", "mqtt_port": 8884})
+    assert_eq(cfg["mqtt_port"], 8884)
+    cfg = config.update({"mqtt_tls": "0"})
+    assert cfg["mqtt_tls"] is False
+    assert_eq(config.load()["mqtt_ca"], "ca.der")
+    for bad, words in (
+        ({"mqtt_tls": True}, "needs mqtt_ca"),  # nothing to verify the broker with
+        ({"mqtt_tls": "maybe", "mqtt_ca": "ca.pem"}, "true or false"),
+        ({"mqtt_tls": True, "mqtt_ca": "../ca.pem"}, "file name"),
+        ({"mqtt_tls": True, "mqtt_ca": "certs/ca.pem"}, "file name"),
+        ({"mqtt_ca": ".ca"}, "file name"),
+    ):
+        try:
+            config.validate(bad)
+        except ValueError as e:
+            assert words in str(e), (bad, e)
+        else:
+            raise AssertionError("accepted %r" % (bad,))

@@ -94,3 +94,64 @@ def test_peer_close_is_oserror():
     sock.closed = True
     assert_raises(OSError, link.poll)
     assert not link.up
+
+
+def test_tls_without_its_ca_file_sends_nothing_and_backs_off():
+    mqtt_link.BACKOFF_MIN_S = 1
+    sock = FakeSocket(CONNACK + suback(1))
+    umqtt.simple.socket = FakeSocketModule(sock)
+    link = mqtt_link.Link("S1", "broker.local", 8883, client_id="c", tls_ca="missing.pem")
+    e = assert_raises(OSError, link.connect)
+    assert "cannot read mqtt_ca missing.pem" in str(e), e
+    assert_eq(sock.sent(), b"")  # no plain CONNECT instead: never a downgrade
+    assert not link.up and not link.due()
+    assert_eq(link.backoff, 2)
+
+
+class _AxtlsLike:
+    """The ESP8266's tls module (extmod/modtls_axtls.c): verify_mode reads CERT_NONE
+    whatever was set, and there is no load_verify_locations."""
+
+    CERT_NONE = 0
+    CERT_REQUIRED = 2
+    PROTOCOL_TLS_CLIENT = 0
+
+    class SSLContext:
+        def __init__(self, protocol):
+            pass
+
+        def __setattr__(self, name, value):
+            pass  # ignored, as axTLS does
+
+        verify_mode = 0
+
+        def wrap_socket(self, sock, server_hostname=None):
+            raise AssertionError("an unverified TLS session must never be made")
+
+
+def test_a_port_that_cannot_verify_is_refused():
+    import sys
+
+    with open("ca.der", "wb") as f:
+        f.write(b"\x30\x03\x02\x01\x00")
+    sock = FakeSocket(CONNACK + suback(1))
+    umqtt.simple.socket = FakeSocketModule(sock)
+    saved = sys.modules.get("tls")
+    sys.modules["tls"] = _AxtlsLike
+    try:
+        link = mqtt_link.Link("S1", "h", 8883, client_id="c", tls_ca="ca.der")
+        e = assert_raises(OSError, link.connect)
+    finally:
+        if saved is None:
+            sys.modules.pop("tls")
+        else:
+            sys.modules["tls"] = saved
+    assert "cannot verify certificates" in str(e), e
+    assert_eq(sock.sent(), b"")
+
+
+def test_pem_is_turned_into_der():
+    pem = b"-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n"
+    assert_eq(mqtt_link.der(pem), b"\x30\x03\x02\x01\x00")
+    assert_eq(mqtt_link.der(b"\x30\x03\x02\x01\x00"), b"\x30\x03\x02\x01\x00")
+    assert_raises(ValueError, mqtt_link.der, b"-----BEGIN CERTIFICATE-----\nMAMC")

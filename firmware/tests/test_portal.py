@@ -178,3 +178,61 @@ def test_configured_meter_without_wifi_stays_a_station():
     finally:
         app.PORTAL_AFTER_OUTAGE_S = saved
         board.set_wifi(True)
+
+
+# A CA certificate as meterhub makes it (meterhub.broker.tls), PEM; 385 bytes as DER.
+CA_PEM = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfTCCASOgAwIBAgIUNtDMfSehskWqmHFlRwyW9qxWoYowCgYIKoZIzj0EAwIw\n"
+    "GzEZMBcGA1UEAwwQbWV0ZXJodWIgTVFUVCBDQTAeFw0yNjEyMDUwMzE0NDhaFw0z\n"
+    "NjEyMDIwMzE5NDhaMBsxGTAXBgNVBAMMEG1ldGVyaHViIE1RVFQgQ0EwWTATBgcq\n"
+    "hkjOPQIBBggqhkjOPQMBBwNCAAR2EY2ZEYkdagu+KVrjGeZDQBy8OGKWuGveCYVG\n"
+    "gW98ngTW69M/WvpRmzFm4iyp6ZWOPwmt+TUy/PMTKzeVaTflo0UwQzASBgNVHRMB\n"
+    "Af8ECDAGAQH/AgEAMA4GA1UdDwEB/wQEAwIBBjAdBgNVHQ4EFgQUW9R+hCtJslas\n"
+    "xhsw55et0ISXvr8wCgYIKoZIzj0EAwIDSAAwRQIhANPE7LSMvXFVFfGkzN9825pR\n"
+    "5pqt78+I08F3bJkEzNdYAiAB1/tuLzIrCqlpNuWbAfUAkrq7ljydf2aFNnrALGt9\n"
+    "uQ==\n"
+    "-----END CERTIFICATE-----\n"
+)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _form(s):
+    out = ""
+    for c in s:
+        if c.isalpha() or c.isdigit() or c in "-_.":
+            out += c
+        else:
+            out += "%%%02X" % ord(c)
+    return out
+
+
+async def test_tls_and_its_ca_set_in_the_portal():
+    async def check(dev, reboots):
+        t = "csrf=" + await csrf() + "&"
+        code, body = await http("GET", "/config")
+        assert 'name=mqtt_tls value="off"' in body and "action=/ca" in body, body
+        code, body = await http("POST", "/config", t + "mqtt_tls=on&mqtt_ca=&mqtt_port=8883")
+        assert_eq(code, 400)  # TLS without a CA file: nothing to verify the broker with
+        assert "mqtt_ca" in body
+        code, body = await http("POST", "/ca", t + "ca=" + _form("not a certificate"))
+        assert_eq(code, 400)
+        assert not config.load()["mqtt_ca"]
+        code, _ = await http("POST", "/ca", t + "ca=" + _form(CA_PEM))
+        assert_eq(code, 200)
+        assert_eq(config.load()["mqtt_ca"], "ca.der")
+        der = read_bytes("ca.der")
+        assert_eq(len(der), 385)
+        assert der[:2] == b"\x30\x82"  # a DER SEQUENCE: what mbedTLS is given
+        code, _ = await http("POST", "/config", t + "mqtt_tls=on&mqtt_port=8883")
+        assert_eq(code, 200)
+        cfg = config.load()
+        assert cfg["mqtt_tls"] is True and cfg["mqtt_port"] == 8883
+        code, body = await http("GET", "/config")
+        assert 'name=mqtt_tls value="on"' in body and 'value="ca.der"' in body
+
+    await with_portal(check)

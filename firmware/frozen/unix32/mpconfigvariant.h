@@ -16,4 +16,8 @@
 #define MICROPY_ALLOC_PARSE_CHUNK_INIT  (64)
 #define MICROPY_PY_BUILTINS_COMPLEX     (0)
 
+// mbedTLS (when built with TLS) allocates through m_tracked_calloc on the GC heap
+// (mbedtls_config_heap.h); harmless without TLS.
+#define MICROPY_TRACKED_ALLOC           (1)
+
 #include "variants/mpconfigvariant_common.h"

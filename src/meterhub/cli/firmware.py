@@ -122,7 +122,9 @@ def configure(
     wifi_ssid: Annotated[str, typer.Option(help="Wi-Fi network name")],
     wifi_password: Annotated[str, typer.Option(help="Wi-Fi password")],
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker host")],
-    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port")] = 1883,
+    mqtt_port: Annotated[
+        int | None, typer.Option(help="MQTT broker port (default 1883, 8883 with --mqtt-ca)")
+    ] = None,
     serial: Annotated[str, typer.Option(help="Serial number (default PZEM-<MAC6>)")] = "",
     interval: Annotated[int, typer.Option(help="Seconds between readings")] = 10,
     mqtt_user: Annotated[str, typer.Option(help="MQTT user")] = "",
@@ -135,11 +137,18 @@ def configure(
         str,
         typer.Option(help="WPA2 password of the setup portal (default: a new random one)"),
     ] = "",
+    mqtt_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA certificate (PEM or DER, e.g. <data dir>/mqtt-tls/ca.crt): connect with "
+            "mqtts and accept only a broker certificate it signed (ESP32; see docs/firmware.md)"
+        ),
+    ] = None,
 ) -> None:
     """Write config.json (Wi-Fi, MQTT, serial, interval, command secret) to the board; the
     command secret is also stored on the server for that serial when it is registered."""
+    from meterhub.firmware.device import CA_FILE, ca_der, make_config
     from meterhub.firmware.device import configure as do_configure
-    from meterhub.firmware.device import make_config
     from meterhub.services.command_signing import new_secret
 
     secret = command_secret or new_secret()
@@ -149,7 +158,7 @@ def configure(
             wifi_ssid,
             wifi_password,
             mqtt_host,
-            mqtt_port,
+            mqtt_port or (8883 if mqtt_ca else 1883),
             serial,
             interval,
             mqtt_user,
@@ -160,7 +169,11 @@ def configure(
             raise FirmwareError("--portal-password needs at least 8 characters (WPA2)")
         cfg["command_secret"] = secret
         cfg["portal_password"] = portal_pw
-        do_configure(port, cfg, progress=_say)
+        files = {}
+        if mqtt_ca is not None:
+            files[CA_FILE] = ca_der(mqtt_ca)
+            cfg.update(mqtt_tls=True, mqtt_ca=CA_FILE)
+        do_configure(port, cfg, progress=_say, files=files)
     except FirmwareError as exc:
         raise _fail(exc) from exc
     _say("configured; the meter restarts and joins " + wifi_ssid)

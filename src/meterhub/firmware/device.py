@@ -134,24 +134,50 @@ def make_config(
     return {**texts, "mqtt_port": mqtt_port, "reading_interval": interval}
 
 
-def configure(port: str, cfg: dict[str, object], progress: Callable[[str], None] = print) -> None:
-    """Write config.json to the board (replacing the whole file) and reset it."""
+CA_FILE = "ca.der"  # where configure puts the pinned CA on the board's flash
+
+
+def ca_der(path: Path) -> bytes:
+    """The CA certificate in `path` (PEM or DER) as DER, which the meter pins for mqtts
+    (MicroPython's mbedTLS reads DER only); FirmwareError if it is not a CA certificate."""
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FirmwareError(f"--mqtt-ca: cannot read {path}: {exc.strerror}") from exc
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            cert = x509.load_pem_x509_certificate(data)
+        else:
+            cert = x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise FirmwareError(f"--mqtt-ca: {path} is not a certificate (PEM or DER)") from exc
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise FirmwareError(f"--mqtt-ca: {path} is not a CA certificate (no CA:TRUE)")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.DER)
+
+
+def configure(
+    port: str,
+    cfg: dict[str, object],
+    progress: Callable[[str], None] = print,
+    files: dict[str, bytes] | None = None,
+) -> None:
+    """Write config.json (replacing the whole file) and `files` (e.g. the pinned CA)
+    to the board, and reset it."""
     check_port(port)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.json"
-        path.write_text(json.dumps(cfg))
-        progress(f"writing config.json to {port} ...")
-        _run(
-            [
-                tool("mpremote"),
-                "connect",
-                port,
-                "fs",
-                "cp",
-                str(path),
-                ":config.json",
-                "+",
-                "reset",
-            ],
-            "mpremote",
-        )
+        copies: list[str] = []
+        for name, data in {**(files or {}), "config.json": json.dumps(cfg).encode()}.items():
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            copies += ["fs", "cp", str(path), f":{name}", "+"]
+        progress(f"writing {', '.join([*(files or {}), 'config.json'])} to {port} ...")
+        _run([tool("mpremote"), "connect", port, *copies, "reset"], "mpremote")

@@ -7,6 +7,9 @@ Two targets, both built from a MicroPython source tree given as an input
   they are on an ESP8266, firmware and host stand-ins frozen in, cached under
   ``~/.cache/meterhub`` (METERHUB_CACHE overrides) keyed by a hash of the source
   and of everything frozen, so repeated runs reuse it;
+  with mbedTLS (as on the ESP32) when its source is there (``MBEDTLS_SRC``, or a
+  MicroPython checkout with its lib/mbedtls submodule), so the mqtts heap cost can
+  be measured; the release tarball has no submodules, and then the build has no TLS;
 - a board image (``board_image``, ESP8266 or ESP32) where that board's toolchain
   is installed.
 """
@@ -28,6 +31,7 @@ from meterhub.firmware import deps
 from meterhub.firmware.paths import FirmwareError, dist_dir, firmware_dir
 
 SRC_ENV = "MICROPYTHON_SRC"
+MBEDTLS_ENV = "MBEDTLS_SRC"  # an mbedTLS 3.6 source tree or .tar.gz (include/, library/)
 BOARDS = {"esp8266": "ESP8266_GENERIC", "esp32": "ESP32_GENERIC"}
 # What tells a board's toolchain is there, and how to get it (one line each).
 TOOLCHAINS = {
@@ -148,30 +152,72 @@ def _empty_lib_dir() -> Path:
     return d
 
 
+def _with_mbedtls(tree: Path) -> bool:
+    """Whether `tree` can build MicroPython's ssl module: lib/mbedtls is populated, or
+    is filled here from MBEDTLS_SRC (a directory or .tar.gz of mbedTLS 3.6)."""
+    lib = tree / "lib" / "mbedtls"
+    if (lib / "include" / "mbedtls" / "ssl.h").exists():
+        return True
+    given = os.environ.get(MBEDTLS_ENV)
+    if not given:
+        return False
+    src = Path(given).expanduser()
+    tmp = Path(tempfile.mkdtemp(prefix="mbedtls-", dir=cache_root()))
+    try:
+        if src.is_dir():
+            shutil.copytree(src, tmp / "m")
+            top = tmp / "m"
+        else:
+            with tarfile.open(src) as tar:
+                tar.extractall(tmp, filter="data")
+            tops = [p for p in tmp.iterdir() if p.is_dir()]
+            top = tops[0] if len(tops) == 1 and not (tmp / "include").exists() else tmp
+        if not (top / "include" / "mbedtls" / "ssl.h").exists():
+            raise FirmwareError(f"{MBEDTLS_ENV}={given} is not an mbedTLS source tree")
+        shutil.rmtree(lib, ignore_errors=True)
+        top.rename(lib)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
 def unix32_binary(
     src: str | os.PathLike[str] | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> Path:
-    """Path of the 32-bit frozen Unix build, building it (or only relinking) if needed."""
+    """Path of the 32-bit frozen Unix build, building it (or only relinking) if needed.
+    It has the ssl module (mbedTLS) when the mbedTLS source is there (see _with_mbedtls)."""
     source = source_path(src)
-    out = cache_root() / f"micropython-{_unix32_key(source)}" / "micropython"
-    if out.exists():
-        return out
     with _locked("micropython-unix32"):
-        if out.exists():
-            return out
         if shutil.which("make") is None or shutil.which("gcc") is None:
             raise FirmwareError("building MicroPython needs make and gcc (and gcc-multilib)")
         tree = _unpacked(source)
+        tls = _with_mbedtls(tree)
+        flavour = "-tls" if tls else ""
+        out = cache_root() / f"micropython-{_unix32_key(source)}{flavour}" / "micropython"
+        if out.exists():
+            return out
         jobs = f"-j{os.cpu_count() or 1}"
         if not (tree / "mpy-cross" / "build" / "mpy-cross").exists():
             progress("building mpy-cross (once per source tree) ...")
             _make(["-C", str(tree / "mpy-cross"), jobs], "building mpy-cross")
-        # The build folder is kept per source tree: a firmware change only refreezes and relinks.
-        build = cache_root() / f"build-unix32-{_source_key(source)}"
+        # The build folder is kept per source tree (and TLS or not: make does not see a
+        # flag change): a firmware change only refreezes and relinks.
+        build = cache_root() / f"build-unix32-{_source_key(source)}{flavour}"
         # makemanifest reuses a frozen .mpy when its source is not newer, so an older
         # firmware (a checkout of a past commit) would get the newer bytecode: recompile.
         shutil.rmtree(build / "frozen_mpy", ignore_errors=True)
         progress("building the 32-bit MicroPython Unix port with the firmware frozen in ...")
+        heap_config = firmware_dir() / "frozen" / "unix32" / "mbedtls_config_heap.h"
+        ssl = (
+            [
+                "MICROPY_PY_SSL=1",
+                "MICROPY_SSL_MBEDTLS=1",
+                # quoted for the shell make runs the compiler through (as its default is)
+                f'MBEDTLS_CONFIG_FILE=\\"{heap_config}\\"',
+            ]
+            if tls
+            else []
+        )
         _make(
             [
                 "-C",
@@ -180,6 +226,7 @@ def unix32_binary(
                 f"VARIANT_DIR={firmware_dir() / 'frozen' / 'unix32'}",
                 f"BUILD={build}",
                 f"MPY_LIB_DIR={_empty_lib_dir()}",
+                *ssl,
             ],
             "building the 32-bit Unix port",
         )
