@@ -70,6 +70,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/devices/{device_id}/approve"): ADMIN,
     ("POST", "/api/devices/{device_id}/credentials"): ADMIN,
     ("DELETE", "/api/devices/{device_id}/credentials"): ADMIN,
+    ("POST", "/api/devices/{device_id}/command-secret"): ADMIN,
     ("GET", "/api/audit"): ADMIN,
     ("GET", "/api/readings/{serial}"): DEVICE,
     ("GET", "/api/readings/{serial}/latest"): DEVICE,

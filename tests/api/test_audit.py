@@ -23,6 +23,7 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/devices/{device_id}/approve"): "device.approve",
     ("POST", "/api/devices/{device_id}/credentials"): "device.credentials",
     ("DELETE", "/api/devices/{device_id}/credentials"): "device.credentials_revoked",
+    ("POST", "/api/devices/{device_id}/command-secret"): "device.command_secret",
     ("DELETE", "/api/devices/{device_id}"): "device.delete",
     ("POST", "/api/tokens"): "token.create",
     ("DELETE", "/api/tokens/{token_id}"): "token.revoke",
@@ -156,6 +157,12 @@ def test_each_admin_call_leaves_an_entry(admin_api: Any, ctx: Any) -> None:
         "DELETE",
         "/api/devices/{device_id}/credentials",
         lambda: admin_api.delete(f"/api/devices/{did}/credentials"),
+        lambda r: str(did),
+    )
+    step(
+        "POST",
+        "/api/devices/{device_id}/command-secret",
+        lambda: admin_api.post(f"/api/devices/{did}/command-secret"),
         lambda r: str(did),
     )
     step(

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from meterhub.broker.passwords import verify_password
 from meterhub.cli.main import app as cli_app
 from meterhub.db.models import AuditEntry, Device
+from meterhub.services import command_signing
 
 
 def _device(admin_api: Any, serial: str = "PZEM-CRED1") -> int:
@@ -103,3 +104,46 @@ def test_protocol_in_create_update_and_shape(admin_api: Any) -> None:
     assert null.status_code == 422
     plain = admin_api.post("/api/devices", json={"serial_number": "PZEM-P2"}).json()
     assert plain["protocol"] == "meterhub"
+
+
+def _stored_secret(ctx: Any, device_id: int) -> str | None:
+    with ctx.sessions() as db:
+        device = db.get(Device, device_id)
+        assert device is not None
+        return device.command_secret
+
+
+def test_command_secret_is_generated_shown_once_and_rotated(ctx: Any, admin_api: Any) -> None:
+    device_id = _device(admin_api)
+    assert _stored_secret(ctx, device_id) is None
+    res = admin_api.post(f"/api/devices/{device_id}/command-secret")
+    assert res.status_code == 200, res.text
+    assert res.headers["cache-control"] == "no-store"
+    body = res.json()
+    assert body["serial_number"] == "PZEM-CRED1" and body["config_key"] == "command_secret"
+    first = body["command_secret"]
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert _stored_secret(ctx, device_id) == first
+    # Signed with it: a payload signed by the stored key verifies with the shown one.
+    payload = command_signing.sign(_stored_secret(ctx, device_id) or "", "c1", "identify", {}, 60)
+    assert command_signing.verify(first, payload) is not None
+    # Not in the device shape, not in the audit log; a new call rotates.
+    assert first not in admin_api.get(f"/api/devices/{device_id}").text
+    with ctx.sessions() as db:
+        entries = db.query(AuditEntry).filter_by(action="device.command_secret").all()
+        assert [e.target_id for e in entries] == [str(device_id)]
+        assert first not in " ".join(str(e.detail) for e in db.query(AuditEntry).all())
+    second = admin_api.post(f"/api/devices/{device_id}/command-secret").json()["command_secret"]
+    assert second != first and _stored_secret(ctx, device_id) == second
+    rotated = command_signing.sign(second, "c2", "identify", {}, 60)
+    assert command_signing.verify(first, rotated) is None  # the old key no longer fits
+
+
+def test_only_admins_set_command_secrets(ctx: Any, admin_api: Any, make_user: Any) -> None:
+    device_id = _device(admin_api)
+    user = make_user("viewer", (device_id,))
+    res = user.post(f"/api/devices/{device_id}/command-secret")
+    assert res.status_code == 403 and "admin" in res.json()["error"]
+    assert _stored_secret(ctx, device_id) is None
+    missing = admin_api.post("/api/devices/999999/command-secret")
+    assert missing.status_code == 404 and "error" in missing.json()

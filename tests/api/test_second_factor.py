@@ -4,8 +4,10 @@ and REQUIRE_ADMIN_2FA. Codes come from pyotp, as an authenticator app computes t
 from __future__ import annotations
 
 from typing import Any
+from xml.etree import ElementTree
 
 import pyotp
+import segno
 
 from meterhub.config import load_settings
 from meterhub.context import AppContext
@@ -18,6 +20,7 @@ def enrol(api: Any) -> tuple[str, list[str]]:
     assert setup.status_code == 200, setup.text
     secret = setup.json()["secret"]
     assert setup.json()["otpauth_uri"].startswith("otpauth://totp/meterhub:")
+    check_qr(setup.json())
     wrong = api.post("/api/auth/totp/confirm", json={"code": "000000"})
     assert wrong.status_code == 422
     done = api.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
@@ -25,6 +28,15 @@ def enrol(api: Any) -> tuple[str, list[str]]:
     codes: list[str] = done.json()["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
     return secret, codes
+
+
+def check_qr(setup: dict[str, Any]) -> None:
+    """The QR code is an SVG of the otpauth URI: a square as wide as that URI's symbol."""
+    root = ElementTree.fromstring(setup["qr_svg"])  # noqa: S314 (our own server's output)
+    assert root.tag.endswith("svg") and root.find(".//{*}path") is not None
+    side = segno.make(setup["otpauth_uri"], error="m").symbol_size(scale=4, border=4)
+    assert (int(root.get("width", "0")), int(root.get("height", "0"))) == side
+    assert setup["secret"] in setup["otpauth_uri"]
 
 
 def attempt(client: Any, code: str | None = None) -> Any:

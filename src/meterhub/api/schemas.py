@@ -80,8 +80,9 @@ class ReauthOut(BaseModel):
 
 
 class TotpSetupOut(BaseModel):
-    secret: str
+    secret: str = Field(description="The base32 secret, to type into an app by hand")
     otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as a QR code (an SVG document)")
 
 
 class TotpConfirmIn(Strict):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 
 import pyotp
+import segno
 
 from meterhub.security.tokens import keyed_hash, same
 
@@ -21,6 +23,15 @@ def new_secret() -> str:
 def provisioning_uri(secret: str, username: str) -> str:
     """The otpauth:// URI an authenticator app imports (usually as a QR code)."""
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
+
+
+def qr_svg(uri: str) -> str:
+    """The QR code of `uri` as a standalone SVG document (black on white, quiet zone)."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(
+        out, kind="svg", xmldecl=False, scale=4, border=4, dark="#000", light="#fff"
+    )
+    return out.getvalue().decode()
 
 
 def verify_code(secret: str, code: str) -> bool:

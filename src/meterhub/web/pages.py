@@ -174,10 +174,10 @@ def alerts_page(request: Request, db: DbSession, ctx: Context) -> Response:
 
 @router.get("/settings")
 def settings_page(request: Request, db: DbSession, ctx: Context) -> Response:
-    """Own profile, password and time zone; API tokens for admins."""
+    """Own profile, password, time zone, second factor; API tokens."""
 
     def build(user: User) -> Mapping[str, Any]:
-        return {"zones": time_zones()}
+        return {"zones": time_zones(), "admin_2fa_required": ctx.settings.REQUIRE_ADMIN_2FA}
 
     return page(request, db, ctx, "settings.html", active="settings", build=build)
 

@@ -98,7 +98,7 @@ def unassign_device(
 @router.post("/{device_id}/approve", response_model=DeviceOut)
 def approve_device(device_id: IdPath, admin: AdminUser, db: DbSession, ctx: Context) -> DeviceOut:
     """Approve a pending device: its kept readings become visible, and a meter that
-    enrolled over MQTT receives its own account (see docs/security-device-channel.md)."""
+    enrolled over MQTT receives its own account (see docs/security.md, "Device channel")."""
     device = devices.approve(db, admin, _admin_device(db, admin, device_id))
     # Device channel: hand an enrolled meter its credentials (no-op when it has some).
     device_credentials.deliver_to_enrolled(

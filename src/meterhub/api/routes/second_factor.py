@@ -8,6 +8,7 @@ from meterhub.api.deps import Context, DbSession, EnrollingPrincipal, require_fr
 from meterhub.api.errors import responses
 from meterhub.api.schemas import RecoveryCodesOut, TotpConfirmIn, TotpSetupOut
 from meterhub.errors import Forbidden
+from meterhub.security import totp
 from meterhub.services import second_factor
 
 router = APIRouter(prefix="/api/auth/totp", tags=["auth"])
@@ -15,10 +16,11 @@ router = APIRouter(prefix="/api/auth/totp", tags=["auth"])
 
 @router.post("/setup", response_model=TotpSetupOut, responses=responses(401, 403, 409))
 def setup(principal: EnrollingPrincipal, db: DbSession) -> TotpSetupOut:
-    """Start enrolment: a secret and its otpauth:// URI for your authenticator app."""
+    """Start enrolment: a secret, its otpauth:// URI and that URI as a QR code (SVG) for
+    your authenticator app."""
     require_fresh(principal)
     secret, uri = second_factor.start(db, principal.user)
-    return TotpSetupOut(secret=secret, otpauth_uri=uri)
+    return TotpSetupOut(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
 
 @router.post("/confirm", response_model=RecoveryCodesOut, responses=responses(401, 403, 409, 422))

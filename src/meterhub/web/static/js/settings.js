@@ -1,8 +1,9 @@
 // /settings: profile and time zone, password, API tokens (admins).
-import { api, showError, toast } from "./api.js";
+import { ApiError, api, showError, toast } from "./api.js";
 import { confirmAction } from "./dialog.js";
 import { $, el, fill } from "./dom.js";
 import * as fmt from "./format.js";
+import { withReauth } from "./reauth.js";
 
 const profile = $("#profile-form");
 profile.addEventListener("submit", async (e) => {
@@ -147,3 +148,117 @@ if (tokenForm) {
   });
   loadTokens();
 }
+
+// ---- Two-factor authentication (TOTP) ----
+const totp = {
+  state: $("#totp-state"),
+  off: $("#totp-off"),
+  enrol: $("#totp-enrol"),
+  on: $("#totp-on"),
+  codes: $("#totp-codes"),
+  form: $("#totp-confirm-form"),
+  error: $("#totp-error"),
+};
+let totpEnabled = false;
+
+function showTotp(enabled) {
+  totpEnabled = enabled;
+  totp.state.textContent = enabled ? "On" : "Off";
+  totp.state.className = enabled ? "badge online" : "badge offline";
+  totp.off.hidden = enabled;
+  totp.on.hidden = !enabled;
+  totp.enrol.hidden = true;
+}
+
+async function loadTotp() {
+  try {
+    showTotp((await api("/api/auth/me")).totp_enabled);
+  } catch (err) {
+    showError(err, "Two-factor authentication");
+  }
+}
+
+$("#totp-start").addEventListener("click", async () => {
+  try {
+    const setup = await withReauth(() => api("/api/auth/totp/setup", { method: "POST" }));
+    if (!setup) return;
+    $("#totp-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(setup.qr_svg)}`;
+    $("#totp-secret").textContent = setup.secret.replace(/(.{4})/g, "$1 ").trim();
+    $("#totp-secret").dataset.secret = setup.secret;
+    totp.codes.hidden = true;
+    totp.off.hidden = true;
+    totp.enrol.hidden = false;
+    totp.error.hidden = true;
+    totp.form.reset();
+    totp.form.code.focus();
+  } catch (err) {
+    showError(err);
+  }
+});
+
+$("#totp-cancel").addEventListener("click", () => showTotp(totpEnabled));
+
+totp.form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const code = totp.form.code.value.replace(/\s/g, "");
+  if (!/^\d{6,8}$/.test(code)) {
+    totp.error.textContent = "Enter the 6 digits your app shows.";
+    totp.error.hidden = false;
+    totp.form.code.focus();
+    return;
+  }
+  try {
+    const res = await withReauth(() =>
+      api("/api/auth/totp/confirm", { method: "POST", body: { code } }),
+    );
+    if (!res) return;
+    showTotp(true);
+    fill(
+      $("#totp-recovery"),
+      res.recovery_codes.map((c) => el("li", { text: c })),
+    );
+    totp.codes.hidden = false;
+    toast("Two-factor authentication is on.", "ok");
+  } catch (err) {
+    totp.error.textContent =
+      err instanceof ApiError && err.status === 422
+        ? "Wrong code: check the time on your phone and try the current one."
+        : err.message;
+    totp.error.hidden = false;
+    totp.form.code.select();
+  }
+});
+
+$("#copy-codes").addEventListener("click", async () => {
+  const text = Array.from($("#totp-recovery").children, (li) => li.textContent).join("\n");
+  try {
+    await navigator.clipboard.writeText(text);
+    toast("Copied.", "ok");
+  } catch {
+    toast("Select the codes and press Ctrl+C to copy.");
+  }
+});
+
+$("#totp-disable").addEventListener("click", async () => {
+  if (
+    !(await confirmAction({
+      title: "Turn off two-factor authentication?",
+      text: "Logging in then needs only your password; your recovery codes stop working.",
+      confirm: "Turn off",
+    }))
+  )
+    return;
+  try {
+    const done = await withReauth(async () => {
+      await api("/api/auth/totp", { method: "DELETE" });
+      return true;
+    });
+    if (!done) return;
+    totp.codes.hidden = true;
+    showTotp(false);
+    toast("Two-factor authentication is off.", "ok");
+  } catch (err) {
+    showError(err);
+  }
+});
+loadTotp();
