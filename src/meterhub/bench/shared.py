@@ -70,11 +70,11 @@ def fresh_database(url: str, serials: list[str]) -> Iterator[str]:
         admin.dispose()
 
 
-def _scalar(url: str, sql: str) -> int:
+def _scalar(url: str, sql: str, params: dict[str, Any] | None = None) -> int:
     engine = make_engine(url, pool_size=1)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar() or 0)
+            return int(conn.execute(text(sql), params or {}).scalar() or 0)
     finally:
         engine.dispose()
 
@@ -120,7 +120,12 @@ def trial(
             broker_cpu = 100 * (cpu_seconds(broker.pid) - broker0) / span
             publish_rate = group.rate()
         done = stored() - probes
-        unique = _scalar(db, "SELECT count(*) FROM readings") - probes
+        unique = _scalar(
+            db,
+            "SELECT count(*) FROM readings r JOIN devices d ON d.id = r.device_id "
+            "WHERE d.serial_number NOT LIKE :probe",
+            {"probe": procs.PROBE_SERIAL + "%"},
+        )
     return {
         "workers": workers,
         "readings": readings,
