@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from meterhub.store.batch import WriteResult
 from meterhub.store.devices import DeviceStates
 
 from .test_write import (
+    T0,
     _gaps,
     assert_coarse_rollups_match,
     reading,
@@ -42,6 +44,21 @@ def test_two_writers_interleaving_one_device_store_what_one_writer_would(ctx: An
         wh = conn.execute(text("SELECT sum(energy_wh) FROM rollups_1d")).scalar()
     assert events == ["pending", "online"]  # each once; no counter event, no gap
     assert wh == 30
+
+
+def test_a_reset_seen_by_interleaving_writers_is_recorded_once_where_it_was(ctx: Any) -> None:
+    one, two = TelemetryStore(ctx.engine, shared=True), TelemetryStore(ctx.engine, shared=True)
+    energy = [5.0, 5.001, 5.002, 0.001, 0.002, 0.003]
+    for store, items in [(one, [0, 2]), (two, [1, 4]), (one, [3]), (two, [5])]:
+        write(store, *(reading("S1", i, energy[i]) for i in items))
+    with ctx.engine.connect() as conn:
+        resets = (
+            conn.execute(text("SELECT detail FROM device_events WHERE kind = 'reset'"))
+            .scalars()
+            .all()
+        )
+    assert [r["at"] for r in resets] == [datetime.fromtimestamp(T0 + 30, UTC).isoformat()]
+    assert rollups(ctx) == recomputed(ctx)
 
 
 def test_without_the_locks_a_stale_cache_counts_twice(ctx: Any) -> None:

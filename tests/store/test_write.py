@@ -5,6 +5,7 @@ dead letters."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -297,3 +298,19 @@ def test_coarse_rollups_follow_live_and_late_data_over_days(
     write(store, *[reading("S1", 0, 1 + (t - T0) / 1e6, ts=t) for t in late])
     assert rollups(ctx) == recomputed(ctx)
     assert_coarse_rollups_match(ctx)
+
+
+def test_a_late_reading_moves_the_counter_event_it_precedes(
+    store: TelemetryStore, ctx: Any
+) -> None:
+    """The reset seen between readings 0 and 2 happened between 0 and 1, as reading 1,
+    arriving late, shows: one reset, at reading 1 (not one more at reading 2)."""
+    write(store, reading("S1", 0, 5.0), reading("S1", 2, 0.002))
+    write(store, reading("S1", 1, 0.001))
+    with ctx.sessions() as db:
+        resets = [
+            e.detail["at"]
+            for e in db.scalars(select(DeviceEvent).where(DeviceEvent.kind == "reset"))
+        ]
+    assert resets == [datetime.fromtimestamp(T0 + 10, UTC).isoformat()]
+    assert rollups(ctx) == recomputed(ctx)

@@ -1,4 +1,6 @@
-"""Seq gaps that late readings close. A gap is recorded when in-order readings skip seq
+"""Events that late readings change: seq gaps they close, counter events they move.
+
+Seq gaps that late readings close. A gap is recorded when in-order readings skip seq
 numbers; when the missing readings arrive after all (out of order: a backlog, or another
 ingest worker that stored a later reading first), their seq numbers leave the gap, so
 the events say what is really missing, as if every reading had come in order.
@@ -14,6 +16,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
 from meterhub.store.tables import EVENTS
+
+COUNTER_KINDS = ("reset", "wrap", "swap", "jump", "counter")
+"""The kinds of counter events (see ``readings._counter_event``)."""
 
 
 def gap_detail(first: int, last: int, after_ms: int | None, before_ms: int) -> dict[str, Any]:
@@ -85,3 +90,20 @@ def _without(
     left = [(first, seq - 1, after_ms, ts)] if seq > first else []
     right = [(seq + 1, last, ts, before_ms)] if seq < last else []
     return left + right
+
+
+def drop_counter_events(conn: Connection, device_id: int, at: list[str]) -> None:
+    """Delete the device's counter events at the readings `at` (ISO times): a late
+    reading became their predecessor, so they were computed against the wrong one (the
+    recomputation records them again if they still hold)."""
+    if not at:
+        return
+    wanted = set(at)
+    rows = conn.execute(
+        select(EVENTS.c.id, EVENTS.c.detail).where(
+            EVENTS.c.device_id == device_id, EVENTS.c.kind.in_(COUNTER_KINDS)
+        )
+    ).all()
+    stale = [row.id for row in rows if (row.detail or {}).get("at") in wanted]
+    if stale:
+        conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(stale)))
