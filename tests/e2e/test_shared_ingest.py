@@ -157,3 +157,40 @@ def test_shared_workers_killed_mid_stream_store_everything_exactly_once(
         f"kill, {counter(ctx, 'readings_late')} late, "
         f"{counter(ctx, 'readings_duplicate')} redelivered"
     )
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_shared_workers_keep_consuming_after_a_broker_restart(
+    mosquitto: Mosquitto, ctx: Any, db_url: str, tmp_path: Path
+) -> None:
+    """Mosquitto before 2.0.12 does not restore a persistent session's `$share`
+    subscription after a restart; the workers subscribe again at every connect."""
+    processes = [worker(mosquitto, db_url, tmp_path, f"r{n}") for n in range(2)]
+    for process in processes:
+        process.start()
+    serials = [f"RS-{n:02d}-{uuid.uuid4().hex[:4].upper()}" for n in range(10)]
+    try:
+        publish_all(mosquitto.port, serials[:5]).loop_stop()
+        wait_for(lambda: stored(ctx) >= 5 * PER_METER, 60, "nothing stored before the restart")
+        mosquitto.stop()
+        mosquitto.start()
+        for process in processes:  # both reconnected (a second "ingest connected" line)
+            wait_for(
+                lambda p=process: p.log.read_text().count("ingest connected") >= 2,
+                60,
+                f"a worker did not reconnect; see {process.log}",
+            )
+        publish_all(mosquitto.port, serials[5:]).loop_stop()
+        wait_for(
+            lambda: stored(ctx) >= 10 * PER_METER,
+            60,
+            f"only {stored(ctx)} of {10 * PER_METER} stored after the restart",
+        )
+    finally:
+        for process in processes:
+            process.stop()
+    with ctx.engine.connect() as conn:
+        total, unique = conn.execute(
+            text("SELECT count(*), count(DISTINCT (device_id, seq)) FROM readings")
+        ).one()
+    assert (total, unique) == (10 * PER_METER, 10 * PER_METER)
