@@ -186,7 +186,10 @@ class DeviceStates:
         device_id = dialect.insert_unless_exists(conn, DEVICES, values, "id")
         if device_id is None:  # another ingest worker created it first
             self._load(conn, [serial])
-            return self.cache.get(serial) or _missing(serial)
+            existing = self.cache.get(serial)
+            if existing is None:
+                raise LookupError(f"device {serial!r} collides with another device's topic id")
+            return existing
         result.new_devices.append(serial)
         events.append(event(device_id, "pending", {"reason": "unknown topic id published"}))
         log.info("new device %s is pending approval", serial)
@@ -196,10 +199,6 @@ class DeviceStates:
             online=False,
             interval_s=DEFAULT_INTERVAL_S,
         )
-
-
-def _missing(serial: str) -> DeviceState:
-    raise LookupError(f"device {serial!r} collides with another device's topic id")
 
 
 def learn_interval(state: DeviceState, stamps_ms: list[int]) -> None:
