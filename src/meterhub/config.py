@@ -70,6 +70,10 @@ class Settings(BaseSettings):
 
     METERHUB_LATE_WINDOW_DAYS: float = Field(DEFAULT_LATE_WINDOW_DAYS, gt=0, le=3650)
     """Readings timed longer than this before they arrive are dead letters `too_old`."""
+    INGEST_SHARED_GROUP: str | None = None
+    """Several ingest workers split the stream (``$share/<group>/...``); PostgreSQL only."""
+    INGEST_NAME: str | None = None
+    """This ingest worker's name (client id ``meterhub-ingest-<name>``); default host name."""
 
     @field_validator("METERHUB_TZ")
     @classmethod

@@ -136,6 +136,13 @@ def serve(
     logs.setup(cfg.LOG_LEVEL)
     if workers > 1 and (ingest or broker or demo):
         _fail("--workers is for `meterhub web`; `meterhub run` serves from one process")
+    if ingest and cfg.INGEST_SHARED_GROUP:
+        from meterhub.ingest.shared import check_shared
+
+        try:
+            check_shared(cfg.INGEST_SHARED_GROUP, cfg.database_url)
+        except ValueError as exc:
+            _fail(str(exc))
     with _database(cfg) as db:
         if users.ensure_default_admin(db):
             log.warning("created the default admin: admin / admin123 (change it at first login)")
@@ -155,6 +162,8 @@ def serve(
                 cfg.LOG_LEVEL,
                 cfg.MQTT_CA_FILE,
                 cfg.METERHUB_LATE_WINDOW_DAYS,
+                cfg.INGEST_SHARED_GROUP,
+                cfg.INGEST_NAME,
             )
             supervisor = Supervisor(*command)
             supervisor.start()

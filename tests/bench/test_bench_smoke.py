@@ -123,3 +123,33 @@ def test_cli_refuses_an_unknown_case() -> None:
     res = CliRunner().invoke(app, ["nosuchcase"])
     assert res.exit_code == 2
     assert "unknown case" in res.output
+
+
+def test_shared_ingest_case_runs_at_tiny_size(pg_database: str | None, tmp_path: Path) -> None:
+    """`bench ingest --workers 1,2 --database ...`: each count reports its rate, the ratio
+    to one worker, per-worker CPU, and loses nothing."""
+    from meterhub.bench import shared
+
+    need_mosquitto()
+    require(pg_database is not None, "PostgreSQL is not answering")
+    assert pg_database is not None
+    result = shared.run("tiny", tmp_path, [1, 2], pg_database)
+    figures = result.figures
+    assert figures["shared_1_readings_per_s"] > 0 and figures["shared_2_readings_per_s"] > 0
+    assert figures["shared_1_vs_1"] == 1.0 and figures["shared_2_vs_1"] > 0
+    assert figures["shared_1_lost"] == 0 and figures["shared_2_lost"] == 0
+    assert len(figures["shared_2_cpu_pct"].split(" / ")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["ingest", "--workers", "1,2"], "--workers needs --database postgresql://"),
+        (["latency", "--workers", "1", "--database", "postgresql://x/y"], "ingest case alone"),
+        (["ingest", "--workers", "0,x", "--database", "postgresql://x/y"], "worker counts"),
+    ],
+)
+def test_cli_refuses_bad_shared_options(args: list[str], says: str) -> None:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert says in res.output

@@ -5,6 +5,7 @@ dead letters."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -165,7 +166,30 @@ def test_seq_gap_is_recorded(store: TelemetryStore, ctx: Any) -> None:
         gaps = [
             e.detail for e in db.scalars(select(DeviceEvent).where(DeviceEvent.kind == "seq_gap"))
         ]
-    assert gaps == [{"missing_from": 3, "missing_to": 5, "missing": 3}]
+    after, before = round(T0 + 10) * 1000, round(T0 + 50) * 1000
+    assert gaps == [
+        {"missing_from": 3, "missing_to": 5, "missing": 3, "after_ms": after, "before_ms": before}
+    ]
+
+
+def _gaps(ctx: Any) -> list[tuple[int, int]]:
+    with ctx.sessions() as db:
+        events = db.scalars(select(DeviceEvent).where(DeviceEvent.kind == "seq_gap"))
+        return sorted((e.detail["missing_from"], e.detail["missing_to"]) for e in events)
+
+
+def test_late_readings_close_the_seq_gap_they_fill(store: TelemetryStore, ctx: Any) -> None:
+    write(store, reading("S1", 0, 1.0), reading("S1", 9, 1.009))
+    assert _gaps(ctx) == [(2, 9)]
+    write(store, reading("S1", 4, 1.004))  # seq 5 arrives late: the gap splits
+    assert _gaps(ctx) == [(2, 4), (6, 9)]
+    write(store, *(reading("S1", i, 1.0 + i / 1000) for i in (1, 2, 3, 5, 6, 7)))
+    assert _gaps(ctx) == [(9, 9)]
+    # seq 9 of an earlier life of the device (before a restart) is not this gap's
+    write(store, reading("S1", -3, 0.9, seq=9))
+    assert _gaps(ctx) == [(9, 9)]
+    write(store, reading("S1", 8, 1.008))
+    assert _gaps(ctx) == []
 
 
 def test_bad_input_goes_to_dead_letters_bounded(
@@ -274,3 +298,19 @@ def test_coarse_rollups_follow_live_and_late_data_over_days(
     write(store, *[reading("S1", 0, 1 + (t - T0) / 1e6, ts=t) for t in late])
     assert rollups(ctx) == recomputed(ctx)
     assert_coarse_rollups_match(ctx)
+
+
+def test_a_late_reading_moves_the_counter_event_it_precedes(
+    store: TelemetryStore, ctx: Any
+) -> None:
+    """The reset seen between readings 0 and 2 happened between 0 and 1, as reading 1,
+    arriving late, shows: one reset, at reading 1 (not one more at reading 2)."""
+    write(store, reading("S1", 0, 5.0), reading("S1", 2, 0.002))
+    write(store, reading("S1", 1, 0.001))
+    with ctx.sessions() as db:
+        resets = [
+            e.detail["at"]
+            for e in db.scalars(select(DeviceEvent).where(DeviceEvent.kind == "reset"))
+        ]
+    assert resets == [datetime.fromtimestamp(T0 + 10, UTC).isoformat()]
+    assert rollups(ctx) == recomputed(ctx)

@@ -42,6 +42,20 @@ def bench(
     minutes: Annotated[
         float, typer.Option(help="For `soak`: how long to run the whole system under load.")
     ] = 30.0,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="For `ingest`: measure N shared ingest workers (--shared) for each N of "
+            "this list, e.g. 1,2,4; needs --database."
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="For `ingest --workers`: a PostgreSQL URL; each trial creates (and drops) "
+            "its own database beside it."
+        ),
+    ] = None,
 ) -> None:
     """Measure meterhub on this machine; every figure comes with a baseline measured in
     the same run, so ratios hold on a noisy machine. `meterhub bench soak --minutes N`
@@ -56,6 +70,9 @@ def bench(
         raise typer.Exit(2)
     from meterhub.bench.runner import run
 
+    if workers is not None or database is not None:
+        _shared(cases, workers, database, "quick" if quick else "full", keep)
+        return
     if cases == ["soak"]:
         from meterhub.bench import soak
 
@@ -82,3 +99,38 @@ def bench(
 
 if __name__ == "__main__":
     app()
+
+
+def _shared(
+    cases: list[str] | None, workers: str | None, database: str | None, size: str, keep: bool
+) -> None:
+    """`bench ingest --workers 1,2,4 --database postgresql://...`."""
+
+    def refuse(message: str) -> None:
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+
+    if cases != ["ingest"]:
+        refuse("--workers and --database go with the ingest case alone: bench ingest --workers")
+    if not database or not database.startswith("postgresql"):
+        refuse("--workers needs --database postgresql://... (shared ingest takes PostgreSQL)")
+    try:
+        counts = [int(n) for n in (workers or "1,2").split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= n <= 16 for n in counts):
+        refuse(f"--workers {workers!r} must be a list of worker counts 1-16, e.g. 1,2,4")
+    import shutil
+    import tempfile
+
+    from meterhub.bench import shared
+
+    workdir = Path(tempfile.mkdtemp(prefix="meterhub-bench-"))
+    try:
+        result = shared.run(size, workdir, counts, database)  # type: ignore[arg-type]
+        typer.echo(result.table())
+    finally:
+        if keep:
+            typer.echo(f"work files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -110,10 +110,25 @@ def ingest(
             "localhost:MQTT_PORT)."
         ),
     ] = None,
+    shared: Annotated[
+        str | None,
+        typer.Option(
+            help="Be one of several workers of this shared-subscription group "
+            "($share/GROUP/...); PostgreSQL only. Default: INGEST_SHARED_GROUP."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="This worker's name: client id meterhub-ingest-NAME (default: INGEST_NAME, "
+            "else the host name)."
+        ),
+    ] = None,
 ) -> None:
     """Run the MQTT ingest alone: subscribe, validate, store (no web, no broker)."""
     from meterhub.broker.credentials import with_service_account
     from meterhub.broker.url import BrokerTarget, parse_broker_url, target_url
+    from meterhub.ingest.shared import check_shared, worker_client_id
     from meterhub.runtime import logs
     from meterhub.runtime.children import ingest_command
 
@@ -124,15 +139,26 @@ def ingest(
         # The local broker: log in with meterhub's own account.
         local = BrokerTarget("127.0.0.1", cfg.MQTT_PORT)
         url = target_url(with_service_account(local, cfg.data_dir))
+    group = shared or cfg.INGEST_SHARED_GROUP or None
+    name = name or cfg.INGEST_NAME
     try:
         parse_broker_url(url)
+        if group:
+            check_shared(group, cfg.database_url)
+            worker_client_id(name)
     except ValueError as exc:
         fail(str(exc))
     with database(cfg):
         pass  # migrate before consuming
     # Become the slim ingest process: the CLI's imports would stay in memory otherwise.
     argv, env = ingest_command(
-        url, cfg.database_url, cfg.LOG_LEVEL, cfg.MQTT_CA_FILE, cfg.METERHUB_LATE_WINDOW_DAYS
+        url,
+        cfg.database_url,
+        cfg.LOG_LEVEL,
+        cfg.MQTT_CA_FILE,
+        cfg.METERHUB_LATE_WINDOW_DAYS,
+        group,
+        name,
     )
     os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, fixed arguments
 

@@ -48,6 +48,16 @@ def insert_ignore(
     conn.execute(_insert(conn, table).on_conflict_do_nothing(), _dicts(columns, rows))
 
 
+def insert_unless_exists(
+    conn: Connection, table: Table, values: dict[str, Any], returning: str
+) -> Any | None:
+    """Insert one row and return its `returning` column; None when a row with the same
+    unique key exists (or is being inserted by a concurrent transaction that then
+    commits): ``INSERT .. ON CONFLICT DO NOTHING RETURNING``, race-free between writers."""
+    stmt = _insert(conn, table).values(**values).on_conflict_do_nothing()
+    return conn.execute(stmt.returning(table.c[returning])).scalar()
+
+
 def least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
     """The smaller of two values (SQLite's two-argument min(), PostgreSQL's LEAST)."""
     return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
@@ -147,3 +157,19 @@ def aggregate_ranges(
         for index, packed in conn.exec_driver_sql(sql).all()
         if packed is not None
     ]
+
+
+DEVICE_LOCKS: int = 0x6D68  # "mh": the first key of meterhub's advisory locks on devices
+
+
+def lock_devices(conn: Connection, device_ids: Sequence[int]) -> None:
+    """Hold a lock on each device until the transaction ends, taken in ascending order
+    (two writers locking overlapping sets cannot deadlock): PostgreSQL's
+    ``pg_advisory_xact_lock``. SQLite has one writer at a time anyway: nothing to do."""
+    if not device_ids or conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql(
+        "SELECT count(pg_advisory_xact_lock(%(ns)s, k)) FROM "
+        "unnest(%(ids)s::int[]) WITH ORDINALITY AS u(k, n)",
+        {"ns": DEVICE_LOCKS, "ids": sorted(set(device_ids))},
+    )

@@ -31,7 +31,7 @@ from meterhub import mqtt_wire
 from meterhub.broker.url import BrokerTarget
 from meterhub.ingest.handoff import AckKey, Incoming, WriterProcess
 from meterhub.mqtt_tls import client_tls_context
-from meterhub.protocol.topics import FOREIGN_SUBSCRIPTIONS
+from meterhub.protocol.topics import FOREIGN_SUBSCRIPTIONS, shared_filter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,16 @@ SUBSCRIPTIONS = [
     ("meter/+/control/ack", 1),
     *((topic, 1) for topic in FOREIGN_SUBSCRIPTIONS),  # Tasmota and ESPHome devices
 ]
+
+
+def subscriptions(group: str | None = None) -> list[tuple[str, int]]:
+    """The inbound topic filters, each as ``$share/<group>/...`` when `group` is given
+    (several ingest workers split the stream)."""
+    if not group:
+        return SUBSCRIPTIONS
+    return [(shared_filter(group, topic), qos) for topic, qos in SUBSCRIPTIONS]
+
+
 SUBSCRIBE_ID = 1
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 30.0
@@ -121,10 +131,12 @@ class _Link(asyncio.Protocol):
                 self._fail(Refused(f"the broker refused the connection: {reason}"))
                 return
             self._session_present = bool(body[0] & 1)
-            self.write(mqtt_wire.subscribe_packet(SUBSCRIBE_ID, SUBSCRIPTIONS))
+            # Subscribe even when the session is present: Mosquitto before 2.0.12 does
+            # not restore a persistent session's $share subscriptions after a restart.
+            self.write(mqtt_wire.subscribe_packet(SUBSCRIBE_ID, self.ingest.subscriptions))
         elif kind == mqtt_wire.SUBACK and len(body) >= 2:
             codes = body[2:]
-            if any(code >= 0x80 for code in codes) or len(codes) != len(SUBSCRIPTIONS):
+            if any(code >= 0x80 for code in codes) or len(codes) != len(self.ingest.subscriptions):
                 self._fail(
                     Refused(f"the broker refused the subscriptions (return codes {list(codes)})")
                 )
@@ -168,9 +180,16 @@ class MqttIngest:
     asyncio loop in its own thread. `failed` is set if the writer process dies (the caller
     should exit: nothing uncommitted was acknowledged)."""
 
-    def __init__(self, target: BrokerTarget, database_url: str, client_id: str = CLIENT_ID) -> None:
+    def __init__(
+        self,
+        target: BrokerTarget,
+        database_url: str,
+        client_id: str = CLIENT_ID,
+        shared_group: str | None = None,
+    ) -> None:
         self.target = target
         self.client_id = client_id
+        self.subscriptions = subscriptions(shared_group)
         self.handoff = WriterProcess(database_url, self._committed)
         self.failed = self.handoff.failed
         self.subscribed = threading.Event()  # set when the broker confirmed the subscriptions

@@ -119,7 +119,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
     engine = make_engine(os.environ["DATABASE_URL"])
-    writer = Writer(TelemetryStore(engine))
+    writer = Writer(TelemetryStore(engine, shared=bool(os.environ.get("INGEST_SHARED_GROUP"))))
     writer.start()
     threading.Thread(target=report, args=(writer, stop), daemon=True, name="ingest-report").start()
     try:

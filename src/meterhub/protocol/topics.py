@@ -13,6 +13,7 @@ __all__ = [
     "foreign_topic",
     "parse_topic",
     "remember",
+    "shared_filter",
 ]
 
 TopicKind = Literal["data", "status", "control", "control/ack"]
@@ -95,3 +96,14 @@ def remember(memo: dict[str, _T], topic: str, value: _T) -> None:
         if len(memo) >= _TOPIC_MEMO_MAX:
             memo.clear()
         memo[topic] = value
+
+
+def shared_filter(group: str, topic_filter: str) -> str:
+    """``$share/<group>/<filter>``: the broker hands each message matching `topic_filter`
+    to one subscriber of `group` (Mosquitto 1.6+, EMQX). Raises ValueError when `group`
+    is empty or holds ``/``, ``+`` or ``#``."""
+    if not group or any(c in group for c in "/+#") or len(group) > 64:
+        raise ValueError(
+            f"shared subscription group {short(group)} must be 1-64 characters without / + #"
+        )
+    return f"$share/{group}/{topic_filter}"

@@ -26,9 +26,12 @@ def ingest_command(
     log_level: str,
     ca_file: str | None = None,
     late_window_days: float | None = None,
+    shared_group: str | None = None,
+    name: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment of the slim ingest process (the URLs, which may hold
-    passwords, go in the environment, not in `ps` output)."""
+    passwords, go in the environment, not in `ps` output); `shared_group` and `name` make
+    it one of several workers."""
     env = {
         **os.environ,
         "MQTT_BROKER_URL": broker_url,
@@ -39,6 +42,11 @@ def ingest_command(
         env["MQTT_CA_FILE"] = ca_file
     if late_window_days is not None:  # settings from .env reach the child this way
         env["METERHUB_LATE_WINDOW_DAYS"] = repr(late_window_days)
+    for key, value in (("INGEST_SHARED_GROUP", shared_group), ("INGEST_NAME", name)):
+        if value:
+            env[key] = value
+        else:
+            env.pop(key, None)
     return [sys.executable, "-m", "meterhub.ingest.main"], env
 
 

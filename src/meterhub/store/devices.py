@@ -8,9 +8,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from meterhub.db import dialect
 from meterhub.db.models import DEVICE_PENDING
 from meterhub.db.types import utcnow
 from meterhub.store.batch import WriteResult
@@ -74,7 +75,7 @@ class DeviceStates:
         self._load(conn, [x for x in serials if x not in self.cache])
         staged: dict[str, DeviceState] = {}
         refused: set[str] = set()
-        for serial in serials:
+        for serial in sorted(serials):  # one order in every writer: no deadlocks
             state = self._state(conn, serial, result, events, (origins or {}).get(serial))
             if state is None:
                 refused.add(serial)
@@ -172,20 +173,23 @@ class DeviceStates:
             return None
         now = utcnow()
         protocol, topic_id = origin or ("meterhub", None)
-        device_id = conn.execute(
-            insert(DEVICES)
-            .values(
-                serial_number=serial,
-                protocol=protocol,
-                topic_id=topic_id,
-                status=DEVICE_PENDING,
-                online=False,
-                reading_interval_s=DEFAULT_INTERVAL_S,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(DEVICES.c.id)
-        ).scalar_one()
+        values = {
+            "serial_number": serial,
+            "protocol": protocol,
+            "topic_id": topic_id,
+            "status": DEVICE_PENDING,
+            "online": False,
+            "reading_interval_s": DEFAULT_INTERVAL_S,
+            "created_at": now,
+            "updated_at": now,
+        }
+        device_id = dialect.insert_unless_exists(conn, DEVICES, values, "id")
+        if device_id is None:  # another ingest worker created it first
+            self._load(conn, [serial])
+            existing = self.cache.get(serial)
+            if existing is None:
+                raise LookupError(f"device {serial!r} collides with another device's topic id")
+            return existing
         result.new_devices.append(serial)
         events.append(event(device_id, "pending", {"reason": "unknown topic id published"}))
         log.info("new device %s is pending approval", serial)

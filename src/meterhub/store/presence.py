@@ -66,7 +66,17 @@ def sweep_silent(
     for row in silent:
         limit = OFFLINE_AFTER_INTERVALS * row.reading_interval_s + DEVICE_META_EVERY_S
         if row.last_seen is None or (now - row.last_seen).total_seconds() > limit:
-            conn.execute(update(DEVICES).where(DEVICES.c.id == row.id).values(online=False))
+            marked = conn.execute(
+                update(DEVICES)
+                .where(
+                    DEVICES.c.id == row.id,
+                    DEVICES.c.online.is_(True),
+                    DEVICES.c.last_seen.is_not_distinct_from(row.last_seen),
+                )
+                .values(online=False)
+            )
+            if not marked.rowcount:
+                continue  # another ingest worker marked it (or it spoke) meanwhile
             events.append(event(row.id, "offline", {"reason": "silent", "limit_s": limit}))
             cached = cache.get(row.serial_number)
             if cached is not None:

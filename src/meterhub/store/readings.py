@@ -19,6 +19,7 @@ from meterhub.protocol.rules import MAX_FIRMWARE_LEN, MAX_TEXT_LEN
 from meterhub.store.batch import WriteResult
 from meterhub.store.devices import DeviceState, learn_interval
 from meterhub.store.rollups import write_rollups
+from meterhub.store.seqgaps import close_gaps, gap_detail
 from meterhub.store.tables import CHUNK, DEVICE_META_EVERY_S, DEVICES, READINGS, event
 from meterhub.telemetry.energy import Delta
 from meterhub.telemetry.rollup import RollupRow, aggregate, bucket_of
@@ -56,6 +57,7 @@ def write_readings(
     rollup_rows: list[RollupRow] = []
     recompute: set[tuple[int, int]] = set()
     late_stamps: dict[int, set[int]] = {}  # device id -> ts (ms) of its late readings
+    late_seqs: dict[int, list[tuple[int, int]]] = {}  # device id -> late (ts ms, seq)
     new_slots: set[tuple[int, int]] = set()  # 15-minute buckets this batch creates
     meta: list[dict[str, Any]] = []
     now_mono = time.monotonic()
@@ -76,6 +78,7 @@ def write_readings(
             result.duplicates += len(older) - len(late)
             result.late += len(late)
             rows.extend(_rows(device_id, late))
+            late_seqs[device_id] = [(ts, r.seq) for ts, r in late if r.seq is not None]
         rows.extend(_rows(device_id, fresh))
         if fresh:
             _fold_fresh(state, fresh, rollup_rows, new_slots, events)
@@ -115,6 +118,8 @@ def write_readings(
     # Duplicates were filtered above (single writer); the ignore is a second guard.
     dialect.insert_ignore(conn, READINGS, READING_COLUMNS, rows)
     result.stored += len(rows)
+    if late_seqs:
+        close_gaps(conn, late_seqs)
     for device_id, ts, delta in write_rollups(conn, rollup_rows, recompute, new_slots, late_stamps):
         events.append(_counter_event(device_id, ts, delta))
     if meta:
@@ -191,26 +196,18 @@ def _fold_fresh(
     new_slots.update((state.id, bucket) for bucket in aggs if bucket > last_bucket)
     for ts, delta in counter_events:
         events.append(_counter_event(state.id, ts, delta))
-    last_seq = state.last_seq
-    for _, reading in fresh:
+    last_seq, last_seq_ts = state.last_seq, state.last_ts
+    for ts_ms, reading in fresh:
         seq = reading.seq
         if seq is None:
             continue
         if last_seq is not None and seq > last_seq + 1:
             events.append(
-                event(
-                    state.id,
-                    "seq_gap",
-                    {
-                        "missing_from": last_seq + 1,
-                        "missing_to": seq - 1,
-                        "missing": seq - last_seq - 1,
-                    },
-                )
+                event(state.id, "seq_gap", gap_detail(last_seq + 1, seq - 1, last_seq_ts, ts_ms))
             )
         elif last_seq is not None and seq <= last_seq:
             events.append(event(state.id, "seq_restart", {"from": last_seq, "to": seq}))
-        last_seq = seq
+        last_seq, last_seq_ts = seq, ts_ms
     ts_ms, newest = fresh[-1]
     state.last_ts, state.last_energy, state.last_seq = ts_ms, newest.energy, last_seq
 

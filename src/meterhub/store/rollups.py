@@ -5,12 +5,14 @@ and daily rows follow from the same partial aggregates (or are recomputed from t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection
 
 from meterhub.db import dialect
+from meterhub.store.seqgaps import drop_counter_events
 from meterhub.store.tables import COARSE, KEYS, READINGS, ROLLUPS
 from meterhub.telemetry.energy import Delta
 from meterhub.telemetry.periods import QUARTER_HOUR_S
@@ -133,13 +135,19 @@ def _recompute_bucket(
         ],
         KEYS,
     )
-    if not events or not late:
+    if not late:
         return []
     before_of = {}  # ts (ms) of each row -> ts of the row before it
     last = before.ts if before is not None else None
     for r in rows:
         before_of[r[0]] = last
         last = r[0]
+    moved = [r[0] for r in rows if r[0] not in late and before_of[r[0]] in late]
+    drop_counter_events(
+        conn, device_id, [datetime.fromtimestamp(ts / 1000, UTC).isoformat() for ts in moved]
+    )
+    if not events:
+        return []
     kept = []
     for ts, delta in events:
         ts_ms = round(ts * 1000)

@@ -6,8 +6,8 @@ device), :mod:`~meterhub.store.devices` (state, pending devices),
 :mod:`~meterhub.store.readings` (inserts, late readings) and
 :mod:`~meterhub.store.rollups`, :mod:`~meterhub.store.presence` (statuses, the offline
 sweep), :mod:`~meterhub.store.deadletters`, :mod:`~meterhub.store.commands` (acks) and
-:mod:`~meterhub.store.counters`. Only the writer thread calls it; the per-device state it
-caches is applied after commit.
+:mod:`~meterhub.store.counters`; with other writers, :mod:`~meterhub.store.shared`.
+Only the writer thread calls it; the per-device state it caches is applied after commit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from meterhub.store import counters, deadletters, foreign, presence
+from meterhub.store import counters, deadletters, foreign, presence, shared
 from meterhub.store.batch import Batch, WriteResult
 from meterhub.store.binding import TopicOwners, bind
 from meterhub.store.commands import write_acks
@@ -28,8 +28,9 @@ from meterhub.store.tables import EVENTS
 class TelemetryStore:
     """Writes batches; caches device state across batches (see :class:`DeviceStates`)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, shared: bool = False) -> None:
         self.engine = engine
+        self.shared = shared  # other writers too: lock devices, read their state (`shared`)
         self.states = DeviceStates()
         self.owners = TopicOwners()
 
@@ -67,6 +68,8 @@ class TelemetryStore:
                 rejects += more_rejects
             serials = {r.serial for r in readings} | {s.serial for s in statuses if s.serial}
             staged, refused = self.states.stage(conn, serials, result, events, origins)
+            if self.shared:
+                shared.lock_and_refresh(conn, staged)
             if refused:
                 rejects += deadletters.refused(refused, readings, statuses)
                 readings = [r for r in readings if r.serial not in refused]
