@@ -102,3 +102,38 @@ def test_an_outage_is_retried_and_nothing_is_acked_before_the_commit(ctx: Any) -
     with ctx.sessions() as db:
         assert db.scalars(select(IngestReject)).all() == []
         assert db.execute(text("SELECT count(*) FROM readings")).scalar() == 5
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_chunk_submitted_at_once_is_stored_like_its_messages_one_by_one(
+    ctx: Any, chunked: bool
+) -> None:
+    """`submit_many` (one queue entry per received chunk) against the plain path, one
+    `submit` per message: same rows, same dead letter, every message acknowledged."""
+    acks: list[str] = []
+    chunks = [
+        [item("C-1", i, acks) for i in range(3)] + [item("POISON", 9, acks)],
+        [item("C-2", i, acks) for i in range(4)],
+    ]
+    writer = Writer(FlakyStore(ctx.engine))
+    for chunk in chunks:
+        if chunked:
+            writer.submit_many(chunk)
+        else:
+            for work in chunk:
+                writer.submit(work)
+    writer.start()
+    assert writer.flush(20)
+    writer.stop()
+    assert sorted(acks) == sorted(
+        [f"C-1-{i}" for i in range(3)] + ["POISON-9"] + [f"C-2-{i}" for i in range(4)]
+    )
+    with ctx.sessions() as db:
+        [dead] = db.scalars(select(IngestReject)).all()
+        rows = db.execute(
+            text(
+                "SELECT d.serial_number, r.seq FROM readings r JOIN devices d ON d.id = r.device_id"
+            )
+        ).all()
+    assert dead.topic == "meter/POISON/data"
+    assert sorted(rows) == sorted([("C-1", i) for i in range(3)] + [("C-2", i) for i in range(4)])

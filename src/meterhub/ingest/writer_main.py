@@ -16,6 +16,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from types import FrameType
 
@@ -53,11 +54,20 @@ def serve(conn: Connection, writer: Writer, window_s: float | None = None) -> No
             writer.flush(FLUSH_TIMEOUT_S)  # what was handed over gets stored and confirmed
             return
         chunk, items = message
-        last = len(items) - 1
-        for n, (topic, payload, received_at) in enumerate(items):
-            batch = decode_safely(topic, payload, received_at, window_s, rounds)
-            done = (lambda c=chunk: committed(c)) if n == last else None
-            writer.submit(WorkItem(batch, done, topic, payload))
+        now = time.monotonic()
+        work = [
+            WorkItem(
+                decode_safely(topic, payload, received_at, window_s, rounds),
+                None,
+                topic,
+                payload,
+                now,
+            )
+            for topic, payload, received_at in items
+        ]
+        if work:
+            work[-1].on_done = lambda c=chunk: committed(c)
+        writer.submit_many(work)  # one queue entry per chunk, not per message
 
 
 def late_window_s() -> float:
