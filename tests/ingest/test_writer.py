@@ -137,3 +137,27 @@ def test_a_chunk_submitted_at_once_is_stored_like_its_messages_one_by_one(
         ).all()
     assert dead.topic == "meter/POISON/data"
     assert sorted(rows) == sorted([("C-1", i) for i in range(3)] + [("C-2", i) for i in range(4)])
+
+
+def test_freezing_the_start_up_heap_leaves_later_garbage_collectable() -> None:
+    """The writer process freezes what start-up made (`freeze_startup_heap`); cycles it
+    makes afterwards (per message) must still be collected, or its memory would grow."""
+    import gc
+    import weakref
+
+    from meterhub.ingest.writer_main import freeze_startup_heap
+
+    class Node:
+        other: Any = None
+
+    try:
+        freeze_startup_heap()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only the collector frees it
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

@@ -10,6 +10,7 @@ whole process group: the receiver decides when the writer stops.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -117,6 +118,16 @@ def report(writer: Writer, stop: threading.Event) -> None:
         last = stored
 
 
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up (modules, SQLAlchemy's tables and caches) out
+    of the garbage collector's reach: the writer allocates per message, so the cyclic
+    collector runs often, and each full collection would otherwise walk that whole heap
+    again (measured: ~34 -> ~26 us of CPU a single reading, docs/performance.md). Objects
+    made later are collected as before; nothing frozen here was garbage."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str]) -> None:
     tune_malloc()  # before any thread starts
     logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
@@ -130,6 +141,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, on_term)
     engine = make_engine(os.environ["DATABASE_URL"])
     writer = Writer(TelemetryStore(engine))
+    freeze_startup_heap()
     writer.start()
     threading.Thread(target=report, args=(writer, stop), daemon=True, name="ingest-report").start()
     try:
