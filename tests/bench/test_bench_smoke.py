@@ -30,6 +30,8 @@ KEYS = {
         "ingest_cpu_pct",
         "ingest_baseline_wire_msgs_per_s",
         "ingest_vs_wire_baseline",
+        "ingest_batch_sqlite_rows_per_s",
+        "ingest_batch_vs_sqlite",
     ],
     "latency": [
         "latency_p50_ms",

@@ -102,3 +102,62 @@ def test_an_outage_is_retried_and_nothing_is_acked_before_the_commit(ctx: Any) -
     with ctx.sessions() as db:
         assert db.scalars(select(IngestReject)).all() == []
         assert db.execute(text("SELECT count(*) FROM readings")).scalar() == 5
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_chunk_submitted_at_once_is_stored_like_its_messages_one_by_one(
+    ctx: Any, chunked: bool
+) -> None:
+    """`submit_many` (one queue entry per received chunk) against the plain path, one
+    `submit` per message: same rows, same dead letter, every message acknowledged."""
+    acks: list[str] = []
+    chunks = [
+        [item("C-1", i, acks) for i in range(3)] + [item("POISON", 9, acks)],
+        [item("C-2", i, acks) for i in range(4)],
+    ]
+    writer = Writer(FlakyStore(ctx.engine))
+    for chunk in chunks:
+        if chunked:
+            writer.submit_many(chunk)
+        else:
+            for work in chunk:
+                writer.submit(work)
+    writer.start()
+    assert writer.flush(20)
+    writer.stop()
+    assert sorted(acks) == sorted(
+        [f"C-1-{i}" for i in range(3)] + ["POISON-9"] + [f"C-2-{i}" for i in range(4)]
+    )
+    with ctx.sessions() as db:
+        [dead] = db.scalars(select(IngestReject)).all()
+        rows = db.execute(
+            text(
+                "SELECT d.serial_number, r.seq FROM readings r JOIN devices d ON d.id = r.device_id"
+            )
+        ).all()
+    assert dead.topic == "meter/POISON/data"
+    assert sorted(rows) == sorted([("C-1", i) for i in range(3)] + [("C-2", i) for i in range(4)])
+
+
+def test_freezing_the_start_up_heap_leaves_later_garbage_collectable() -> None:
+    """The writer process freezes what start-up made (`freeze_startup_heap`); cycles it
+    makes afterwards (per message) must still be collected, or its memory would grow."""
+    import gc
+    import weakref
+
+    from meterhub.ingest.writer_main import freeze_startup_heap
+
+    class Node:
+        other: Any = None
+
+    try:
+        freeze_startup_heap()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only the collector frees it
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

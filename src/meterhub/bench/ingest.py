@@ -181,6 +181,63 @@ def ingest_trial(
     )
 
 
+def plain_sqlite_trial(workdir: Path, the_plans: list[mqttload.Plan], name: str) -> Trial:
+    """The storing baseline: the same readings as plain rows, `INSERT OR IGNORE` with
+    `executemany` in transactions of 2,000 into a fresh database of the same schema and
+    settings (the engine's connection), no decoding, rollups or device state. Ingest's
+    batched rate against this says what its work beyond the bare insert costs."""
+    from meterhub.db.engine import make_engine
+    from meterhub.store.readings import READING_COLUMNS
+
+    db = workdir / f"{name}.db"
+    serials = sorted({s for p in the_plans for s in p.serials})
+    register_devices(db, serials)
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT serial_number, id FROM devices").all()
+        ids: dict[str, int] = {serial: device_id for serial, device_id in found}
+        rows: list[tuple[Any, ...]] = []
+        for plan in the_plans:
+            for serial in plan.serials:
+                for k in range(plan.per_meter):
+                    r = mqttload.reading(serial, k + 1, plan.start_ts + k * plan.interval_s)
+                    ts_ms = round((plan.start_ts + k * plan.interval_s) * 1000)
+                    rows.append(
+                        (
+                            ids[serial],
+                            ts_ms,
+                            r["voltage"],
+                            r["current"],
+                            r["power"],
+                            r["energy"],
+                            r["frequency"],
+                            r["pf"],
+                            r["alarm"],
+                            r["seq"],
+                        )
+                    )
+        sql = (
+            f"INSERT OR IGNORE INTO readings ({', '.join(READING_COLUMNS)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(READING_COLUMNS))})"
+        )
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            for start in range(0, len(rows), 2000):
+                cursor.executemany(sql, rows[start : start + 2000])
+                raw.commit()
+            span = time.perf_counter() - t0
+            cpu_s = time.process_time() - cpu0
+            stored = cursor.execute("SELECT count(*) FROM readings").fetchone()[0]
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return Trial(len(rows), stored, span, 100 * cpu_s / span, None, lost=len(rows) - stored)
+
+
 @contextlib.contextmanager
 def embedded_broker(workdir: Path) -> Iterator[tuple[str, int, int]]:
     from meterhub.broker.embedded import start_embedded_broker
@@ -234,6 +291,11 @@ def run(size: Size, workdir: Path) -> CaseResult:
                 key = f"{consumer}_{kind}"
                 if key not in trials or trial.rate > trials[key].rate:
                     trials[key] = trial
+        for n in range(s.rounds if kind == "batch" else 0):  # same rows, plain inserts
+            the_plans = plans("127.0.0.1", 0, serials, per_meter, batch, s.publishers)
+            trial = plain_sqlite_trial(workdir, the_plans, f"plain-sqlite-{n}")
+            if "sqlite_batch" not in trials or trial.rate > trials["sqlite_batch"].rate:
+                trials["sqlite_batch"] = trial
     embedded_serials = serials[: s.embedded_meters]
     with embedded_broker(workdir) as (host, port, pid):
         emb = ingest_trial(
@@ -307,6 +369,18 @@ def run(size: Size, workdir: Path) -> CaseResult:
         "ingest_batch_vs_baseline",
         r2(ing_b.rate / bare_b.rate if bare_b.rate else None),
         "ingest / baseline (batch)",
+    )
+    plain = trials["sqlite_batch"]
+    result.add(
+        "ingest_batch_sqlite_rows_per_s",
+        round(plain.rate),
+        "baseline: plain batched SQLite inserts of the same rows",
+        "rows/s",
+    )
+    result.add(
+        "ingest_batch_vs_sqlite",
+        r2(ing_b.rate / plain.rate if plain.rate else None),
+        "ingest / plain inserts (batch)",
     )
     result.add("ingest_batch_lost", ing_b.lost, "lost (batch)")
     result.add(
