@@ -13,6 +13,8 @@ from meterhub.config import SECRET_FILE_NAME, Settings, load_settings
 DOCUMENTED = {
     "PORT",
     "HOST",
+    "INGEST_SHARED_GROUP",
+    "INGEST_NAME",
     "SESSION_SECRET",
     "MQTT_BROKER_URL",
     "MQTT_PORT",
